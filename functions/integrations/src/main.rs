@@ -1,0 +1,10 @@
+//! Lambda function `integrations`: the admin API behind a function URL (`AuthType: AWS_IAM`).
+
+use lambda_http::{Error, run, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let app = shared::App::aws_from_env().await?;
+    run(shared::http::finish(shared::integrations::router(app))).await
+}

@@ -1,0 +1,79 @@
+//! `bridge-local`: the whole bridge on one machine — every function's routes on one listener,
+//! SQLite and a local secrets file under the data directory.
+
+use std::process::ExitCode;
+
+use shared::local::{self, TokenSource};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let options =
+        match local::parse_options(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+            Ok(options) => options,
+            Err(message) if message.starts_with("usage:") => {
+                println!("{message}");
+                return ExitCode::SUCCESS;
+            }
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::from(2);
+            }
+        };
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bridge-local: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: local::LocalOptions) -> Result<(), String> {
+    let (token, source) = local::admin_token(&options.data_dir, options.admin_token.as_deref())
+        .map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = local::build_app(&options, bound, token).map_err(|e| e.to_string())?;
+    match source {
+        TokenSource::Environment => println!("admin token: from BRIDGE_ADMIN_TOKEN"),
+        TokenSource::File(path) => println!("admin token: {}", path.display()),
+        TokenSource::Generated(path) => println!("admin token: generated into {}", path.display()),
+    }
+    println!("data directory: {}", options.data_dir.display());
+    println!("bridge-local listening on http://{bound}");
+    axum_serve(listener, local::router(app)).await
+}
+
+async fn axum_serve(listener: TcpListener, router: shared::axum::Router) -> Result<(), String> {
+    shared::axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("bridge-local stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before the process exits.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}

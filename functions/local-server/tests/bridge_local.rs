@@ -1,0 +1,218 @@
+//! `bridge-local` as a user runs it: start the binary, curl it, stop it with Ctrl-C, start it
+//! again on the same data directory.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+struct Running {
+    child: Child,
+    base: String,
+    output: Vec<String>,
+}
+
+/// Starts the binary on a free port and waits for its "listening on" line.
+fn start(data_dir: &Path, admin_token: Option<&str>) -> Running {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bridge-local"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("BRIDGE_ADMIN_TOKEN")
+        .env_remove("BRIDGE_PUBLIC_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(token) = admin_token {
+        command.env("BRIDGE_ADMIN_TOKEN", token);
+    }
+    let child = command.spawn().expect("start bridge-local");
+    // Owned by `Running` from here, so every path (including a failed start) stops it.
+    let mut running = Running {
+        child,
+        base: String::new(),
+        output: Vec::new(),
+    };
+    let mut lines = BufReader::new(running.child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        running.output.push(line.clone());
+        if let Some(address) = line.strip_prefix("bridge-local listening on ") {
+            running.base = address.to_string();
+            std::thread::spawn(move || for _ in lines {});
+            return running;
+        }
+    }
+    panic!("bridge-local exited before listening: {:?}", running.output);
+}
+
+/// A test that fails midway still stops the server.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends SIGINT (Ctrl-C) and waits for a clean exit.
+fn interrupt(running: Running) {
+    let mut running = running;
+    let status = Command::new("kill")
+        .args(["-INT", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = running.child.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn runs_persists_across_restarts_and_keeps_secrets_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let client = reqwest::Client::new();
+
+    let first = start(&data_dir, None);
+    let token_path = data_dir.join("admin-token");
+    assert!(
+        first
+            .output
+            .iter()
+            .any(|l| l.contains(&token_path.display().to_string())),
+        "{:?}",
+        first.output
+    );
+    assert_eq!(mode(&token_path), 0o600);
+    let token = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let health: Value = client
+        .get(format!("{}/healthz", first.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+
+    let unauthorized = client
+        .post(format!("{}/integrations", first.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(
+        unauthorized.json::<Value>().await.unwrap()["error"]["code"],
+        "unauthorized"
+    );
+
+    let malformed = client
+        .post(format!("{}/integrations", first.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"name\": \"x\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+
+    let body = json!({
+        "name": "contoso",
+        "azure_devops": {"organization_url": "https://dev.azure.com/contoso", "auth": {"type": "pat", "token": "pat-value-xyz"}},
+        "sentry": {"base_url": "https://sentry.io", "organization_slug": "acme", "client_secret": "client-secret-xyz", "auth_token": "auth-token-xyz"}
+    });
+    let created = client
+        .post(format!("{}/integrations", first.base))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let text = created.text().await.unwrap();
+    for secret in ["pat-value-xyz", "client-secret-xyz", "auth-token-xyz"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    let created: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        created["webhook_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&first.base)
+    );
+
+    let secrets_file = data_dir.join("secrets.json");
+    assert_eq!(mode(&secrets_file), 0o600);
+    assert_eq!(mode(&data_dir), 0o700);
+    assert!(
+        std::fs::read_to_string(&secrets_file)
+            .unwrap()
+            .contains("pat-value-xyz"),
+        "secrets live in the file"
+    );
+    interrupt(first);
+
+    let second = start(&data_dir, None);
+    let listed: Value = client
+        .get(format!("{}/integrations", second.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["integrations"][0]["id"], created["id"],
+        "the record survived the restart"
+    );
+    assert_eq!(listed["integrations"][0]["name"], "contoso");
+    interrupt(second);
+
+    let third = start(&data_dir, Some("token-from-env"));
+    assert!(
+        third
+            .output
+            .iter()
+            .any(|l| l.contains("BRIDGE_ADMIN_TOKEN"))
+    );
+    let with_env_token = client
+        .get(format!("{}/integrations", third.base))
+        .bearer_auth("token-from-env")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_env_token.status(), 200);
+    let with_file_token = client
+        .get(format!("{}/integrations", third.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_file_token.status(), 401);
+    interrupt(third);
+}
+
+#[test]
+fn bad_flags_exit_with_usage() {
+    let output = Command::new(env!("CARGO_BIN_EXE_bridge-local"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: bridge-local"));
+    let output = Command::new(env!("CARGO_BIN_EXE_bridge-local"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("--data-dir"));
+}

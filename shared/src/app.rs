@@ -1,0 +1,51 @@
+//! The application state every handler shares, built once per process (once per cold start).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{AdminAuth, Config, ConfigError, required_env, trim_url};
+use crate::secrets::{CachedSecrets, SecretStore, SecretsManagerStore};
+use crate::store::{DynamoTable, Store};
+
+/// How long secrets stay in memory before they are read again.
+pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(60);
+
+pub struct App {
+    pub store: Store,
+    pub secrets: Arc<dyn SecretStore>,
+    pub config: Config,
+}
+
+impl App {
+    pub fn new(store: Store, secrets: Arc<dyn SecretStore>, config: Config) -> Arc<Self> {
+        let secrets: Arc<dyn SecretStore> = Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL));
+        Arc::new(Self {
+            store,
+            secrets,
+            config,
+        })
+    }
+
+    /// The AWS shape: DynamoDB table `TABLE_NAME`, secrets under `SECRET_PREFIX`, public URL
+    /// `BRIDGE_PUBLIC_URL`, admin routes authenticated by the function URL (`AWS_IAM`).
+    /// Endpoints honour `AWS_ENDPOINT_URL*`, so the same binary runs against moto.
+    /// Makes no network call: clients connect lazily.
+    pub async fn aws_from_env() -> Result<Arc<Self>, ConfigError> {
+        let table_name = required_env("TABLE_NAME")?;
+        let secret_prefix = required_env("SECRET_PREFIX")?;
+        let public_url = trim_url(&required_env("BRIDGE_PUBLIC_URL")?);
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), table_name);
+        let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
+        let config = Config {
+            public_url,
+            admin_auth: AdminAuth::Platform,
+            secret_prefix,
+        };
+        Ok(Self::new(
+            Store::new(Arc::new(table)),
+            Arc::new(secrets),
+            config,
+        ))
+    }
+}

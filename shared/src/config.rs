@@ -1,0 +1,42 @@
+//! Settings read from the environment (on AWS) or the command line (locally).
+
+use crate::secrets::Secret;
+
+/// How admin routes authenticate callers.
+#[derive(Debug, Clone)]
+pub enum AdminAuth {
+    /// The platform authenticated the caller already (Lambda function URL with `AuthType: AWS_IAM`).
+    Platform,
+    /// `Authorization: Bearer <token>` (the local server).
+    Bearer(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL where Azure DevOps and Sentry reach the bridge (no trailing slash).
+    pub public_url: String,
+    pub admin_auth: AdminAuth,
+    /// Prefix of secret names (`{prefix}{integration id}`).
+    pub secret_prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads a required environment variable.
+pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+/// Removes one trailing slash so URLs can be joined with `/path`.
+pub fn trim_url(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_string()
+}

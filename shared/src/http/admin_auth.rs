@@ -1,0 +1,44 @@
+//! Admin authentication: on AWS the function URL (`AWS_IAM`) checked the caller before the
+//! function ran; locally a bearer token is compared in constant time.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use crate::App;
+use crate::config::AdminAuth;
+use crate::error::ApiError;
+
+/// Middleware for admin routes.
+pub async fn require_admin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    match &app.config.admin_auth {
+        AdminAuth::Platform => next.run(request).await,
+        AdminAuth::Bearer(expected) => {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            match presented {
+                Some(token) if bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) => {
+                    next.run(request).await
+                }
+                _ => {
+                    let mut response = ApiError::unauthorized(
+                        "admin routes need `Authorization: Bearer <admin token>`",
+                    )
+                    .into_response();
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    response
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! HTTP plumbing shared by every function: JSON bodies with limits, JSON errors, admin auth,
+//! the health route and the 404/405 fallbacks.
+
+mod admin_auth;
+mod json_body;
+
+pub use admin_auth::require_admin;
+pub use json_body::{JsonBody, MAX_BODY_BYTES, parse_json};
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::error::ApiError;
+
+/// `GET /healthz` → `200 {"status":"ok"}`.
+pub fn health_router() -> Router {
+    Router::new().route(
+        "/healthz",
+        get(|| async { axum::Json(json!({"status": "ok"})) }),
+    )
+}
+
+/// Adds the JSON 404 and 405 answers every router shares.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+}

@@ -1,0 +1,131 @@
+//! The `integrations` function: the admin API that connects a Sentry organization to an Azure
+//! DevOps organization. Routes: `POST/GET /integrations`, `GET/PATCH/DELETE /integrations/{id}`.
+
+pub mod request;
+pub mod validate;
+pub mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::clock;
+use crate::error::ApiError;
+use crate::http::{JsonBody, require_admin};
+use crate::records::Integration;
+use crate::secrets::Secret;
+use request::{CreateIntegration, NewIdentity, PatchIntegration};
+
+/// Bytes of randomness in a generated webhook secret.
+pub const WEBHOOK_SECRET_BYTES: usize = 32;
+
+/// The admin routes, each behind admin authentication.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/integrations", get(list).post(create))
+        .route("/integrations/{id}", get(show).patch(update).delete(remove))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            require_admin,
+        ))
+        .with_state(app)
+}
+
+fn view(app: &App, integration: &Integration) -> Value {
+    view::integration_view(integration, &app.config.public_url)
+}
+
+async fn load(app: &App, id: &str) -> Result<Integration, ApiError> {
+    app.store
+        .get_integration(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no integration {id}")))
+}
+
+async fn create(
+    State(app): State<Arc<App>>,
+    JsonBody(body): JsonBody<CreateIntegration>,
+) -> Result<Response, ApiError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let identity = NewIdentity {
+        secret_ref: format!("{}{id}", app.config.secret_prefix),
+        id,
+        webhook_secret: Secret::generate(WEBHOOK_SECRET_BYTES)?,
+        now_ms: clock::now_ms(),
+    };
+    let (mut integration, secrets) =
+        request::new_integration(body, identity).map_err(ApiError::invalid)?;
+    // Seam: verifying the credential against Azure DevOps and creating the service-hook
+    // subscriptions happens here, before anything is stored (Azure DevOps connection issue).
+    app.secrets.put(&integration.secret_ref, &secrets).await?;
+    if let Err(error) = app.store.create_integration(&mut integration).await {
+        if let Err(cleanup) = app.secrets.delete(&integration.secret_ref).await {
+            tracing::warn!(integration = %integration.id, error = %cleanup, "could not remove the secret of a failed create");
+        }
+        return Err(error.into());
+    }
+    tracing::info!(integration = %integration.id, organization = %integration.azure_devops.organization, "integration created");
+    let location = format!("/integrations/{}", integration.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(view(&app, &integration)),
+    )
+        .into_response())
+}
+
+async fn list(State(app): State<Arc<App>>) -> Result<axum::Json<Value>, ApiError> {
+    let integrations = app.store.list_integrations().await?;
+    let items: Vec<Value> = integrations.iter().map(|i| view(&app, i)).collect();
+    Ok(axum::Json(json!({ "integrations": items })))
+}
+
+async fn show(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let integration = load(&app, &id).await?;
+    Ok(axum::Json(view(&app, &integration)))
+}
+
+async fn update(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<PatchIntegration>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut integration = load(&app, &id).await?;
+    if let Some(expected) = patch.version
+        && expected != integration.version
+    {
+        return Err(ApiError::conflict(format!(
+            "integration {id} is at version {}, not {expected}; read it again and retry",
+            integration.version
+        )));
+    }
+    let changes = request::apply_patch(&mut integration, patch, clock::now_ms())
+        .map_err(ApiError::invalid)?;
+    if !changes.is_empty() {
+        let mut secrets = app.secrets.get(&integration.secret_ref).await?;
+        changes.apply(&mut secrets);
+        app.secrets.put(&integration.secret_ref, &secrets).await?;
+    }
+    app.store.update_integration(&mut integration).await?;
+    Ok(axum::Json(view(&app, &integration)))
+}
+
+async fn remove(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let integration = load(&app, &id).await?;
+    app.store.delete_integration(&id).await?;
+    app.secrets.delete(&integration.secret_ref).await?;
+    tracing::info!(integration = %id, "integration deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,22 @@
+//! The bridge's library: every function binary is a thin shell around what lives here.
+//!
+//! One concern per module: `records` (the data model), `store` (persistence, two backends),
+//! `secrets` (credentials, two backends), `http` (routing helpers, auth, JSON errors),
+//! `integrations` (the admin API), `app` (wiring), `config` (environment), `local` (the
+//! embedded single-machine mode).
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod http;
+pub mod integrations;
+pub mod local;
+pub mod records;
+pub mod secrets;
+pub mod store;
+
+pub use app::App;
+pub use axum;
+pub use error::ApiError;

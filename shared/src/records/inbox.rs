@@ -1,0 +1,65 @@
+use serde::{Deserialize, Serialize};
+
+/// A webhook delivery accepted by intake, waiting to be (or having been) processed.
+/// Keyed by its dedupe key, so a second delivery of the same event is never a second event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxEvent {
+    /// The dedupe key (DESIGN.md §4); also the event's id in the admin API.
+    pub id: String,
+    pub integration_id: String,
+    pub source: EventSource,
+    pub event_type: String,
+    /// The delivery body exactly as received.
+    pub payload: String,
+    pub status: EventStatus,
+    pub attempts: u32,
+    /// When a pending or failed event is due (Unix ms).
+    pub next_attempt_at: i64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    pub received_at: i64,
+    pub updated_at: i64,
+    /// Unix seconds after which the record may be dropped (set once the event is done).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    AzureDevOps,
+    Sentry,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Pending,
+    Failed,
+    Done,
+    Dead,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Pending => "pending",
+            EventStatus::Failed => "failed",
+            EventStatus::Done => "done",
+            EventStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Failed, Self::Done, Self::Dead]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    /// Pending and failed events are still owed processing.
+    pub fn is_due_kind(self) -> bool {
+        matches!(self, EventStatus::Pending | EventStatus::Failed)
+    }
+}

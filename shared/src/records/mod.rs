@@ -1,0 +1,18 @@
+//! The records the bridge keeps (DESIGN.md §5). Plain data: how each is keyed and stored is
+//! the `store` module's business.
+
+mod comment_link;
+mod cursor;
+mod inbox;
+mod integration;
+mod link;
+mod repository;
+mod user_mapping;
+
+pub use comment_link::{CommentLink, CommentOrigin};
+pub use cursor::Cursor;
+pub use inbox::{EventSource, EventStatus, InboxEvent};
+pub use integration::{AdoAuthKind, AzureDevOpsSettings, Integration, SentrySettings};
+pub use link::{Link, LinkOrigin, LinkSyncState};
+pub use repository::Repository;
+pub use user_mapping::UserMapping;

@@ -1,0 +1,486 @@
+//! The typed store: records in, records out, over any [`Table`] backend.
+
+use std::sync::Arc;
+
+use super::StoreError;
+use super::keys::{self, Record};
+use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp};
+use crate::records::{
+    CommentLink, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping,
+};
+
+/// Whether an insert-if-absent wrote a new record or found the same key already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Duplicate,
+}
+
+/// Upper bound for "all of them" listings (integrations, repositories, mappings per integration).
+const LIST_ALL: usize = 10_000;
+
+/// Typed access to every record of DESIGN.md §5. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    table: Arc<dyn Table>,
+}
+
+fn to_item<R: Record>(record: &R) -> Result<Item, StoreError> {
+    Ok(Item {
+        key: record.key(),
+        kind: R::KIND.to_string(),
+        version: record.version(),
+        data: serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        gsi1: record.gsi1(),
+        gsi2: record.gsi2(),
+        expires_at: record.expires_at(),
+    })
+}
+
+fn from_item<R: Record>(item: Item) -> Result<R, StoreError> {
+    let mut record: R = serde_json::from_str(&item.data).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{} {}/{}: {e}",
+            item.kind, item.key.pk, item.key.sk
+        ))
+    })?;
+    record.set_version(item.version);
+    Ok(record)
+}
+
+fn query(index: Index, pk: impl Into<String>, sk: SkRange, limit: usize) -> Query {
+    Query {
+        index,
+        pk: pk.into(),
+        sk,
+        limit,
+    }
+}
+
+fn prefix(text: impl Into<String>) -> SkRange {
+    SkRange::Prefix(text.into())
+}
+
+impl Store {
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    async fn get<R: Record>(&self, key: &Key) -> Result<Option<R>, StoreError> {
+        self.table.get(key).await?.map(from_item).transpose()
+    }
+
+    async fn find<R: Record>(&self, query: Query) -> Result<Vec<R>, StoreError> {
+        self.table
+            .query(&query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Puts `record` with `condition`, storing it as `next_version`; sets the version on success.
+    async fn put<R: Record>(
+        &self,
+        record: &mut R,
+        condition: Condition,
+        next_version: u64,
+    ) -> Result<(), StoreError> {
+        let previous = record.version();
+        record.set_version(next_version);
+        let item = to_item(record);
+        let result = match item {
+            Ok(item) => {
+                self.table
+                    .write(vec![WriteOp::Put { item, condition }])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            record.set_version(previous);
+        }
+        result
+    }
+
+    /// Writes a new record; `Conflict` if one with the same key exists.
+    async fn create<R: Record>(&self, record: &mut R) -> Result<(), StoreError> {
+        self.put(record, Condition::Absent, 1).await
+    }
+
+    /// Writes a changed record; `Conflict` unless the stored version is `record.version()`.
+    async fn update<R: Record>(&self, record: &mut R) -> Result<(), StoreError> {
+        let current = record.version();
+        self.put(record, Condition::Version(current), current + 1)
+            .await
+    }
+
+    /// Creates a record with version 0, updates one read from the store otherwise.
+    async fn save<R: Record>(&self, record: &mut R) -> Result<(), StoreError> {
+        if record.version() == 0 {
+            self.create(record).await
+        } else {
+            self.update(record).await
+        }
+    }
+
+    async fn delete_key(&self, key: Key) -> Result<(), StoreError> {
+        self.table
+            .write(vec![WriteOp::Delete {
+                key,
+                condition: Condition::None,
+            }])
+            .await
+    }
+
+    // ----- integrations -----
+
+    pub async fn create_integration(
+        &self,
+        integration: &mut Integration,
+    ) -> Result<(), StoreError> {
+        self.create(integration).await
+    }
+
+    pub async fn get_integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
+        self.get(&keys::integration_key(id)).await
+    }
+
+    /// Every integration, ordered by id. Read through an index: may lag a write by a moment on AWS.
+    pub async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        self.find(query(
+            Index::Gsi1,
+            keys::INTEGRATIONS_INDEX_PK,
+            prefix(""),
+            LIST_ALL,
+        ))
+        .await
+    }
+
+    pub async fn update_integration(
+        &self,
+        integration: &mut Integration,
+    ) -> Result<(), StoreError> {
+        self.update(integration).await
+    }
+
+    /// Deletes the integration and every record kept under it. `false` if it did not exist.
+    pub async fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(_) = self.table.get(&keys::integration_key(id)).await? else {
+            return Ok(false);
+        };
+        self.delete_key(keys::integration_key(id)).await?;
+        let children = self
+            .table
+            .query(&query(
+                Index::Primary,
+                keys::integration_pk(id),
+                prefix(""),
+                usize::MAX,
+            ))
+            .await?;
+        for item in children {
+            self.delete_key(item.key).await?;
+        }
+        Ok(true)
+    }
+
+    // ----- links -----
+
+    /// The active link of a Sentry issue.
+    pub async fn get_link(
+        &self,
+        integration_id: &str,
+        sentry_issue_id: &str,
+    ) -> Result<Option<Link>, StoreError> {
+        self.get(&keys::link_key(integration_id, sentry_issue_id))
+            .await
+    }
+
+    /// Active links to a work item (several Sentry issues may link one work item).
+    pub async fn links_for_work_item(
+        &self,
+        integration_id: &str,
+        work_item_id: u64,
+    ) -> Result<Vec<Link>, StoreError> {
+        let pk = keys::work_item_index_pk(integration_id, work_item_id);
+        self.find(query(Index::Gsi1, pk, prefix("LINK#"), LIST_ALL))
+            .await
+    }
+
+    /// Links that a newer one replaced, oldest first.
+    pub async fn link_history(
+        &self,
+        integration_id: &str,
+        sentry_issue_id: &str,
+    ) -> Result<Vec<Link>, StoreError> {
+        let sk = prefix(keys::link_history_prefix(sentry_issue_id));
+        self.find(query(
+            Index::Primary,
+            keys::integration_pk(integration_id),
+            sk,
+            LIST_ALL,
+        ))
+        .await
+    }
+
+    /// Makes `link` the active link of its Sentry issue. A previous active link is moved to the
+    /// history in the same atomic write and returned. `Conflict` if the active link changed
+    /// concurrently.
+    pub async fn activate_link(
+        &self,
+        link: &mut Link,
+        now_ms: i64,
+    ) -> Result<Option<Link>, StoreError> {
+        link.replaced_at = None;
+        let previous = self
+            .get_link(&link.integration_id, &link.sentry_issue_id)
+            .await?;
+        let Some(previous) = previous else {
+            self.create(link).await?;
+            return Ok(None);
+        };
+        let mut history = previous.clone();
+        history.replaced_at = Some(now_ms);
+        history.version = 1;
+        let mut next = link.clone();
+        next.version = previous.version + 1;
+        self.table
+            .write(vec![
+                WriteOp::Put {
+                    item: to_item(&history)?,
+                    condition: Condition::Absent,
+                },
+                WriteOp::Put {
+                    item: to_item(&next)?,
+                    condition: Condition::Version(previous.version),
+                },
+            ])
+            .await?;
+        link.version = next.version;
+        Ok(Some(history))
+    }
+
+    pub async fn update_link(&self, link: &mut Link) -> Result<(), StoreError> {
+        if link.replaced_at.is_some() {
+            return Err(StoreError::Backend(
+                "a replaced link is history and is not updated".into(),
+            ));
+        }
+        self.update(link).await
+    }
+
+    // ----- comment links -----
+
+    /// Records a comment pair under both ids atomically; `Conflict` if either id is linked already.
+    pub async fn create_comment_link(&self, link: &mut CommentLink) -> Result<(), StoreError> {
+        link.version = 1;
+        let by_sentry = to_item(link)?;
+        let by_ado = Item {
+            key: keys::comment_by_ado_key(
+                &link.integration_id,
+                link.work_item_id,
+                link.ado_comment_id,
+            ),
+            ..by_sentry.clone()
+        };
+        let result = self
+            .table
+            .write(vec![
+                WriteOp::Put {
+                    item: by_sentry,
+                    condition: Condition::Absent,
+                },
+                WriteOp::Put {
+                    item: by_ado,
+                    condition: Condition::Absent,
+                },
+            ])
+            .await;
+        if result.is_err() {
+            link.version = 0;
+        }
+        result
+    }
+
+    pub async fn comment_link_by_sentry(
+        &self,
+        integration_id: &str,
+        sentry_comment_id: &str,
+    ) -> Result<Option<CommentLink>, StoreError> {
+        self.get(&keys::comment_by_sentry_key(
+            integration_id,
+            sentry_comment_id,
+        ))
+        .await
+    }
+
+    pub async fn comment_link_by_ado(
+        &self,
+        integration_id: &str,
+        work_item_id: u64,
+        ado_comment_id: u64,
+    ) -> Result<Option<CommentLink>, StoreError> {
+        self.get(&keys::comment_by_ado_key(
+            integration_id,
+            work_item_id,
+            ado_comment_id,
+        ))
+        .await
+    }
+
+    pub async fn delete_comment_link(&self, link: &CommentLink) -> Result<(), StoreError> {
+        let by_ado =
+            keys::comment_by_ado_key(&link.integration_id, link.work_item_id, link.ado_comment_id);
+        self.table
+            .write(vec![
+                WriteOp::Delete {
+                    key: link.key(),
+                    condition: Condition::None,
+                },
+                WriteOp::Delete {
+                    key: by_ado,
+                    condition: Condition::None,
+                },
+            ])
+            .await
+    }
+
+    // ----- repositories -----
+
+    pub async fn create_repository(&self, repository: &mut Repository) -> Result<(), StoreError> {
+        self.create(repository).await
+    }
+
+    pub async fn get_repository(
+        &self,
+        integration_id: &str,
+        repo_id: &str,
+    ) -> Result<Option<Repository>, StoreError> {
+        self.get(&keys::repository_key(integration_id, repo_id))
+            .await
+    }
+
+    pub async fn list_repositories(
+        &self,
+        integration_id: &str,
+    ) -> Result<Vec<Repository>, StoreError> {
+        let pk = keys::integration_pk(integration_id);
+        self.find(query(
+            Index::Primary,
+            pk,
+            prefix(keys::REPOSITORY_PREFIX),
+            LIST_ALL,
+        ))
+        .await
+    }
+
+    pub async fn update_repository(&self, repository: &mut Repository) -> Result<(), StoreError> {
+        self.update(repository).await
+    }
+
+    pub async fn delete_repository(
+        &self,
+        integration_id: &str,
+        repo_id: &str,
+    ) -> Result<(), StoreError> {
+        self.delete_key(keys::repository_key(integration_id, repo_id))
+            .await
+    }
+
+    // ----- inbox events -----
+
+    /// Dedupe and persist in one conditional write.
+    pub async fn insert_event(&self, event: &mut InboxEvent) -> Result<Inserted, StoreError> {
+        match self.create(event).await {
+            Ok(()) => Ok(Inserted::New),
+            Err(StoreError::Conflict) => Ok(Inserted::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_event(&self, id: &str) -> Result<Option<InboxEvent>, StoreError> {
+        self.get(&keys::event_key(id)).await
+    }
+
+    pub async fn update_event(&self, event: &mut InboxEvent) -> Result<(), StoreError> {
+        self.update(event).await
+    }
+
+    /// Pending and failed events whose `next_attempt_at` is at or before `now_ms`, soonest first.
+    pub async fn due_events(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let bound = SkRange::AtMost(keys::time_ordered(now_ms, "\u{10FFFF}"));
+        self.find(query(Index::Gsi1, keys::DUE_INDEX_PK, bound, limit))
+            .await
+    }
+
+    /// An integration's events in one status, oldest first.
+    pub async fn events_by_status(
+        &self,
+        integration_id: &str,
+        status: EventStatus,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let pk = keys::events_by_status_pk(integration_id, status.as_str());
+        self.find(query(Index::Gsi2, pk, prefix(""), limit)).await
+    }
+
+    // ----- user mappings -----
+
+    /// Creates (version 0) or updates (the version read) a mapping; the email is lower-cased.
+    pub async fn save_user_mapping(&self, mapping: &mut UserMapping) -> Result<(), StoreError> {
+        mapping.email = mapping.email.to_lowercase();
+        self.save(mapping).await
+    }
+
+    pub async fn get_user_mapping(
+        &self,
+        integration_id: &str,
+        email: &str,
+    ) -> Result<Option<UserMapping>, StoreError> {
+        self.get(&keys::user_mapping_key(integration_id, email))
+            .await
+    }
+
+    pub async fn list_user_mappings(
+        &self,
+        integration_id: &str,
+    ) -> Result<Vec<UserMapping>, StoreError> {
+        let pk = keys::integration_pk(integration_id);
+        self.find(query(
+            Index::Primary,
+            pk,
+            prefix(keys::USER_MAPPING_PREFIX),
+            LIST_ALL,
+        ))
+        .await
+    }
+
+    pub async fn delete_user_mapping(
+        &self,
+        integration_id: &str,
+        email: &str,
+    ) -> Result<(), StoreError> {
+        self.delete_key(keys::user_mapping_key(integration_id, email))
+            .await
+    }
+
+    // ----- cursors -----
+
+    pub async fn get_cursor(
+        &self,
+        integration_id: &str,
+        kind: &str,
+    ) -> Result<Option<Cursor>, StoreError> {
+        self.get(&keys::cursor_key(integration_id, kind)).await
+    }
+
+    /// Creates (version 0) or advances (the version read) a cursor.
+    pub async fn save_cursor(&self, cursor: &mut Cursor) -> Result<(), StoreError> {
+        self.save(cursor).await
+    }
+}

@@ -1,0 +1,6 @@
+//! Test support shared by every integration test: the moto launcher (real DynamoDB and
+//! Secrets Manager APIs on loopback), app builders for both deployment shapes, and an HTTP
+//! harness that serves a router on a free loopback port.
+
+pub mod moto;
+pub mod server;

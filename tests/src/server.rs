@@ -1,0 +1,74 @@
+//! Serving a router on a free loopback port, and building the app in either shape.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shared::App;
+use shared::config::{AdminAuth, Config};
+use shared::secrets::{FileSecretStore, Secret, SecretStore, SecretsManagerStore};
+use shared::store::{SqliteTable, Store};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A running server; the task stops with the test's runtime.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub app: Arc<App>,
+    pub client: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+/// Which backends the app under test uses.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    /// SQLite + local secrets file (the embedded default).
+    Local,
+    /// DynamoDB + Secrets Manager, on moto (the AWS shape).
+    Aws,
+}
+
+fn config(public_url: String) -> Config {
+    Config {
+        public_url,
+        admin_auth: AdminAuth::Bearer(Secret::new(ADMIN_TOKEN)),
+        secret_prefix: format!("bridge-test/{}/", uuid::Uuid::new_v4().simple()),
+    }
+}
+
+/// Starts the local server's router over the given backend.
+pub async fn start(backend: Backend) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("address");
+    let public_url = format!("http://{address}");
+    let (store, secrets, dir): (Store, Arc<dyn SecretStore>, _) = match backend {
+        Backend::Local => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let table = SqliteTable::open(&dir.path().join("bridge.sqlite3")).expect("sqlite");
+            let secrets =
+                FileSecretStore::open(&dir.path().join("secrets.json")).expect("secrets file");
+            (Store::new(Arc::new(table)), Arc::new(secrets), Some(dir))
+        }
+        Backend::Aws => {
+            let store = crate::moto::dynamo_store().await;
+            let secrets = SecretsManagerStore::new(crate::moto::secrets_manager().await);
+            (store, Arc::new(secrets), None)
+        }
+    };
+    let app = App::new(store, secrets, config(public_url));
+    let router = shared::local::router(app.clone());
+    tokio::spawn(async move { shared::axum::serve(listener, router).await });
+    TestServer {
+        address,
+        app,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}

@@ -1,0 +1,663 @@
+//! One conformance suite for every store backend: each case runs against SQLite and against
+//! DynamoDB (moto in server mode), through the same typed `Store`.
+
+use std::sync::Arc;
+
+use bridge_tests::moto;
+use shared::clock;
+use shared::records::*;
+use shared::store::{Inserted, SqliteTable, Store, StoreError};
+
+fn integration(id: &str) -> Integration {
+    Integration {
+        id: id.into(),
+        name: format!("name-{id}"),
+        azure_devops: AzureDevOpsSettings {
+            organization_url: "https://dev.azure.com/contoso".into(),
+            organization: "contoso".into(),
+            auth: AdoAuthKind::Pat,
+            collection_id: None,
+            bridge_identity_id: None,
+            subscriptions: Default::default(),
+        },
+        sentry: SentrySettings {
+            base_url: "https://sentry.io".into(),
+            organization_slug: "acme".into(),
+            installation_uuid: None,
+            app_uuid: None,
+        },
+        sync: Default::default(),
+        secret_ref: format!("ref/{id}"),
+        created_at: 1,
+        updated_at: 1,
+        version: 0,
+    }
+}
+
+fn link(integration_id: &str, sentry_issue: &str, work_item: u64) -> Link {
+    Link {
+        integration_id: integration_id.into(),
+        sentry_issue_id: sentry_issue.into(),
+        sentry_short_id: Some(format!("PROJ-{sentry_issue}")),
+        sentry_url: None,
+        work_item_id: work_item,
+        work_item_url: None,
+        project: "Fabrikam".into(),
+        work_item_type: "Bug".into(),
+        sync: LinkSyncState::default(),
+        created_by: LinkOrigin::Create,
+        created_at: 1,
+        updated_at: 1,
+        replaced_at: None,
+        version: 0,
+    }
+}
+
+fn event(id: &str, status: EventStatus, next_attempt_at: i64, received_at: i64) -> InboxEvent {
+    InboxEvent {
+        id: id.into(),
+        integration_id: "i1".into(),
+        source: EventSource::AzureDevOps,
+        event_type: "workitem.updated".into(),
+        payload: r#"{"id":"n"}"#.into(),
+        status,
+        attempts: 0,
+        next_attempt_at,
+        last_error: None,
+        received_at,
+        updated_at: received_at,
+        expires_at: None,
+        version: 0,
+    }
+}
+
+fn comment(sentry_id: &str, ado_id: u64) -> CommentLink {
+    CommentLink {
+        integration_id: "i1".into(),
+        sentry_issue_id: "77".into(),
+        sentry_comment_id: sentry_id.into(),
+        work_item_id: 42,
+        ado_comment_id: ado_id,
+        origin: CommentOrigin::Sentry,
+        created_at: 1,
+        version: 0,
+    }
+}
+
+async fn integration_lifecycle(store: Store) {
+    let mut a = integration("a");
+    store.create_integration(&mut a).await.unwrap();
+    assert_eq!(a.version, 1);
+    let mut b = integration("b");
+    store.create_integration(&mut b).await.unwrap();
+
+    let read = store.get_integration("a").await.unwrap().unwrap();
+    assert_eq!(read, a);
+    assert!(store.get_integration("missing").await.unwrap().is_none());
+    let ids: Vec<String> = store
+        .list_integrations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, vec!["a", "b"]);
+
+    let mut changed = read.clone();
+    changed.name = "renamed".into();
+    store.update_integration(&mut changed).await.unwrap();
+    assert_eq!(changed.version, 2);
+    assert_eq!(
+        store.get_integration("a").await.unwrap().unwrap().name,
+        "renamed"
+    );
+
+    assert!(store.delete_integration("a").await.unwrap());
+    assert!(!store.delete_integration("a").await.unwrap());
+    assert!(store.get_integration("a").await.unwrap().is_none());
+    assert_eq!(store.list_integrations().await.unwrap().len(), 1);
+}
+
+async fn create_twice_conflicts(store: Store) {
+    let mut first = integration("dup");
+    store.create_integration(&mut first).await.unwrap();
+    let mut second = integration("dup");
+    assert_eq!(
+        store.create_integration(&mut second).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        second.version, 0,
+        "a failed write leaves the version as it was"
+    );
+    assert_eq!(
+        store.get_integration("dup").await.unwrap().unwrap().name,
+        "name-dup"
+    );
+}
+
+async fn stale_version_conflicts(store: Store) {
+    let mut record = integration("v");
+    store.create_integration(&mut record).await.unwrap();
+    let mut reader_one = store.get_integration("v").await.unwrap().unwrap();
+    let mut reader_two = reader_one.clone();
+    reader_one.name = "first".into();
+    store.update_integration(&mut reader_one).await.unwrap();
+    reader_two.name = "second".into();
+    assert_eq!(
+        store.update_integration(&mut reader_two).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(reader_two.version, 1);
+    assert_eq!(
+        store.get_integration("v").await.unwrap().unwrap().name,
+        "first"
+    );
+
+    let mut never_created = integration("ghost");
+    never_created.version = 1;
+    assert_eq!(
+        store.update_integration(&mut never_created).await,
+        Err(StoreError::Conflict)
+    );
+}
+
+async fn deleting_an_integration_removes_its_records(store: Store) {
+    let mut record = integration("i1");
+    store.create_integration(&mut record).await.unwrap();
+    store
+        .activate_link(&mut link("i1", "77", 42), 10)
+        .await
+        .unwrap();
+    store
+        .save_user_mapping(&mut mapping("a@example.com"))
+        .await
+        .unwrap();
+    let mut other = integration("i2");
+    store.create_integration(&mut other).await.unwrap();
+    store
+        .activate_link(&mut link("i2", "77", 42), 10)
+        .await
+        .unwrap();
+
+    store.delete_integration("i1").await.unwrap();
+    assert!(store.get_link("i1", "77").await.unwrap().is_none());
+    assert!(store.list_user_mappings("i1").await.unwrap().is_empty());
+    assert!(
+        store.get_link("i2", "77").await.unwrap().is_some(),
+        "other integrations keep theirs"
+    );
+}
+
+async fn links_are_found_both_ways(store: Store) {
+    let mut first = link("i1", "77", 42);
+    assert_eq!(store.activate_link(&mut first, 10).await.unwrap(), None);
+    let mut second = link("i1", "78", 42);
+    store.activate_link(&mut second, 10).await.unwrap();
+    store
+        .activate_link(&mut link("i1", "79", 43), 10)
+        .await
+        .unwrap();
+
+    assert_eq!(store.get_link("i1", "77").await.unwrap().unwrap(), first);
+    let issues: Vec<String> = store
+        .links_for_work_item("i1", 42)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.sentry_issue_id)
+        .collect();
+    assert_eq!(issues, vec!["77", "78"]);
+    assert!(
+        store
+            .links_for_work_item("i2", 42)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut updated = store.get_link("i1", "77").await.unwrap().unwrap();
+    updated.sync.last_applied_rev = Some(5);
+    store.update_link(&mut updated).await.unwrap();
+    let mut stale = first.clone();
+    stale.sync.last_applied_rev = Some(4);
+    assert_eq!(
+        store.update_link(&mut stale).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .get_link("i1", "77")
+            .await
+            .unwrap()
+            .unwrap()
+            .sync
+            .last_applied_rev,
+        Some(5)
+    );
+}
+
+async fn a_new_link_replaces_the_old_and_keeps_history(store: Store) {
+    store
+        .activate_link(&mut link("i1", "77", 42), 10)
+        .await
+        .unwrap();
+    let mut replacement = link("i1", "77", 50);
+    replacement.created_by = LinkOrigin::Link;
+    let previous = store
+        .activate_link(&mut replacement, 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(previous.work_item_id, 42);
+    assert_eq!(previous.replaced_at, Some(20));
+
+    let active = store.get_link("i1", "77").await.unwrap().unwrap();
+    assert_eq!(active.work_item_id, 50);
+    assert_eq!(active.version, replacement.version);
+    assert!(
+        store
+            .links_for_work_item("i1", 42)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old work item no longer syncs"
+    );
+    assert_eq!(store.links_for_work_item("i1", 50).await.unwrap().len(), 1);
+    let history = store.link_history("i1", "77").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].work_item_id, 42);
+    assert!(
+        store.link_history("i1", "7").await.unwrap().is_empty(),
+        "history is per issue, not per prefix"
+    );
+
+    let mut history_entry = history[0].clone();
+    assert!(
+        store.update_link(&mut history_entry).await.is_err(),
+        "history is not updated"
+    );
+}
+
+async fn comment_links_by_either_id(store: Store) {
+    let mut pair = comment("s-1", 900);
+    store.create_comment_link(&mut pair).await.unwrap();
+    assert_eq!(
+        store
+            .comment_link_by_sentry("i1", "s-1")
+            .await
+            .unwrap()
+            .unwrap(),
+        pair
+    );
+    assert_eq!(
+        store
+            .comment_link_by_ado("i1", 42, 900)
+            .await
+            .unwrap()
+            .unwrap(),
+        pair
+    );
+    assert!(
+        store
+            .comment_link_by_ado("i1", 43, 900)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert_eq!(
+        store.create_comment_link(&mut comment("s-1", 901)).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.create_comment_link(&mut comment("s-2", 900)).await,
+        Err(StoreError::Conflict)
+    );
+    assert!(
+        store
+            .comment_link_by_sentry("i1", "s-2")
+            .await
+            .unwrap()
+            .is_none(),
+        "a failed pair writes nothing"
+    );
+    assert!(
+        store
+            .comment_link_by_ado("i1", 42, 901)
+            .await
+            .unwrap()
+            .is_none(),
+        "a failed pair writes nothing"
+    );
+
+    store.delete_comment_link(&pair).await.unwrap();
+    assert!(
+        store
+            .comment_link_by_sentry("i1", "s-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .comment_link_by_ado("i1", 42, 900)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn repositories(store: Store) {
+    let repository = |id: &str| Repository {
+        integration_id: "i1".into(),
+        id: id.into(),
+        name: format!("repo-{id}"),
+        project: "Fabrikam".into(),
+        url: format!("https://dev.azure.com/contoso/Fabrikam/_git/repo-{id}"),
+        sentry_name: format!("contoso/repo-{id}"),
+        push_subscription_id: None,
+        last_seen_head: None,
+        created_at: 1,
+        updated_at: 1,
+        version: 0,
+    };
+    let mut r1 = repository("r1");
+    store.create_repository(&mut r1).await.unwrap();
+    store
+        .create_repository(&mut repository("r2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.create_repository(&mut repository("r1")).await,
+        Err(StoreError::Conflict)
+    );
+    store
+        .activate_link(&mut link("i1", "77", 42), 1)
+        .await
+        .unwrap();
+
+    let names: Vec<String> = store
+        .list_repositories("i1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["r1", "r2"],
+        "only repositories, not other records of the integration"
+    );
+    r1.last_seen_head = Some("abc".into());
+    store.update_repository(&mut r1).await.unwrap();
+    assert_eq!(
+        store
+            .get_repository("i1", "r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_head
+            .as_deref(),
+        Some("abc")
+    );
+    store.delete_repository("i1", "r1").await.unwrap();
+    assert!(store.get_repository("i1", "r1").await.unwrap().is_none());
+}
+
+async fn events_are_deduplicated(store: Store) {
+    let mut first = event("ado:n1:42:3", EventStatus::Pending, 100, 100);
+    assert_eq!(store.insert_event(&mut first).await.unwrap(), Inserted::New);
+    let mut again = event("ado:n1:42:3", EventStatus::Pending, 200, 200);
+    again.payload = "different".into();
+    assert_eq!(
+        store.insert_event(&mut again).await.unwrap(),
+        Inserted::Duplicate
+    );
+    let stored = store.get_event("ado:n1:42:3").await.unwrap().unwrap();
+    assert_eq!(stored.payload, first.payload);
+    assert_eq!(stored.version, 1);
+}
+
+async fn due_events_in_order(store: Store) {
+    for (id, status, due) in [
+        ("late", EventStatus::Pending, 300),
+        ("early", EventStatus::Failed, 100),
+        ("future", EventStatus::Pending, 10_000),
+        ("finished", EventStatus::Done, 50),
+        ("given-up", EventStatus::Dead, 60),
+    ] {
+        store
+            .insert_event(&mut event(id, status, due, due))
+            .await
+            .unwrap();
+    }
+    let ids = |events: Vec<InboxEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.due_events(1_000, 10).await.unwrap()),
+        vec!["early", "late"]
+    );
+    assert_eq!(
+        ids(store.due_events(1_000, 1).await.unwrap()),
+        vec!["early"]
+    );
+    assert_eq!(
+        ids(store.due_events(300, 10).await.unwrap()),
+        vec!["early", "late"],
+        "due at exactly now"
+    );
+
+    let mut processed = store.get_event("early").await.unwrap().unwrap();
+    processed.status = EventStatus::Done;
+    processed.expires_at = Some(clock::now_ms() / 1000 + 3600);
+    store.update_event(&mut processed).await.unwrap();
+    assert_eq!(
+        ids(store.due_events(1_000, 10).await.unwrap()),
+        vec!["late"]
+    );
+
+    assert_eq!(
+        ids(store
+            .events_by_status("i1", EventStatus::Done, 10)
+            .await
+            .unwrap()),
+        vec!["finished", "early"]
+    );
+    assert_eq!(
+        ids(store
+            .events_by_status("i1", EventStatus::Dead, 10)
+            .await
+            .unwrap()),
+        vec!["given-up"]
+    );
+    assert!(
+        store
+            .events_by_status("other", EventStatus::Dead, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn stale_event_update_conflicts(store: Store) {
+    store
+        .insert_event(&mut event("e", EventStatus::Pending, 1, 1))
+        .await
+        .unwrap();
+    let mut worker_one = store.get_event("e").await.unwrap().unwrap();
+    let mut worker_two = worker_one.clone();
+    worker_one.status = EventStatus::Done;
+    store.update_event(&mut worker_one).await.unwrap();
+    worker_two.status = EventStatus::Failed;
+    worker_two.attempts = 1;
+    assert_eq!(
+        store.update_event(&mut worker_two).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_event("e").await.unwrap().unwrap().status,
+        EventStatus::Done
+    );
+}
+
+async fn expired_records_are_absent(store: Store) {
+    let past = clock::now_ms() / 1000 - 10;
+    let mut expired = event("old", EventStatus::Done, 1, 1);
+    expired.expires_at = Some(past);
+    store.insert_event(&mut expired).await.unwrap();
+    assert!(store.get_event("old").await.unwrap().is_none());
+    assert!(
+        store
+            .events_by_status("i1", EventStatus::Done, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut redelivered = event("old", EventStatus::Pending, 1, 1);
+    assert_eq!(
+        store.insert_event(&mut redelivered).await.unwrap(),
+        Inserted::New,
+        "an expired key is free again"
+    );
+    assert_eq!(
+        store.get_event("old").await.unwrap().unwrap().status,
+        EventStatus::Pending
+    );
+}
+
+fn mapping(email: &str) -> UserMapping {
+    UserMapping {
+        integration_id: "i1".into(),
+        email: email.into(),
+        sentry_user_id: Some("u1".into()),
+        ado_identity: Some("alice@contoso.com".into()),
+        updated_at: 1,
+        version: 0,
+    }
+}
+
+async fn user_mappings(store: Store) {
+    let mut alice = mapping("Alice@Example.com");
+    store.save_user_mapping(&mut alice).await.unwrap();
+    assert_eq!(alice.email, "alice@example.com");
+    store
+        .save_user_mapping(&mut mapping("bob@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .save_user_mapping(&mut mapping("ALICE@example.com"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+
+    let found = store
+        .get_user_mapping("i1", "ALICE@EXAMPLE.COM")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.ado_identity.as_deref(), Some("alice@contoso.com"));
+    alice.ado_identity = Some("alice2@contoso.com".into());
+    store.save_user_mapping(&mut alice).await.unwrap();
+    assert_eq!(alice.version, 2);
+    assert_eq!(store.list_user_mappings("i1").await.unwrap().len(), 2);
+    store
+        .delete_user_mapping("i1", "Alice@example.com")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_user_mapping("i1", "alice@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn cursors(store: Store) {
+    let mut cursor = Cursor {
+        integration_id: "i1".into(),
+        kind: "links".into(),
+        position: serde_json::json!({"after": "77"}),
+        updated_at: 1,
+        version: 0,
+    };
+    store.save_cursor(&mut cursor).await.unwrap();
+    let mut stale = store.get_cursor("i1", "links").await.unwrap().unwrap();
+    cursor.position = serde_json::json!({"after": "99"});
+    store.save_cursor(&mut cursor).await.unwrap();
+    stale.position = serde_json::json!({"after": "88"});
+    assert_eq!(
+        store.save_cursor(&mut stale).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .get_cursor("i1", "links")
+            .await
+            .unwrap()
+            .unwrap()
+            .position["after"],
+        "99"
+    );
+    assert!(store.get_cursor("i1", "other").await.unwrap().is_none());
+}
+
+fn sqlite_store() -> Store {
+    Store::new(Arc::new(SqliteTable::in_memory().expect("sqlite")))
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $case() { super::$case(super::sqlite_store()).await })*
+        }
+        mod dynamodb {
+            $(#[tokio::test] async fn $case() { super::$case(super::moto::dynamo_store().await).await })*
+        }
+    };
+}
+
+conformance!(
+    integration_lifecycle,
+    create_twice_conflicts,
+    stale_version_conflicts,
+    deleting_an_integration_removes_its_records,
+    links_are_found_both_ways,
+    a_new_link_replaces_the_old_and_keeps_history,
+    comment_links_by_either_id,
+    repositories,
+    events_are_deduplicated,
+    due_events_in_order,
+    stale_event_update_conflicts,
+    expired_records_are_absent,
+    user_mappings,
+    cursors,
+);
+
+/// The SQLite store is shared by concurrent tasks: parallel conditional inserts of one key
+/// produce exactly one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_inserts_have_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(Arc::new(
+        SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap(),
+    ));
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_event(&mut event("same", EventStatus::Pending, n, n))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut new = 0;
+    for task in tasks {
+        if task.await.unwrap() == Inserted::New {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 1);
+}
