@@ -55,24 +55,26 @@ impl SecretStore for SecretsManagerStore {
         decode(reference, text)
     }
 
+    /// Writes a new version; creates the secret when missing and restores one that is
+    /// scheduled for deletion (a deleted integration's name coming back).
     async fn put(&self, reference: &str, secrets: &IntegrationSecrets) -> Result<(), SecretsError> {
         let text = encode(secrets)?;
         match self
             .client
-            .put_secret_value()
+            .describe_secret()
             .secret_id(reference)
-            .secret_string(&text)
             .send()
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if is_marked_for_deletion(&e) => {
-                self.client
-                    .restore_secret()
-                    .secret_id(reference)
-                    .send()
-                    .await
-                    .map_err(|e| backend(reference, e))?;
+            Ok(description) => {
+                if description.deleted_date().is_some() {
+                    self.client
+                        .restore_secret()
+                        .secret_id(reference)
+                        .send()
+                        .await
+                        .map_err(|e| backend(reference, e))?;
+                }
                 self.client
                     .put_secret_value()
                     .secret_id(reference)
@@ -80,7 +82,6 @@ impl SecretStore for SecretsManagerStore {
                     .send()
                     .await
                     .map_err(|e| backend(reference, e))?;
-                Ok(())
             }
             Err(e) if is_not_found(&e) => {
                 self.client
@@ -91,10 +92,10 @@ impl SecretStore for SecretsManagerStore {
                     .send()
                     .await
                     .map_err(|e| backend(reference, e))?;
-                Ok(())
             }
-            Err(e) => Err(backend(reference, e)),
+            Err(e) => return Err(backend(reference, e)),
         }
+        Ok(())
     }
 
     async fn delete(&self, reference: &str) -> Result<(), SecretsError> {
