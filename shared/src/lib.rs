@@ -6,6 +6,7 @@
 //! embedded single-machine mode).
 
 pub mod app;
+pub mod azure_devops;
 pub mod clock;
 pub mod config;
 pub mod error;

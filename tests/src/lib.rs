@@ -2,5 +2,6 @@
 //! Secrets Manager APIs on loopback), app builders for both deployment shapes, and an HTTP
 //! harness that serves a router on a free loopback port.
 
+pub mod fake_ado;
 pub mod moto;
 pub mod server;

@@ -1,0 +1,259 @@
+//! The fake organization's data: projects with Agile or Basic processes, identities,
+//! work items with revisions and comments, subscriptions, repositories, commits.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+pub const ORG: &str = "fabrikam";
+pub const COLLECTION_ID: &str = "c4f1a7f1-8f3e-4e63-9b2c-7d2d6f4a1c00";
+pub const BRIDGE_IDENTITY_ID: &str = "00ca946b-2fe9-4f2a-ae2f-40d5c48001bc";
+pub const BRIDGE_EMAIL: &str = "sentry-bridge@fabrikam.example";
+
+#[derive(Debug, Clone)]
+pub struct FakeProject {
+    pub id: String,
+    pub name: String,
+    pub process: Process,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    Agile,
+    Basic,
+}
+
+/// `(type, disabled, states as (name, category))` for a process.
+pub fn process_types(
+    process: Process,
+) -> Vec<(&'static str, bool, Vec<(&'static str, &'static str)>)> {
+    match process {
+        Process::Agile => vec![
+            (
+                "Bug",
+                false,
+                vec![
+                    ("New", "Proposed"),
+                    ("Active", "InProgress"),
+                    ("Resolved", "Resolved"),
+                    ("Closed", "Completed"),
+                    ("Removed", "Removed"),
+                ],
+            ),
+            (
+                "User Story",
+                false,
+                vec![
+                    ("New", "Proposed"),
+                    ("Active", "InProgress"),
+                    ("Resolved", "Resolved"),
+                    ("Closed", "Completed"),
+                    ("Removed", "Removed"),
+                ],
+            ),
+            (
+                "Task",
+                false,
+                vec![
+                    ("New", "Proposed"),
+                    ("Active", "InProgress"),
+                    ("Closed", "Completed"),
+                    ("Removed", "Removed"),
+                ],
+            ),
+            (
+                "Shared Steps",
+                true,
+                vec![("Active", "InProgress"), ("Closed", "Completed")],
+            ),
+        ],
+        Process::Basic => vec![
+            (
+                "Issue",
+                false,
+                vec![
+                    ("To Do", "Proposed"),
+                    ("Doing", "InProgress"),
+                    ("Done", "Completed"),
+                ],
+            ),
+            (
+                "Task",
+                false,
+                vec![
+                    ("To Do", "Proposed"),
+                    ("Doing", "InProgress"),
+                    ("Done", "Completed"),
+                ],
+            ),
+            (
+                "Epic",
+                false,
+                vec![
+                    ("To Do", "Proposed"),
+                    ("Doing", "InProgress"),
+                    ("Done", "Completed"),
+                ],
+            ),
+        ],
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeIdentity {
+    pub id: String,
+    pub display_name: String,
+    pub email: String,
+}
+
+impl FakeIdentity {
+    /// `"Display Name <email>"`, the form service-hook payloads use.
+    pub fn hook_form(&self) -> String {
+        format!("{} <{}>", self.display_name, self.email)
+    }
+    /// The IdentityRef object REST answers use.
+    pub fn reference(&self) -> Value {
+        json!({"id": self.id, "displayName": self.display_name, "uniqueName": self.email})
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeComment {
+    pub id: u64,
+    pub version: u64,
+    pub text: String,
+    pub format: String,
+    pub author: String,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeWorkItem {
+    pub id: u64,
+    pub rev: u64,
+    pub project: String,
+    pub work_item_type: String,
+    /// Field values; identity fields hold the identity's email.
+    pub fields: Map<String, Value>,
+    pub relations: Vec<Value>,
+    pub comments: Vec<FakeComment>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeRepository {
+    pub id: String,
+    pub name: String,
+    pub project: String,
+    /// Newest first: `(sha, message, author email)`.
+    pub commits: Vec<(String, String, String)>,
+}
+
+/// Everything the fake remembers.
+pub struct State {
+    pub base_url: String,
+    pub pat: String,
+    pub entra_client: (String, String),
+    pub entra_token_lifetime: u64,
+    pub issued_tokens: Vec<String>,
+    pub projects: Vec<FakeProject>,
+    pub identities: Vec<FakeIdentity>,
+    pub work_items: BTreeMap<u64, FakeWorkItem>,
+    pub next_work_item: u64,
+    pub next_comment: u64,
+    pub next_update: u64,
+    pub subscriptions: BTreeMap<String, Value>,
+    pub next_notification: u64,
+    pub repositories: Vec<FakeRepository>,
+    /// Which identity the current credential acts as (the bridge's, normally).
+    pub acting_as: String,
+}
+
+pub const VALID_PAT: &str = "fake-valid-pat";
+pub const ENTRA_CLIENT_ID: &str = "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9";
+pub const ENTRA_SECRET: &str = "fake-entra-secret";
+
+impl State {
+    pub fn new(base_url: String) -> Self {
+        let project = |n: u32, name: &str, process| FakeProject {
+            id: format!("be9b3917-87e6-42a4-a549-2bc06a7a87{n:02}"),
+            name: name.to_string(),
+            process,
+        };
+        let identity = |id: &str, name: &str, email: &str| FakeIdentity {
+            id: id.into(),
+            display_name: name.into(),
+            email: email.into(),
+        };
+        let commits = (1..=5)
+            .rev()
+            .map(|n| {
+                (
+                    format!("{n:0>40}"),
+                    format!("Commit number {n}\n\nLonger body of commit {n}."),
+                    "jamal@fabrikam.example".to_string(),
+                )
+            })
+            .collect();
+        Self {
+            base_url,
+            pat: VALID_PAT.into(),
+            entra_client: (ENTRA_CLIENT_ID.into(), ENTRA_SECRET.into()),
+            entra_token_lifetime: 3599,
+            issued_tokens: Vec::new(),
+            projects: vec![
+                project(1, "Fabrikam-Fiber", Process::Agile),
+                project(2, "Contoso Web", Process::Basic),
+                project(3, "Archive", Process::Agile),
+            ],
+            identities: vec![
+                identity(BRIDGE_IDENTITY_ID, "Sentry Bridge", BRIDGE_EMAIL),
+                identity(
+                    "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff",
+                    "Jamal Hartnett",
+                    "jamal@fabrikam.example",
+                ),
+                identity(
+                    "8f2e3a14-6c0b-4d1e-9a57-2b3c4d5e6f70",
+                    "Alice Chen",
+                    "alice@fabrikam.example",
+                ),
+            ],
+            work_items: BTreeMap::new(),
+            next_work_item: 1,
+            next_comment: 1000,
+            next_update: 1,
+            subscriptions: BTreeMap::new(),
+            next_notification: 1,
+            repositories: vec![FakeRepository {
+                id: "3c4a3b2d-1a2b-4c3d-8e9f-0a1b2c3d4e5f".into(),
+                name: "fabrikam-web".into(),
+                project: "Fabrikam-Fiber".into(),
+                commits,
+            }],
+            acting_as: BRIDGE_IDENTITY_ID.into(),
+        }
+    }
+
+    pub fn project(&self, name_or_id: &str) -> Option<&FakeProject> {
+        self.projects
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name_or_id) || p.id == name_or_id)
+    }
+
+    pub fn identity_by_email(&self, email: &str) -> Option<&FakeIdentity> {
+        self.identities
+            .iter()
+            .find(|i| i.email.eq_ignore_ascii_case(email))
+    }
+
+    pub fn identity_by_id(&self, id: &str) -> Option<&FakeIdentity> {
+        self.identities.iter().find(|i| i.id == id)
+    }
+
+    pub fn acting_identity(&self) -> FakeIdentity {
+        self.identity_by_id(&self.acting_as)
+            .cloned()
+            .unwrap_or_else(|| self.identities[0].clone())
+    }
+}
