@@ -12,6 +12,8 @@ pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(60);
 
 pub struct App {
     pub store: Store,
+    /// One HTTP client (connection pool, TLS config) for every outbound call.
+    pub http: reqwest::Client,
     pub secrets: Arc<dyn SecretStore>,
     pub config: Config,
 }
@@ -21,6 +23,7 @@ impl App {
         let secrets: Arc<dyn SecretStore> = Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL));
         Arc::new(Self {
             store,
+            http: reqwest::Client::new(),
             secrets,
             config,
         })
@@ -42,10 +45,6 @@ impl App {
             admin_auth: AdminAuth::Platform,
             secret_prefix,
         };
-        Ok(Self::new(
-            Store::new(Arc::new(table)),
-            Arc::new(secrets),
-            config,
-        ))
+        Ok(Self::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
     }
 }

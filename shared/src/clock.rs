@@ -13,8 +13,7 @@ pub fn now_ms() -> i64 {
 /// RFC 3339 text (UTC; fraction only when non-zero) for a Unix-milliseconds timestamp.
 pub fn rfc3339(ms: i64) -> String {
     let nanos = i128::from(ms) * 1_000_000;
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -48,11 +48,7 @@ impl ApiError {
         )
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        )
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
     }
     pub fn unavailable(message: impl Into<String>, retry_after: u64) -> Self {
         Self {
@@ -84,13 +80,11 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict => ApiError::conflict(
-                "the record was changed by someone else; read it again and retry",
-            ),
-            StoreError::Unavailable(message) => ApiError::unavailable(message, 1),
-            StoreError::Backend(message) | StoreError::Corrupt(message) => {
-                ApiError::internal(message)
+            StoreError::Conflict => {
+                ApiError::conflict("the record was changed by someone else; read it again and retry")
             }
+            StoreError::Unavailable(message) => ApiError::unavailable(message, 1),
+            StoreError::Backend(message) | StoreError::Corrupt(message) => ApiError::internal(message),
         }
     }
 }
@@ -98,10 +92,53 @@ impl From<StoreError> for ApiError {
 impl From<SecretsError> for ApiError {
     fn from(error: SecretsError) -> Self {
         match error {
-            SecretsError::NotFound(reference) => ApiError::internal(format!(
-                "secret {reference} is missing from the secret store"
-            )),
+            SecretsError::NotFound(reference) => {
+                ApiError::internal(format!("secret {reference} is missing from the secret store"))
+            }
             other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::azure_devops::AdoError> for ApiError {
+    /// Azure DevOps failures as an admin sees them: what went wrong and what to do about it.
+    fn from(error: crate::azure_devops::AdoError) -> Self {
+        use crate::azure_devops::AdoError;
+        match error {
+            AdoError::Auth { status: 403, message } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "azure_devops_forbidden",
+                format!(
+                    "Azure DevOps refused the operation (403): {message}. The identity needs Work Items (read & write), \
+                     Project and team (read), Code (read) and the 'Edit subscriptions' permission for service hooks."
+                ),
+            ),
+            AdoError::Auth { message, .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "azure_devops_credential_rejected",
+                format!(
+                    "Azure DevOps did not accept the credential: {message}. Check that the PAT (or the Entra service \
+                     principal's secret) is valid, not expired, and belongs to this organization."
+                ),
+            ),
+            AdoError::NotFound { message } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "azure_devops_not_found",
+                format!("Azure DevOps could not find it: {message}. Check the organization URL."),
+            ),
+            AdoError::Throttled { retry_after_secs, .. } => ApiError::unavailable(
+                format!("Azure DevOps is throttling or unavailable; retry in {retry_after_secs}s"),
+                retry_after_secs,
+            ),
+            AdoError::Transport(message) => {
+                ApiError::unavailable(format!("could not reach Azure DevOps: {message}"), 5)
+            }
+            AdoError::Http { status, .. } if status >= 500 => {
+                ApiError::unavailable(format!("Azure DevOps failed ({status}); retry shortly"), 5)
+            }
+            other @ (AdoError::Conflict | AdoError::Field { .. } | AdoError::Http { .. } | AdoError::Decode(_)) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "azure_devops_error", other.to_string())
+            }
         }
     }
 }

@@ -8,10 +8,7 @@ use std::path::Path;
 
 /// Creates `dir` (and parents) with mode 0700 where it does not exist yet.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Writes `bytes` to `path` through a temporary sibling file opened with mode 0600,
@@ -44,16 +41,9 @@ mod tests {
         write_private_file(&path, b"one").unwrap();
         write_private_file(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            fs::metadata(path.parent().unwrap())
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
+            fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777,
             0o700
         );
     }

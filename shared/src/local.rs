@@ -82,20 +82,14 @@ pub enum TokenSource {
 
 /// The admin token: from the environment, else `<data_dir>/admin-token`, generated (mode 0600)
 /// on first start.
-pub fn admin_token(
-    data_dir: &Path,
-    from_env: Option<&str>,
-) -> Result<(Secret, TokenSource), ConfigError> {
+pub fn admin_token(data_dir: &Path, from_env: Option<&str>) -> Result<(Secret, TokenSource), ConfigError> {
     if let Some(token) = from_env {
         return Ok((Secret::new(token.trim()), TokenSource::Environment));
     }
-    files::create_private_dir(data_dir)
-        .map_err(|e| ConfigError::Invalid(format!("{}: {e}", data_dir.display())))?;
+    files::create_private_dir(data_dir).map_err(|e| ConfigError::Invalid(format!("{}: {e}", data_dir.display())))?;
     let path = data_dir.join("admin-token");
     match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => {
-            Ok((Secret::new(text.trim()), TokenSource::File(path)))
-        }
+        Ok(text) if !text.trim().is_empty() => Ok((Secret::new(text.trim()), TokenSource::File(path))),
         _ => {
             let token = Secret::generate(32).map_err(|e| ConfigError::Invalid(e.to_string()))?;
             files::write_private_file(&path, token.expose().as_bytes())
@@ -107,31 +101,18 @@ pub fn admin_token(
 
 /// Builds the app on `<data_dir>/bridge.sqlite3` and `<data_dir>/secrets.json`; `bound` is the
 /// address the listener got (the public URL defaults to it).
-pub fn build_app(
-    options: &LocalOptions,
-    bound: SocketAddr,
-    admin_token: Secret,
-) -> Result<Arc<App>, ConfigError> {
+pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret) -> Result<Arc<App>, ConfigError> {
     let invalid = |e: &dyn std::fmt::Display| ConfigError::Invalid(e.to_string());
     files::create_private_dir(&options.data_dir)
         .map_err(|e| ConfigError::Invalid(format!("{}: {e}", options.data_dir.display())))?;
-    let table =
-        SqliteTable::open(&options.data_dir.join("bridge.sqlite3")).map_err(|e| invalid(&e))?;
-    let secrets =
-        FileSecretStore::open(&options.data_dir.join("secrets.json")).map_err(|e| invalid(&e))?;
+    let table = SqliteTable::open(&options.data_dir.join("bridge.sqlite3")).map_err(|e| invalid(&e))?;
+    let secrets = FileSecretStore::open(&options.data_dir.join("secrets.json")).map_err(|e| invalid(&e))?;
     let config = Config {
-        public_url: options
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}")),
+        public_url: options.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
         admin_auth: AdminAuth::Bearer(admin_token),
         secret_prefix: "local/".to_string(),
     };
-    Ok(App::new(
-        Store::new(Arc::new(table)),
-        Arc::new(secrets),
-        config,
-    ))
+    Ok(App::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
 }
 
 /// Every function's routes on one router.
@@ -163,13 +144,9 @@ mod tests {
         let options = parse_options(vec!["--data-dir=/tmp/flag-dir".to_string()], env).unwrap();
         assert_eq!(options.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(options.data_dir, PathBuf::from("/tmp/flag-dir"));
-        assert_eq!(
-            options.public_url.as_deref(),
-            Some("https://bridge.example.com")
-        );
+        assert_eq!(options.public_url.as_deref(), Some("https://bridge.example.com"));
 
-        let options =
-            parse_options(vec!["--listen".into(), "0.0.0.0:1234".into()], no_env).unwrap();
+        let options = parse_options(vec!["--listen".into(), "0.0.0.0:1234".into()], no_env).unwrap();
         assert_eq!(options.listen.to_string(), "0.0.0.0:1234");
     }
 
@@ -204,10 +181,7 @@ mod tests {
         let (first, source) = admin_token(dir.path(), None).unwrap();
         let path = dir.path().join("admin-token");
         assert_eq!(source, TokenSource::Generated(path.clone()));
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let (second, source) = admin_token(dir.path(), None).unwrap();
         assert_eq!(first, second);
         assert_eq!(source, TokenSource::File(path));

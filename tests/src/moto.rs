@@ -28,10 +28,7 @@ static MOTO: OnceLock<Moto> = OnceLock::new();
 
 fn start() -> Moto {
     if let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") {
-        return Moto {
-            endpoint,
-            _child: None,
-        };
+        return Moto { endpoint, _child: None };
     }
     let mut child = Command::new("python3")
         .args(["-c", LAUNCHER])
@@ -42,12 +39,11 @@ fn start() -> Moto {
         .expect("python3 must be installed to run moto (pip install 'moto[server]')");
     let stdout = child.stdout.take().expect("moto stdout");
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read moto port");
-    let port: u16 = line.trim().parse().unwrap_or_else(|_| {
-        panic!("moto did not start (is `moto[server]` installed? run infra/test.sh): {line:?}")
-    });
+    BufReader::new(stdout).read_line(&mut line).expect("read moto port");
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("moto did not start (is `moto[server]` installed? run infra/test.sh): {line:?}"));
     Moto {
         endpoint: format!("http://127.0.0.1:{port}"),
         _child: Some(child),

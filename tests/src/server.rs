@@ -8,6 +8,8 @@ use shared::config::{AdminAuth, Config};
 use shared::secrets::{FileSecretStore, Secret, SecretStore, SecretsManagerStore};
 use shared::store::{SqliteTable, Store};
 
+use crate::fake_ado::{self, FakeAdo};
+
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A running server; the task stops with the test's runtime.
@@ -15,12 +17,26 @@ pub struct TestServer {
     pub address: SocketAddr,
     pub app: Arc<App>,
     pub client: reqwest::Client,
+    /// The fake Azure DevOps organization the server's integrations connect to.
+    pub ado: FakeAdo,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// A valid create body for the fake organization (PAT auth).
+    pub fn create_body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": "fabrikam",
+            "azure_devops": {"organization_url": self.ado.org_url(),
+                             "auth": {"type": "pat", "token": fake_ado::VALID_PAT}},
+            "sentry": {"base_url": "https://sentry.io", "organization_slug": "acme",
+                       "client_secret": "sentry-client-secret-value", "auth_token": "sentry-auth-token-value"},
+            "sync": {}
+        })
     }
 }
 
@@ -52,8 +68,7 @@ pub async fn start(backend: Backend) -> TestServer {
         Backend::Local => {
             let dir = tempfile::tempdir().expect("tempdir");
             let table = SqliteTable::open(&dir.path().join("bridge.sqlite3")).expect("sqlite");
-            let secrets =
-                FileSecretStore::open(&dir.path().join("secrets.json")).expect("secrets file");
+            let secrets = FileSecretStore::open(&dir.path().join("secrets.json")).expect("secrets file");
             (Store::new(Arc::new(table)), Arc::new(secrets), Some(dir))
         }
         Backend::Aws => {
@@ -69,6 +84,7 @@ pub async fn start(backend: Backend) -> TestServer {
         address,
         app,
         client: reqwest::Client::new(),
+        ado: FakeAdo::start().await,
         _dir: dir,
     }
 }

@@ -1,27 +1,18 @@
 //! The integrations admin API end to end over HTTP, on both backends: SQLite + secrets file
 //! (the local server) and DynamoDB + Secrets Manager on moto (the AWS shape).
 
+use bridge_tests::fake_ado::{self, Fault, FaultKind};
 use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const SECRET_VALUES: [&str; 4] = [
-    "pat-secret-value",
+const SECRET_VALUES: [&str; 5] = [
+    fake_ado::VALID_PAT,
     "sentry-client-secret-value",
     "sentry-auth-token-value",
     "entra-secret-value",
+    "hook-secret",
 ];
-
-fn create_body() -> Value {
-    json!({
-        "name": "contoso",
-        "azure_devops": {"organization_url": "https://dev.azure.com/contoso",
-                         "auth": {"type": "pat", "token": "pat-secret-value"}},
-        "sentry": {"base_url": "https://sentry.io", "organization_slug": "acme",
-                   "client_secret": "sentry-client-secret-value", "auth_token": "sentry-auth-token-value"},
-        "sync": {}
-    })
-}
 
 async fn send(
     server: &TestServer,
@@ -29,10 +20,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value, String) {
-    let mut request = server
-        .client
-        .request(method, server.url(path))
-        .bearer_auth(ADMIN_TOKEN);
+    let mut request = server.client.request(method, server.url(path)).bearer_auth(ADMIN_TOKEN);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -53,9 +41,7 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &s
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{body}"
     );
 }
@@ -65,7 +51,7 @@ async fn create(server: &TestServer) -> Value {
         server,
         reqwest::Method::POST,
         "/integrations",
-        Some(create_body()),
+        Some(server.create_body()),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{text}");
@@ -77,24 +63,95 @@ async fn lifecycle(backend: Backend) {
     let server = start(backend).await;
     let created = create(&server).await;
     let id = created["id"].as_str().unwrap().to_string();
-    assert_eq!(created["name"], "contoso");
-    assert_eq!(created["azure_devops"]["organization"], "contoso");
+    let webhook_url = server.url(&format!("/hooks/azure-devops/{id}"));
+    assert_eq!(created["name"], "fabrikam");
+    assert_eq!(created["azure_devops"]["organization"], fake_ado::ORG);
     assert_eq!(created["azure_devops"]["auth"], json!({"type": "pat"}));
     assert_eq!(
-        created["webhook_url"],
-        server.url(&format!("/hooks/azure-devops/{id}"))
+        created["azure_devops"]["bridge_identity_id"],
+        fake_ado::BRIDGE_IDENTITY_ID
     );
+    assert_eq!(created["azure_devops"]["collection_id"], fake_ado::COLLECTION_ID);
+    assert_eq!(created["webhook_url"], webhook_url.as_str());
     assert_eq!(created["version"], 1);
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
 
     // The secrets went to the secret store, with a generated webhook secret.
     let reference = created["secret_ref"].as_str().unwrap();
     let secrets = server.app.secrets.get(reference).await.unwrap();
-    assert_eq!(
-        secrets.sentry_auth_token.expose(),
-        "sentry-auth-token-value"
-    );
+    assert_eq!(secrets.sentry_auth_token.expose(), "sentry-auth-token-value");
     assert_eq!(secrets.webhook_secret.expose().len(), 64);
+
+    // Four organization-wide subscriptions, resourceVersion 1.0, Basic auth with the webhook secret.
+    let subscriptions = server.ado.subscriptions();
+    let mut events: Vec<&str> = subscriptions.iter().map(|s| s["eventType"].as_str().unwrap()).collect();
+    events.sort();
+    assert_eq!(
+        events,
+        vec![
+            "workitem.commented",
+            "workitem.deleted",
+            "workitem.restored",
+            "workitem.updated"
+        ]
+    );
+    for subscription in &subscriptions {
+        let raw = server
+            .ado
+            .subscription_raw(subscription["id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(raw["publisherId"], "tfs");
+        assert_eq!(raw["resourceVersion"], "1.0");
+        assert_eq!(raw["consumerId"], "webHooks");
+        assert_eq!(raw["consumerActionId"], "httpRequest");
+        assert_eq!(raw["consumerInputs"]["url"], webhook_url.as_str());
+        assert_eq!(
+            raw["consumerInputs"]["basicAuthPassword"],
+            secrets.webhook_secret.expose()
+        );
+        assert_eq!(
+            created["azure_devops"]["subscriptions"][raw["eventType"].as_str().unwrap()],
+            raw["id"]
+        );
+    }
+
+    let (status, report, _) = send(
+        &server,
+        reqwest::Method::GET,
+        &format!("/integrations/{id}/status"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["healthy"], true, "{report}");
+    assert_eq!(report["credential"]["ok"], true);
+    assert_eq!(report["bridge_identity_id"], fake_ado::BRIDGE_IDENTITY_ID);
+    assert!(
+        report["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "enabled" && s["url_matches"] == true)
+    );
+    let disabled = created["azure_devops"]["subscriptions"]["workitem.commented"]
+        .as_str()
+        .unwrap();
+    server.ado.set_subscription_status(disabled, "disabledBySystem");
+    let (_, report, _) = send(
+        &server,
+        reqwest::Method::GET,
+        &format!("/integrations/{id}/status"),
+        None,
+    )
+    .await;
+    assert_eq!(report["healthy"], false);
+    let commented = report["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["event_type"] == "workitem.commented")
+        .unwrap();
+    assert_eq!(commented["status"], "disabledBySystem");
 
     let (status, listed, text) = send(&server, reqwest::Method::GET, "/integrations", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -102,20 +159,15 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(listed["integrations"].as_array().unwrap().len(), 1);
     assert_eq!(listed["integrations"][0]["id"], id.as_str());
 
-    let (status, shown, _) = send(
-        &server,
-        reqwest::Method::GET,
-        &format!("/integrations/{id}"),
-        None,
-    )
-    .await;
+    let (status, shown, _) = send(&server, reqwest::Method::GET, &format!("/integrations/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown, created);
 
-    // PATCH: rename, rotate the Sentry token and the ADO credential to Entra.
-    let patch = json!({"version": 1, "name": "contoso-prod", "sentry": {"auth_token": "rotated-token"},
-        "azure_devops": {"auth": {"type": "entra", "tenant_id": "tenant", "client_id": "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
-                                  "client_secret": "entra-secret-value"}}});
+    // PATCH: rename, rotate the Sentry token and move the ADO credential to an Entra service principal.
+    server.ado.state(|s| s.entra_client.1 = "entra-secret-value".into());
+    let patch = json!({"version": 1, "name": "fabrikam-prod", "sentry": {"auth_token": "rotated-token"},
+        "azure_devops": {"auth": {"type": "entra", "tenant_id": "tenant", "client_id": fake_ado::ENTRA_CLIENT_ID,
+                                  "client_secret": "entra-secret-value", "authority": server.ado.authority()}}});
     let (status, patched, text) = send(
         &server,
         reqwest::Method::PATCH,
@@ -126,12 +178,12 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_no_secret(&text);
     assert!(!text.contains("rotated-token"));
-    assert_eq!(patched["name"], "contoso-prod");
+    assert_eq!(patched["name"], "fabrikam-prod");
     assert_eq!(patched["version"], 2);
     assert_eq!(patched["azure_devops"]["auth"]["type"], "entra");
     assert_eq!(
         patched["azure_devops"]["auth"]["authority"],
-        "https://login.microsoftonline.com"
+        server.ado.authority().as_str()
     );
     let secrets = server.app.secrets.get(reference).await.unwrap();
     assert_eq!(secrets.sentry_auth_token.expose(), "rotated-token");
@@ -159,34 +211,119 @@ async fn lifecycle(backend: Backend) {
     assert_error(status, &body, StatusCode::BAD_REQUEST, "malformed_request");
     assert!(body["error"]["message"].as_str().unwrap().contains("nmae"));
 
-    let (status, _, _) = send(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/integrations/{id}"),
-        None,
-    )
-    .await;
+    // DELETE removes the subscriptions (through the rotated Entra credential), the secret and the record.
+    let (status, _, _) = send(&server, reqwest::Method::DELETE, &format!("/integrations/{id}"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body, _) = send(
-        &server,
-        reqwest::Method::GET,
-        &format!("/integrations/{id}"),
-        None,
-    )
-    .await;
+    assert!(
+        server.ado.subscriptions().is_empty(),
+        "subscriptions deleted in Azure DevOps"
+    );
+    assert_eq!(server.ado.requests_to("oauth2/v2.0/token").len(), 1);
+    let (status, body, _) = send(&server, reqwest::Method::GET, &format!("/integrations/{id}"), None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    let (status, body, _) = send(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/integrations/{id}"),
-        None,
-    )
-    .await;
+    let (status, body, _) = send(&server, reqwest::Method::DELETE, &format!("/integrations/{id}"), None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     assert!(
         server.app.secrets.get(reference).await.is_err(),
         "the secret is gone too"
     );
+    assert!(
+        server.app.store.integration_deleted(&id).await.unwrap(),
+        "a tombstone answers later deliveries"
+    );
+}
+
+async fn assert_nothing_left(server: &TestServer) {
+    assert!(
+        server.app.store.list_integrations().await.unwrap().is_empty(),
+        "no record"
+    );
+    assert!(server.ado.subscriptions().is_empty(), "no subscription left behind");
+}
+
+#[tokio::test]
+async fn a_bad_credential_is_explained_and_leaves_nothing() {
+    let server = start(Backend::Local).await;
+    let mut body = server.create_body();
+    body["azure_devops"]["auth"]["token"] = json!("expired-pat");
+    let (status, body, text) = send(&server, reqwest::Method::POST, "/integrations", Some(body)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "azure_devops_credential_rejected",
+    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("PAT"), "{text}");
+    assert!(!text.contains("expired-pat"));
+    assert_nothing_left(&server).await;
+
+    let mut entra = server.create_body();
+    entra["azure_devops"]["auth"] = json!({"type": "entra", "tenant_id": "t", "client_id": fake_ado::ENTRA_CLIENT_ID,
+                                           "client_secret": "wrong", "authority": server.ado.authority()});
+    let (status, body, _) = send(&server, reqwest::Method::POST, "/integrations", Some(entra)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "azure_devops_credential_rejected",
+    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("AADSTS7000215"));
+    assert_nothing_left(&server).await;
+}
+
+#[tokio::test]
+async fn a_failure_midway_removes_the_subscriptions_already_created() {
+    let server = start(Backend::Local).await;
+    server.ado.inject(Fault {
+        path_contains: "hooks/subscriptions".into(),
+        method: Some(reqwest::Method::POST),
+        kind: FaultKind::Unauthorized,
+        times: 1,
+        after: 2,
+    });
+    let (status, body, _) = send(
+        &server,
+        reqwest::Method::POST,
+        "/integrations",
+        Some(server.create_body()),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "azure_devops_credential_rejected",
+    );
+    let posts = server
+        .ado
+        .requests_to("hooks/subscriptions")
+        .iter()
+        .filter(|r| r.method == reqwest::Method::POST)
+        .count();
+    assert_eq!(posts, 3, "two created, the third refused");
+    assert_nothing_left(&server).await;
+
+    server.ado.fail("connectionData", FaultKind::Unavailable, 10);
+    let (status, body, _) = send(
+        &server,
+        reqwest::Method::POST,
+        "/integrations",
+        Some(server.create_body()),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_nothing_left(&server).await;
+}
+
+#[tokio::test]
+async fn a_real_organization_needs_a_public_https_webhook_url() {
+    let server = start(Backend::Local).await;
+    let mut body = server.create_body();
+    body["azure_devops"]["organization_url"] = json!("https://dev.azure.com/contoso");
+    let (status, body, _) = send(&server, reqwest::Method::POST, "/integrations", Some(body)).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(body["error"]["message"].as_str().unwrap().contains("BRIDGE_PUBLIC_URL"));
+    assert!(server.ado.requests().is_empty(), "refused before any call");
 }
 
 #[tokio::test]
@@ -206,7 +343,7 @@ async fn admin_routes_need_the_bearer_token() {
         let mut request = server
             .client
             .post(server.url("/integrations"))
-            .json(&create_body());
+            .json(&server.create_body());
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -216,21 +353,10 @@ async fn admin_routes_need_the_bearer_token() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthorized");
     }
-    let response = server
-        .client
-        .get(server.url("/integrations"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.get(server.url("/integrations")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(
-        server
-            .app
-            .store
-            .list_integrations()
-            .await
-            .unwrap()
-            .is_empty(),
+        server.app.store.list_integrations().await.unwrap().is_empty(),
         "nothing was created"
     );
 }
@@ -257,22 +383,11 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
         StatusCode::BAD_REQUEST,
         "malformed_request",
     );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("not valid JSON"));
 
-    let mut missing = create_body();
+    let mut missing = server.create_body();
     missing.as_object_mut().unwrap().remove("sentry");
-    let (status, body, _) = send(
-        &server,
-        reqwest::Method::POST,
-        "/integrations",
-        Some(missing),
-    )
-    .await;
+    let (status, body, _) = send(&server, reqwest::Method::POST, "/integrations", Some(missing)).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "malformed_request");
     assert!(
         body["error"]["message"]
@@ -282,15 +397,9 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
         "{body}"
     );
 
-    let mut wrong_type = create_body();
+    let mut wrong_type = server.create_body();
     wrong_type["azure_devops"]["auth"] = json!("pat-secret-value");
-    let (status, body, text) = send(
-        &server,
-        reqwest::Method::POST,
-        "/integrations",
-        Some(wrong_type),
-    )
-    .await;
+    let (status, body, text) = send(&server, reqwest::Method::POST, "/integrations", Some(wrong_type)).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "malformed_request");
     assert_no_secret(&text);
 
@@ -306,36 +415,16 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
             "azure_devops.organization_url",
         ),
     ] {
-        let mut body = create_body();
+        let mut body = server.create_body();
         body["azure_devops"][field] = value;
-        let (status, body, _) =
-            send(&server, reqwest::Method::POST, "/integrations", Some(body)).await;
-        assert_error(
-            status,
-            &body,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        );
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains(named),
-            "{body}"
-        );
+        let (status, body, _) = send(&server, reqwest::Method::POST, "/integrations", Some(body)).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(body["error"]["message"].as_str().unwrap().contains(named), "{body}");
     }
-    let mut bad_slug = create_body();
+    let mut bad_slug = server.create_body();
     bad_slug["sentry"]["organization_slug"] = json!("Not A Slug");
-    let (status, body, _) = send(
-        &server,
-        reqwest::Method::POST,
-        "/integrations",
-        Some(bad_slug),
-    )
-    .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    );
+    let (status, body, _) = send(&server, reqwest::Method::POST, "/integrations", Some(bad_slug)).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
     let huge = vec![b' '; shared::http::MAX_BODY_BYTES + 1];
     let response = post_raw(huge).await.unwrap();
@@ -344,13 +433,7 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
     assert_eq!(body["error"]["code"], "body_too_large");
 
     assert!(
-        server
-            .app
-            .store
-            .list_integrations()
-            .await
-            .unwrap()
-            .is_empty(),
+        server.app.store.list_integrations().await.unwrap().is_empty(),
         "nothing was created"
     );
 }
@@ -358,24 +441,13 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
 #[tokio::test]
 async fn health_and_unknown_routes() {
     let server = start(Backend::Local).await;
-    let response = server
-        .client
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"status": "ok"})
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
 
     let response = server.client.get(server.url("/nope")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"]["code"],
-        "not_found"
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "not_found");
 
     let response = server
         .client

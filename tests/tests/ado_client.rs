@@ -18,13 +18,9 @@ fn fast() -> RetryPolicy {
 }
 
 fn pat_client(fake: &FakeAdo, pat: &str) -> AdoClient {
-    AdoClient::new(
-        reqwest::Client::new(),
-        &fake.org_url(),
-        AdoAuth::Pat(Secret::new(pat)),
-    )
-    .unwrap()
-    .with_policy(fast())
+    AdoClient::new(reqwest::Client::new(), &fake.org_url(), AdoAuth::Pat(Secret::new(pat)))
+        .unwrap()
+        .with_policy(fast())
 }
 
 fn entra_client(fake: &FakeAdo, secret: &str) -> AdoClient {
@@ -34,31 +30,21 @@ fn entra_client(fake: &FakeAdo, secret: &str) -> AdoClient {
         fake_ado::ENTRA_CLIENT_ID,
         Secret::new(secret),
     );
-    AdoClient::new(
-        reqwest::Client::new(),
-        &fake.org_url(),
-        AdoAuth::Entra(tokens),
-    )
-    .unwrap()
-    .with_policy(fast())
+    AdoClient::new(reqwest::Client::new(), &fake.org_url(), AdoAuth::Entra(tokens))
+        .unwrap()
+        .with_policy(fast())
 }
 
 #[tokio::test]
 async fn pat_is_sent_as_basic_with_the_redirect_suppressed() {
     let fake = FakeAdo::start().await;
-    let me = pat_client(&fake, fake_ado::VALID_PAT)
-        .connection_data()
-        .await
-        .unwrap();
+    let me = pat_client(&fake, fake_ado::VALID_PAT).connection_data().await.unwrap();
     assert_eq!(me.authenticated_user.id, fake_ado::BRIDGE_IDENTITY_ID);
     assert_eq!(me.instance_id, fake_ado::COLLECTION_ID);
     let request = &fake.requests_to("connectionData")[0];
     assert_eq!(request.headers["x-tfs-fedauthredirect"], "Suppress");
     // base64(":fake-valid-pat")
-    assert_eq!(
-        request.headers["authorization"],
-        "Basic OmZha2UtdmFsaWQtcGF0"
-    );
+    assert_eq!(request.headers["authorization"], "Basic OmZha2UtdmFsaWQtcGF0");
 }
 
 #[tokio::test]
@@ -66,10 +52,7 @@ async fn a_bad_pat_is_an_auth_error_whether_203_page_or_401() {
     let fake = FakeAdo::start().await;
     let client = pat_client(&fake, "wrong");
     match client.connection_data().await {
-        Err(AdoError::Auth {
-            status: 203,
-            message,
-        }) => assert!(message.contains("sign-in page"), "{message}"),
+        Err(AdoError::Auth { status: 203, message }) => assert!(message.contains("sign-in page"), "{message}"),
         other => panic!("expected the 203 sign-in page as an auth error, got {other:?}"),
     }
     match client
@@ -81,10 +64,7 @@ async fn a_bad_pat_is_an_auth_error_whether_203_page_or_401() {
         ))
         .await
     {
-        Err(AdoError::Auth {
-            status: 401,
-            message,
-        }) => assert!(message.contains("TF400813"), "{message}"),
+        Err(AdoError::Auth { status: 401, message }) => assert!(message.contains("TF400813"), "{message}"),
         other => panic!("{other:?}"),
     }
 }
@@ -162,18 +142,9 @@ async fn a_refused_entra_secret_is_an_auth_error_with_the_reason() {
 #[tokio::test]
 async fn throttling_with_retry_after_is_waited_out() {
     let fake = FakeAdo::start().await;
-    fake.fail(
-        "_apis/projects",
-        FaultKind::Throttle {
-            retry_after_secs: 1,
-        },
-        1,
-    );
+    fake.fail("_apis/projects", FaultKind::Throttle { retry_after_secs: 1 }, 1);
     let started = Instant::now();
-    let projects = pat_client(&fake, fake_ado::VALID_PAT)
-        .projects()
-        .await
-        .unwrap();
+    let projects = pat_client(&fake, fake_ado::VALID_PAT).projects().await.unwrap();
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "waited {:?}",
@@ -191,28 +162,15 @@ async fn an_outage_past_the_retry_budget_is_a_typed_error() {
         .connection_data()
         .await
         .unwrap_err();
-    assert!(
-        matches!(error, AdoError::Throttled { status: 503, .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, AdoError::Throttled { status: 503, .. }), "{error:?}");
     assert!(error.is_transient());
-    assert_eq!(
-        fake.requests_to("connectionData").len(),
-        3,
-        "first try + 2 retries"
-    );
+    assert_eq!(fake.requests_to("connectionData").len(), 3, "first try + 2 retries");
 }
 
 #[tokio::test]
 async fn a_requested_delay_longer_than_the_cap_fails_fast() {
     let fake = FakeAdo::start().await;
-    fake.fail(
-        "connectionData",
-        FaultKind::Throttle {
-            retry_after_secs: 3600,
-        },
-        1,
-    );
+    fake.fail("connectionData", FaultKind::Throttle { retry_after_secs: 3600 }, 1);
     let error = pat_client(&fake, fake_ado::VALID_PAT)
         .connection_data()
         .await
@@ -236,10 +194,7 @@ async fn slow_answers_time_out() {
         ..fast()
     };
     let client = pat_client(&fake, fake_ado::VALID_PAT).with_policy(policy);
-    assert!(matches!(
-        client.connection_data().await,
-        Err(AdoError::Transport(_))
-    ));
+    assert!(matches!(client.connection_data().await, Err(AdoError::Transport(_))));
 }
 
 #[tokio::test]
@@ -253,10 +208,7 @@ async fn work_item_lifecycle_with_rule_errors_and_revision_conflicts() {
             vec![
                 patch::field("System.Title", "ZeroDivisionError: division by zero"),
                 patch::field("System.Tags", "sentry"),
-                patch::hyperlink(
-                    "https://sentry.io/organizations/acme/issues/77/",
-                    "Sentry issue",
-                ),
+                patch::hyperlink("https://sentry.io/organizations/acme/issues/77/", "Sentry issue"),
             ],
         )
         .await
@@ -271,17 +223,10 @@ async fn work_item_lifecycle_with_rule_errors_and_revision_conflicts() {
             .ends_with(&format!("/_workitems/edit/{}", created.id))
     );
     let create_request = &fake.requests_to("workitems/$Bug")[0];
-    assert_eq!(
-        create_request.headers["content-type"],
-        "application/json-patch+json"
-    );
+    assert_eq!(create_request.headers["content-type"], "application/json-patch+json");
 
     match client
-        .create_work_item(
-            "Fabrikam-Fiber",
-            "Bug",
-            vec![patch::field("System.Tags", "x")],
-        )
+        .create_work_item("Fabrikam-Fiber", "Bug", vec![patch::field("System.Tags", "x")])
         .await
     {
         Err(AdoError::Field { field, .. }) => assert_eq!(field, "Title"),
@@ -329,17 +274,10 @@ async fn work_item_lifecycle_with_rule_errors_and_revision_conflicts() {
         "a stale revision is refused"
     );
     assert_eq!(
-        client
-            .work_item(created.id)
-            .await
-            .unwrap()
-            .field_str("System.State"),
+        client.work_item(created.id).await.unwrap().field_str("System.State"),
         Some("Active")
     );
-    assert!(matches!(
-        client.work_item(9999).await,
-        Err(AdoError::NotFound { .. })
-    ));
+    assert!(matches!(client.work_item(9999).await, Err(AdoError::NotFound { .. })));
 }
 
 #[tokio::test]
@@ -361,11 +299,7 @@ async fn batch_reads_split_at_200_and_skip_missing_ids() {
     ids.extend(1000..1250);
     let items = client.work_items_batch(&ids, &[]).await.unwrap();
     assert_eq!(items.len(), 3);
-    assert_eq!(
-        fake.requests_to("workitemsbatch").len(),
-        2,
-        "253 ids → 2 calls"
-    );
+    assert_eq!(fake.requests_to("workitemsbatch").len(), 2, "253 ids → 2 calls");
 }
 
 #[tokio::test]
@@ -374,16 +308,16 @@ async fn wiql_finds_by_title_newest_first() {
     let client = pat_client(&fake, fake_ado::VALID_PAT);
     for title in ["Checkout crash", "Login slow", "Checkout timeout"] {
         client
-            .create_work_item(
-                "Fabrikam-Fiber",
-                "Bug",
-                vec![patch::field("System.Title", title)],
-            )
+            .create_work_item("Fabrikam-Fiber", "Bug", vec![patch::field("System.Title", title)])
             .await
             .unwrap();
     }
     let ids = client
-        .wiql("Fabrikam-Fiber", "SELECT [System.Id] FROM WorkItems WHERE [System.Title] CONTAINS 'checkout' ORDER BY [System.Id] DESC", 20)
+        .wiql(
+            "Fabrikam-Fiber",
+            "SELECT [System.Id] FROM WorkItems WHERE [System.Title] CONTAINS 'checkout' ORDER BY [System.Id] DESC",
+            20,
+        )
         .await
         .unwrap();
     assert_eq!(ids, vec![3, 1]);
@@ -394,11 +328,7 @@ async fn comments_add_edit_delete_and_page() {
     let fake = FakeAdo::start().await;
     let client = pat_client(&fake, fake_ado::VALID_PAT);
     let item = client
-        .create_work_item(
-            "Fabrikam-Fiber",
-            "Bug",
-            vec![patch::field("System.Title", "t")],
-        )
+        .create_work_item("Fabrikam-Fiber", "Bug", vec![patch::field("System.Title", "t")])
         .await
         .unwrap();
     let comment = client
@@ -423,13 +353,7 @@ async fn comments_add_edit_delete_and_page() {
     );
 
     let edited = client
-        .update_comment(
-            "Fabrikam-Fiber",
-            item.id,
-            comment.id,
-            "edited",
-            TextFormat::Markdown,
-        )
+        .update_comment("Fabrikam-Fiber", item.id, comment.id, "edited", TextFormat::Markdown)
         .await
         .unwrap();
     assert_eq!((edited.text.as_str(), edited.version), ("edited", 2));
@@ -447,11 +371,7 @@ async fn comments_add_edit_delete_and_page() {
         }
     });
     assert_eq!(
-        client
-            .comments("Fabrikam-Fiber", item.id)
-            .await
-            .unwrap()
-            .len(),
+        client.comments("Fabrikam-Fiber", item.id).await.unwrap().len(),
         251,
         "two pages followed"
     );
@@ -475,10 +395,7 @@ async fn projects_follow_continuation_tokens() {
             });
         }
     });
-    let projects = pat_client(&fake, fake_ado::VALID_PAT)
-        .projects()
-        .await
-        .unwrap();
+    let projects = pat_client(&fake, fake_ado::VALID_PAT).projects().await.unwrap();
     assert_eq!(projects.len(), 233);
     let requests = fake.requests_to("_apis/projects");
     assert_eq!(requests.len(), 3);
@@ -494,42 +411,22 @@ async fn process_metadata_and_its_cache() {
     let fake = FakeAdo::start().await;
     let client = pat_client(&fake, fake_ado::VALID_PAT);
     let types = client.work_item_types("Fabrikam-Fiber").await.unwrap();
-    assert!(
-        types
-            .iter()
-            .any(|t| t.name == "Shared Steps" && t.is_disabled)
-    );
+    assert!(types.iter().any(|t| t.name == "Shared Steps" && t.is_disabled));
     let states = client
         .work_item_type_states("Fabrikam-Fiber", "User Story")
         .await
         .unwrap();
     assert_eq!(
-        states
-            .iter()
-            .find(|s| s.name == "Resolved")
-            .unwrap()
-            .category,
+        states.iter().find(|s| s.name == "Resolved").unwrap().category,
         "Resolved"
     );
-    let basic = client
-        .work_item_type_states("Contoso Web", "Issue")
-        .await
-        .unwrap();
+    let basic = client.work_item_type_states("Contoso Web", "Issue").await.unwrap();
     assert_eq!(
-        basic
-            .iter()
-            .map(|s| s.category.as_str())
-            .collect::<Vec<_>>(),
+        basic.iter().map(|s| s.category.as_str()).collect::<Vec<_>>(),
         vec!["Proposed", "InProgress", "Completed"]
     );
-    let categories = client
-        .work_item_type_categories("Contoso Web")
-        .await
-        .unwrap();
-    assert_eq!(
-        categories[0].default_work_item_type.as_ref().unwrap().name,
-        "Issue"
-    );
+    let categories = client.work_item_type_categories("Contoso Web").await.unwrap();
+    assert_eq!(categories[0].default_work_item_type.as_ref().unwrap().name, "Issue");
     let areas = client
         .classification_paths("Fabrikam-Fiber", NodeKind::Areas)
         .await
@@ -551,19 +448,10 @@ async fn process_metadata_and_its_cache() {
 
     let metadata = Metadata::default();
     for _ in 0..3 {
-        metadata
-            .states(&client, "Fabrikam-Fiber", "Bug")
-            .await
-            .unwrap();
+        metadata.states(&client, "Fabrikam-Fiber", "Bug").await.unwrap();
         metadata.projects(&client).await.unwrap();
-        metadata
-            .work_item_types(&client, "Fabrikam-Fiber")
-            .await
-            .unwrap();
-        metadata
-            .categories(&client, "Fabrikam-Fiber")
-            .await
-            .unwrap();
+        metadata.work_item_types(&client, "Fabrikam-Fiber").await.unwrap();
+        metadata.categories(&client, "Fabrikam-Fiber").await.unwrap();
     }
     assert_eq!(fake.requests_to("workitemtypes/Bug/states").len(), 1);
     assert_eq!(fake.requests_to("_apis/projects").len(), 1);
@@ -584,18 +472,9 @@ async fn process_metadata_and_its_cache() {
 async fn identities_and_git() {
     let fake = FakeAdo::start().await;
     let client = pat_client(&fake, fake_ado::VALID_PAT);
-    let found = client
-        .identities_by_email("ALICE@fabrikam.example")
-        .await
-        .unwrap();
+    let found = client.identities_by_email("ALICE@fabrikam.example").await.unwrap();
     assert_eq!(found[0].id, "8f2e3a14-6c0b-4d1e-9a57-2b3c4d5e6f70");
-    assert!(
-        client
-            .identities_by_email("nobody@x.example")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(client.identities_by_email("nobody@x.example").await.unwrap().is_empty());
 
     let repositories = client.repositories().await.unwrap();
     let repo = &repositories[0];
@@ -607,18 +486,10 @@ async fn identities_and_git() {
     let commits = client.commits(&repo.id, 3).await.unwrap();
     assert_eq!(commits.len(), 3);
     assert!(commits[0].comment_truncated);
-    let full = client
-        .commit(&repo.id, &commits[0].commit_id)
-        .await
-        .unwrap();
+    let full = client.commit(&repo.id, &commits[0].commit_id).await.unwrap();
     assert!(full.comment.contains("Longer body"));
     let range = client
-        .commit_range(
-            &repo.id,
-            &format!("{:0>40}", 2),
-            &format!("{:0>40}", 5),
-            100,
-        )
+        .commit_range(&repo.id, &format!("{:0>40}", 2), &format!("{:0>40}", 5), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -628,10 +499,7 @@ async fn identities_and_git() {
             .collect::<Vec<_>>(),
         vec!["5", "4", "3"]
     );
-    let changes = client
-        .commit_changes(&repo.id, &commits[0].commit_id)
-        .await
-        .unwrap();
+    let changes = client.commit_changes(&repo.id, &commits[0].commit_id).await.unwrap();
     assert_eq!(changes.iter().filter(|c| !c.item.is_folder).count(), 2);
     assert!(matches!(
         client.repository("missing").await,

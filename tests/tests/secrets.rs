@@ -45,10 +45,7 @@ async fn conformance(store: &dyn SecretStore) {
     let other = format!("{reference}-other");
     store.put(&other, &sample("pat-other")).await.unwrap();
     store.delete(&reference).await.unwrap();
-    assert!(matches!(
-        store.get(&reference).await,
-        Err(SecretsError::NotFound(_))
-    ));
+    assert!(matches!(store.get(&reference).await, Err(SecretsError::NotFound(_))));
     store.delete(&reference).await.unwrap();
     assert_eq!(store.get(&other).await.unwrap(), sample("pat-other"));
 
@@ -65,15 +62,9 @@ async fn file_store_conforms_and_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets.json");
     let store = FileSecretStore::open(&path).unwrap();
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     conformance(&store).await;
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 
     store.put("persisted", &sample("pat-kept")).await.unwrap();
     let reopened = FileSecretStore::open(&path).unwrap();
@@ -86,10 +77,7 @@ async fn file_store_reports_a_corrupt_file() {
     let path = dir.path().join("secrets.json");
     std::fs::write(&path, "{not json").unwrap();
     let store = FileSecretStore::open(&path).unwrap();
-    assert!(matches!(
-        store.get("x").await,
-        Err(SecretsError::Corrupt(_))
-    ));
+    assert!(matches!(store.get("x").await, Err(SecretsError::Corrupt(_))));
 }
 
 #[tokio::test]
@@ -104,12 +92,7 @@ async fn secrets_manager_secret_is_one_json_document() {
     let store = SecretsManagerStore::new(client.clone());
     let reference = format!("bridge-test/{}", uuid::Uuid::new_v4().simple());
     store.put(&reference, &sample("pat-json")).await.unwrap();
-    let raw = client
-        .get_secret_value()
-        .secret_id(&reference)
-        .send()
-        .await
-        .unwrap();
+    let raw = client.get_secret_value().secret_id(&reference).send().await.unwrap();
     let document: serde_json::Value = serde_json::from_str(raw.secret_string().unwrap()).unwrap();
     assert_eq!(document["azure_devops"]["type"], "pat");
     assert_eq!(document["azure_devops"]["token"], "pat-json");
@@ -174,8 +157,5 @@ async fn cache_serves_reads_from_memory_until_the_ttl() {
     );
 
     cache.delete("r").await.unwrap();
-    assert!(matches!(
-        cache.get("r").await,
-        Err(SecretsError::NotFound(_))
-    ));
+    assert!(matches!(cache.get("r").await, Err(SecretsError::NotFound(_))));
 }

@@ -107,13 +107,13 @@ async fn integration_lifecycle(store: Store) {
     changed.name = "renamed".into();
     store.update_integration(&mut changed).await.unwrap();
     assert_eq!(changed.version, 2);
-    assert_eq!(
-        store.get_integration("a").await.unwrap().unwrap().name,
-        "renamed"
-    );
+    assert_eq!(store.get_integration("a").await.unwrap().unwrap().name, "renamed");
 
+    assert!(!store.integration_deleted("a").await.unwrap());
     assert!(store.delete_integration("a").await.unwrap());
     assert!(!store.delete_integration("a").await.unwrap());
+    assert!(store.integration_deleted("a").await.unwrap(), "a tombstone remains");
+    assert!(!store.integration_deleted("never-existed").await.unwrap());
     assert!(store.get_integration("a").await.unwrap().is_none());
     assert_eq!(store.list_integrations().await.unwrap().len(), 1);
 }
@@ -122,18 +122,9 @@ async fn create_twice_conflicts(store: Store) {
     let mut first = integration("dup");
     store.create_integration(&mut first).await.unwrap();
     let mut second = integration("dup");
-    assert_eq!(
-        store.create_integration(&mut second).await,
-        Err(StoreError::Conflict)
-    );
-    assert_eq!(
-        second.version, 0,
-        "a failed write leaves the version as it was"
-    );
-    assert_eq!(
-        store.get_integration("dup").await.unwrap().unwrap().name,
-        "name-dup"
-    );
+    assert_eq!(store.create_integration(&mut second).await, Err(StoreError::Conflict));
+    assert_eq!(second.version, 0, "a failed write leaves the version as it was");
+    assert_eq!(store.get_integration("dup").await.unwrap().unwrap().name, "name-dup");
 }
 
 async fn stale_version_conflicts(store: Store) {
@@ -149,10 +140,7 @@ async fn stale_version_conflicts(store: Store) {
         Err(StoreError::Conflict)
     );
     assert_eq!(reader_two.version, 1);
-    assert_eq!(
-        store.get_integration("v").await.unwrap().unwrap().name,
-        "first"
-    );
+    assert_eq!(store.get_integration("v").await.unwrap().unwrap().name, "first");
 
     let mut never_created = integration("ghost");
     never_created.version = 1;
@@ -165,20 +153,11 @@ async fn stale_version_conflicts(store: Store) {
 async fn deleting_an_integration_removes_its_records(store: Store) {
     let mut record = integration("i1");
     store.create_integration(&mut record).await.unwrap();
-    store
-        .activate_link(&mut link("i1", "77", 42), 10)
-        .await
-        .unwrap();
-    store
-        .save_user_mapping(&mut mapping("a@example.com"))
-        .await
-        .unwrap();
+    store.activate_link(&mut link("i1", "77", 42), 10).await.unwrap();
+    store.save_user_mapping(&mut mapping("a@example.com")).await.unwrap();
     let mut other = integration("i2");
     store.create_integration(&mut other).await.unwrap();
-    store
-        .activate_link(&mut link("i2", "77", 42), 10)
-        .await
-        .unwrap();
+    store.activate_link(&mut link("i2", "77", 42), 10).await.unwrap();
 
     store.delete_integration("i1").await.unwrap();
     assert!(store.get_link("i1", "77").await.unwrap().is_none());
@@ -194,10 +173,7 @@ async fn links_are_found_both_ways(store: Store) {
     assert_eq!(store.activate_link(&mut first, 10).await.unwrap(), None);
     let mut second = link("i1", "78", 42);
     store.activate_link(&mut second, 10).await.unwrap();
-    store
-        .activate_link(&mut link("i1", "79", 43), 10)
-        .await
-        .unwrap();
+    store.activate_link(&mut link("i1", "79", 43), 10).await.unwrap();
 
     assert_eq!(store.get_link("i1", "77").await.unwrap().unwrap(), first);
     let issues: Vec<String> = store
@@ -208,47 +184,25 @@ async fn links_are_found_both_ways(store: Store) {
         .map(|l| l.sentry_issue_id)
         .collect();
     assert_eq!(issues, vec!["77", "78"]);
-    assert!(
-        store
-            .links_for_work_item("i2", 42)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.links_for_work_item("i2", 42).await.unwrap().is_empty());
 
     let mut updated = store.get_link("i1", "77").await.unwrap().unwrap();
     updated.sync.last_applied_rev = Some(5);
     store.update_link(&mut updated).await.unwrap();
     let mut stale = first.clone();
     stale.sync.last_applied_rev = Some(4);
+    assert_eq!(store.update_link(&mut stale).await, Err(StoreError::Conflict));
     assert_eq!(
-        store.update_link(&mut stale).await,
-        Err(StoreError::Conflict)
-    );
-    assert_eq!(
-        store
-            .get_link("i1", "77")
-            .await
-            .unwrap()
-            .unwrap()
-            .sync
-            .last_applied_rev,
+        store.get_link("i1", "77").await.unwrap().unwrap().sync.last_applied_rev,
         Some(5)
     );
 }
 
 async fn a_new_link_replaces_the_old_and_keeps_history(store: Store) {
-    store
-        .activate_link(&mut link("i1", "77", 42), 10)
-        .await
-        .unwrap();
+    store.activate_link(&mut link("i1", "77", 42), 10).await.unwrap();
     let mut replacement = link("i1", "77", 50);
     replacement.created_by = LinkOrigin::Link;
-    let previous = store
-        .activate_link(&mut replacement, 20)
-        .await
-        .unwrap()
-        .unwrap();
+    let previous = store.activate_link(&mut replacement, 20).await.unwrap().unwrap();
     assert_eq!(previous.work_item_id, 42);
     assert_eq!(previous.replaced_at, Some(20));
 
@@ -256,11 +210,7 @@ async fn a_new_link_replaces_the_old_and_keeps_history(store: Store) {
     assert_eq!(active.work_item_id, 50);
     assert_eq!(active.version, replacement.version);
     assert!(
-        store
-            .links_for_work_item("i1", 42)
-            .await
-            .unwrap()
-            .is_empty(),
+        store.links_for_work_item("i1", 42).await.unwrap().is_empty(),
         "the old work item no longer syncs"
     );
     assert_eq!(store.links_for_work_item("i1", 50).await.unwrap().len(), 1);
@@ -282,29 +232,9 @@ async fn a_new_link_replaces_the_old_and_keeps_history(store: Store) {
 async fn comment_links_by_either_id(store: Store) {
     let mut pair = comment("s-1", 900);
     store.create_comment_link(&mut pair).await.unwrap();
-    assert_eq!(
-        store
-            .comment_link_by_sentry("i1", "s-1")
-            .await
-            .unwrap()
-            .unwrap(),
-        pair
-    );
-    assert_eq!(
-        store
-            .comment_link_by_ado("i1", 42, 900)
-            .await
-            .unwrap()
-            .unwrap(),
-        pair
-    );
-    assert!(
-        store
-            .comment_link_by_ado("i1", 43, 900)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(store.comment_link_by_sentry("i1", "s-1").await.unwrap().unwrap(), pair);
+    assert_eq!(store.comment_link_by_ado("i1", 42, 900).await.unwrap().unwrap(), pair);
+    assert!(store.comment_link_by_ado("i1", 43, 900).await.unwrap().is_none());
 
     assert_eq!(
         store.create_comment_link(&mut comment("s-1", 901)).await,
@@ -315,37 +245,17 @@ async fn comment_links_by_either_id(store: Store) {
         Err(StoreError::Conflict)
     );
     assert!(
-        store
-            .comment_link_by_sentry("i1", "s-2")
-            .await
-            .unwrap()
-            .is_none(),
+        store.comment_link_by_sentry("i1", "s-2").await.unwrap().is_none(),
         "a failed pair writes nothing"
     );
     assert!(
-        store
-            .comment_link_by_ado("i1", 42, 901)
-            .await
-            .unwrap()
-            .is_none(),
+        store.comment_link_by_ado("i1", 42, 901).await.unwrap().is_none(),
         "a failed pair writes nothing"
     );
 
     store.delete_comment_link(&pair).await.unwrap();
-    assert!(
-        store
-            .comment_link_by_sentry("i1", "s-1")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .comment_link_by_ado("i1", 42, 900)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.comment_link_by_sentry("i1", "s-1").await.unwrap().is_none());
+    assert!(store.comment_link_by_ado("i1", 42, 900).await.unwrap().is_none());
 }
 
 async fn repositories(store: Store) {
@@ -364,18 +274,12 @@ async fn repositories(store: Store) {
     };
     let mut r1 = repository("r1");
     store.create_repository(&mut r1).await.unwrap();
-    store
-        .create_repository(&mut repository("r2"))
-        .await
-        .unwrap();
+    store.create_repository(&mut repository("r2")).await.unwrap();
     assert_eq!(
         store.create_repository(&mut repository("r1")).await,
         Err(StoreError::Conflict)
     );
-    store
-        .activate_link(&mut link("i1", "77", 42), 1)
-        .await
-        .unwrap();
+    store.activate_link(&mut link("i1", "77", 42), 1).await.unwrap();
 
     let names: Vec<String> = store
         .list_repositories("i1")
@@ -410,10 +314,7 @@ async fn events_are_deduplicated(store: Store) {
     assert_eq!(store.insert_event(&mut first).await.unwrap(), Inserted::New);
     let mut again = event("ado:n1:42:3", EventStatus::Pending, 200, 200);
     again.payload = "different".into();
-    assert_eq!(
-        store.insert_event(&mut again).await.unwrap(),
-        Inserted::Duplicate
-    );
+    assert_eq!(store.insert_event(&mut again).await.unwrap(), Inserted::Duplicate);
     let stored = store.get_event("ado:n1:42:3").await.unwrap().unwrap();
     assert_eq!(stored.payload, first.payload);
     assert_eq!(stored.version, 1);
@@ -427,20 +328,11 @@ async fn due_events_in_order(store: Store) {
         ("finished", EventStatus::Done, 50),
         ("given-up", EventStatus::Dead, 60),
     ] {
-        store
-            .insert_event(&mut event(id, status, due, due))
-            .await
-            .unwrap();
+        store.insert_event(&mut event(id, status, due, due)).await.unwrap();
     }
     let ids = |events: Vec<InboxEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(store.due_events(1_000, 10).await.unwrap()),
-        vec!["early", "late"]
-    );
-    assert_eq!(
-        ids(store.due_events(1_000, 1).await.unwrap()),
-        vec!["early"]
-    );
+    assert_eq!(ids(store.due_events(1_000, 10).await.unwrap()), vec!["early", "late"]);
+    assert_eq!(ids(store.due_events(1_000, 1).await.unwrap()), vec!["early"]);
     assert_eq!(
         ids(store.due_events(300, 10).await.unwrap()),
         vec!["early", "late"],
@@ -451,23 +343,14 @@ async fn due_events_in_order(store: Store) {
     processed.status = EventStatus::Done;
     processed.expires_at = Some(clock::now_ms() / 1000 + 3600);
     store.update_event(&mut processed).await.unwrap();
-    assert_eq!(
-        ids(store.due_events(1_000, 10).await.unwrap()),
-        vec!["late"]
-    );
+    assert_eq!(ids(store.due_events(1_000, 10).await.unwrap()), vec!["late"]);
 
     assert_eq!(
-        ids(store
-            .events_by_status("i1", EventStatus::Done, 10)
-            .await
-            .unwrap()),
+        ids(store.events_by_status("i1", EventStatus::Done, 10).await.unwrap()),
         vec!["finished", "early"]
     );
     assert_eq!(
-        ids(store
-            .events_by_status("i1", EventStatus::Dead, 10)
-            .await
-            .unwrap()),
+        ids(store.events_by_status("i1", EventStatus::Dead, 10).await.unwrap()),
         vec!["given-up"]
     );
     assert!(
@@ -490,14 +373,8 @@ async fn stale_event_update_conflicts(store: Store) {
     store.update_event(&mut worker_one).await.unwrap();
     worker_two.status = EventStatus::Failed;
     worker_two.attempts = 1;
-    assert_eq!(
-        store.update_event(&mut worker_two).await,
-        Err(StoreError::Conflict)
-    );
-    assert_eq!(
-        store.get_event("e").await.unwrap().unwrap().status,
-        EventStatus::Done
-    );
+    assert_eq!(store.update_event(&mut worker_two).await, Err(StoreError::Conflict));
+    assert_eq!(store.get_event("e").await.unwrap().unwrap().status, EventStatus::Done);
 }
 
 async fn expired_records_are_absent(store: Store) {
@@ -540,14 +417,9 @@ async fn user_mappings(store: Store) {
     let mut alice = mapping("Alice@Example.com");
     store.save_user_mapping(&mut alice).await.unwrap();
     assert_eq!(alice.email, "alice@example.com");
-    store
-        .save_user_mapping(&mut mapping("bob@example.com"))
-        .await
-        .unwrap();
+    store.save_user_mapping(&mut mapping("bob@example.com")).await.unwrap();
     assert_eq!(
-        store
-            .save_user_mapping(&mut mapping("ALICE@example.com"))
-            .await,
+        store.save_user_mapping(&mut mapping("ALICE@example.com")).await,
         Err(StoreError::Conflict)
     );
 
@@ -561,10 +433,7 @@ async fn user_mappings(store: Store) {
     store.save_user_mapping(&mut alice).await.unwrap();
     assert_eq!(alice.version, 2);
     assert_eq!(store.list_user_mappings("i1").await.unwrap().len(), 2);
-    store
-        .delete_user_mapping("i1", "Alice@example.com")
-        .await
-        .unwrap();
+    store.delete_user_mapping("i1", "Alice@example.com").await.unwrap();
     assert!(
         store
             .get_user_mapping("i1", "alice@example.com")
@@ -587,17 +456,9 @@ async fn cursors(store: Store) {
     cursor.position = serde_json::json!({"after": "99"});
     store.save_cursor(&mut cursor).await.unwrap();
     stale.position = serde_json::json!({"after": "88"});
+    assert_eq!(store.save_cursor(&mut stale).await, Err(StoreError::Conflict));
     assert_eq!(
-        store.save_cursor(&mut stale).await,
-        Err(StoreError::Conflict)
-    );
-    assert_eq!(
-        store
-            .get_cursor("i1", "links")
-            .await
-            .unwrap()
-            .unwrap()
-            .position["after"],
+        store.get_cursor("i1", "links").await.unwrap().unwrap().position["after"],
         "99"
     );
     assert!(store.get_cursor("i1", "other").await.unwrap().is_none());
@@ -640,9 +501,7 @@ conformance!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_concurrent_inserts_have_one_winner() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(Arc::new(
-        SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap(),
-    ));
+    let store = Store::new(Arc::new(SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap()));
     let mut tasks = Vec::new();
     for n in 0..16 {
         let store = store.clone();

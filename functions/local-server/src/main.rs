@@ -10,22 +10,19 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let options =
-        match local::parse_options(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-            Ok(options) => options,
-            Err(message) if message.starts_with("usage:") => {
-                println!("{message}");
-                return ExitCode::SUCCESS;
-            }
-            Err(message) => {
-                eprintln!("{message}");
-                return ExitCode::from(2);
-            }
-        };
+    let options = match local::parse_options(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(options) => options,
+        Err(message) if message.starts_with("usage:") => {
+            println!("{message}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
     match run(options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -36,8 +33,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: local::LocalOptions) -> Result<(), String> {
-    let (token, source) = local::admin_token(&options.data_dir, options.admin_token.as_deref())
-        .map_err(|e| e.to_string())?;
+    let (token, source) =
+        local::admin_token(&options.data_dir, options.admin_token.as_deref()).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;

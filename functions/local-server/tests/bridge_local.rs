@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use bridge_tests::fake_ado::FakeAdo;
 use serde_json::{Value, json};
 
 struct Running {
@@ -87,10 +88,7 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
         first.output
     );
     assert_eq!(mode(&token_path), 0o600);
-    let token = std::fs::read_to_string(&token_path)
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = std::fs::read_to_string(&token_path).unwrap().trim().to_string();
 
     let health: Value = client
         .get(format!("{}/healthz", first.base))
@@ -124,9 +122,11 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
         .unwrap();
     assert_eq!(malformed.status(), 400);
 
+    let ado = FakeAdo::start().await;
+    ado.state(|s| s.pat = "pat-value-xyz".into());
     let body = json!({
         "name": "contoso",
-        "azure_devops": {"organization_url": "https://dev.azure.com/contoso", "auth": {"type": "pat", "token": "pat-value-xyz"}},
+        "azure_devops": {"organization_url": ado.org_url(), "auth": {"type": "pat", "token": "pat-value-xyz"}},
         "sentry": {"base_url": "https://sentry.io", "organization_slug": "acme", "client_secret": "client-secret-xyz", "auth_token": "auth-token-xyz"}
     });
     let created = client
@@ -142,12 +142,8 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
         assert!(!text.contains(secret), "{text}");
     }
     let created: Value = serde_json::from_str(&text).unwrap();
-    assert!(
-        created["webhook_url"]
-            .as_str()
-            .unwrap()
-            .starts_with(&first.base)
-    );
+    assert!(created["webhook_url"].as_str().unwrap().starts_with(&first.base));
+    assert_eq!(ado.subscriptions().len(), 4, "the binary connected to Azure DevOps");
 
     let secrets_file = data_dir.join("secrets.json");
     assert_eq!(mode(&secrets_file), 0o600);
@@ -178,12 +174,7 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
     interrupt(second);
 
     let third = start(&data_dir, Some("token-from-env"));
-    assert!(
-        third
-            .output
-            .iter()
-            .any(|l| l.contains("BRIDGE_ADMIN_TOKEN"))
-    );
+    assert!(third.output.iter().any(|l| l.contains("BRIDGE_ADMIN_TOKEN")));
     let with_env_token = client
         .get(format!("{}/integrations", third.base))
         .bearer_auth("token-from-env")

@@ -45,10 +45,7 @@ struct TokenError {
 impl EntraTokens {
     pub fn new(authority: &str, tenant_id: &str, client_id: &str, client_secret: Secret) -> Self {
         Self {
-            token_url: format!(
-                "{}/{tenant_id}/oauth2/v2.0/token",
-                authority.trim_end_matches('/')
-            ),
+            token_url: format!("{}/{tenant_id}/oauth2/v2.0/token", authority.trim_end_matches('/')),
             client_id: client_id.to_string(),
             client_secret,
             cached: Mutex::new(None),
@@ -87,9 +84,7 @@ impl EntraTokens {
             .form(&form)
             .send()
             .await
-            .map_err(|e| {
-                AdoError::Transport(format!("Entra token endpoint: {}", without_url(&e)))
-            })?;
+            .map_err(|e| AdoError::Transport(format!("Entra token endpoint: {}", without_url(&e))))?;
         let status = response.status();
         let text = response
             .text()
@@ -97,12 +92,7 @@ impl EntraTokens {
             .map_err(|e| AdoError::Transport(without_url(&e)))?;
         if !status.is_success() {
             let error: TokenError = serde_json::from_str(&text).unwrap_or_default();
-            let description = error
-                .error_description
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let description = error.error_description.lines().next().unwrap_or_default().to_string();
             return Err(AdoError::Auth {
                 status: status.as_u16(),
                 message: format!(
@@ -111,13 +101,9 @@ impl EntraTokens {
                 ),
             });
         }
-        let token: TokenResponse = serde_json::from_str(&text).map_err(|_| {
-            AdoError::Decode("Entra token response without access_token/expires_in".into())
-        })?;
-        Ok((
-            Secret::new(token.access_token),
-            Duration::from_secs(token.expires_in),
-        ))
+        let token: TokenResponse = serde_json::from_str(&text)
+            .map_err(|_| AdoError::Decode("Entra token response without access_token/expires_in".into()))?;
+        Ok((Secret::new(token.access_token), Duration::from_secs(token.expires_in)))
     }
 }
 

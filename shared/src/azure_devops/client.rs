@@ -159,10 +159,7 @@ impl AdoClient {
         url
     }
 
-    async fn authorize(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, AdoError> {
+    async fn authorize(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, AdoError> {
         Ok(match self.auth.as_ref() {
             AdoAuth::Pat(token) => request.basic_auth("", Some(token.expose())),
             AdoAuth::Entra(tokens) => request.bearer_auth(tokens.token(&self.http).await?.expose()),
@@ -170,12 +167,7 @@ impl AdoClient {
     }
 
     /// Sends one call with retries; returns the 2xx answer or a typed error.
-    pub async fn send(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Body>,
-    ) -> Result<Reply, AdoError> {
+    pub async fn send(&self, method: Method, url: Url, body: Option<&Body>) -> Result<Reply, AdoError> {
         let idempotent = matches!(method, Method::GET | Method::DELETE | Method::PUT);
         let mut attempt = 0u32;
         loop {
@@ -205,8 +197,7 @@ impl AdoClient {
                 Err(e) => return Err(AdoError::Transport(without_url(&e))),
             };
             let status = response.status();
-            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
-            {
+            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
                 let wait = requested_delay(response.headers()).unwrap_or(backoff);
                 if attempt < self.policy.max_retries && wait <= self.policy.max_delay {
                     tracing::warn!(%method, path = url.path(), status = status.as_u16(), wait_ms = wait.as_millis() as u64, "Azure DevOps throttled; waiting");
@@ -230,8 +221,7 @@ impl AdoClient {
                 .text()
                 .await
                 .map_err(|e| AdoError::Transport(without_url(&e)))?;
-            if status == StatusCode::NON_AUTHORITATIVE_INFORMATION
-                || (status.is_success() && !text.is_empty() && !json)
+            if status == StatusCode::NON_AUTHORITATIVE_INFORMATION || (status.is_success() && !text.is_empty() && !json)
             {
                 return Err(AdoError::Auth {
                     status: status.as_u16(),
@@ -255,12 +245,7 @@ impl AdoClient {
     }
 
     /// Sends a call and decodes its JSON answer.
-    pub async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<Body>,
-    ) -> Result<T, AdoError> {
+    pub async fn call<T: DeserializeOwned>(&self, method: Method, url: Url, body: Option<Body>) -> Result<T, AdoError> {
         self.send(method, url, body.as_ref()).await?.json()
     }
 }

@@ -5,10 +5,7 @@ use reqwest::Method;
 
 use super::client::AdoClient;
 use super::error::AdoError;
-use super::types::{
-    ClassificationNode, ConnectionData, Project, TypeCategory, ValueList, WorkItemState,
-    WorkItemType,
-};
+use super::types::{ClassificationNode, ConnectionData, Project, TypeCategory, ValueList, WorkItemState, WorkItemType};
 
 /// Which classification tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,14 +78,7 @@ impl AdoClient {
         work_item_type: &str,
     ) -> Result<Vec<WorkItemState>, AdoError> {
         let url = self.url(
-            &[
-                project,
-                "_apis",
-                "wit",
-                "workitemtypes",
-                work_item_type,
-                "states",
-            ],
+            &[project, "_apis", "wit", "workitemtypes", work_item_type, "states"],
             &[],
         );
         Ok(self
@@ -97,10 +87,7 @@ impl AdoClient {
             .value)
     }
 
-    pub async fn work_item_type_categories(
-        &self,
-        project: &str,
-    ) -> Result<Vec<TypeCategory>, AdoError> {
+    pub async fn work_item_type_categories(&self, project: &str) -> Result<Vec<TypeCategory>, AdoError> {
         let url = self.url(&[project, "_apis", "wit", "workitemtypecategories"], &[]);
         Ok(self
             .call::<ValueList<TypeCategory>>(Method::GET, url, None)
@@ -109,11 +96,7 @@ impl AdoClient {
     }
 
     /// Area or iteration paths of a project, as `Project\A\B` strings, the project root first.
-    pub async fn classification_paths(
-        &self,
-        project: &str,
-        kind: NodeKind,
-    ) -> Result<Vec<String>, AdoError> {
+    pub async fn classification_paths(&self, project: &str, kind: NodeKind) -> Result<Vec<String>, AdoError> {
         let group = match kind {
             NodeKind::Areas => "areas",
             NodeKind::Iterations => "iterations",

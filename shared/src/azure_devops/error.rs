@@ -19,9 +19,7 @@ pub enum AdoError {
     #[error("Azure DevOps rejected field `{field}`: {message}")]
     Field { field: String, message: String },
     /// 429 or 503 still after the bounded retries.
-    #[error(
-        "Azure DevOps is throttling or unavailable ({status}); retry after {retry_after_secs}s"
-    )]
+    #[error("Azure DevOps is throttling or unavailable ({status}); retry after {retry_after_secs}s")]
     Throttled { status: u16, retry_after_secs: u64 },
     /// Any other non-2xx answer.
     #[error("Azure DevOps answered {status} {type_key}: {message}")]
@@ -106,8 +104,7 @@ mod tests {
         assert_eq!(rule_error_field("TF401347: Invalid tree name"), None);
         match from_status(
             StatusCode::BAD_REQUEST,
-            &serde_json::json!({"message": message, "typeKey": "RuleValidationException"})
-                .to_string(),
+            &serde_json::json!({"message": message, "typeKey": "RuleValidationException"}).to_string(),
         ) {
             AdoError::Field { field, .. } => assert_eq!(field, "Repro Steps"),
             other => panic!("{other:?}"),
@@ -125,20 +122,14 @@ mod tests {
             from_status(StatusCode::NOT_FOUND, "{}"),
             AdoError::NotFound { .. }
         ));
-        assert_eq!(
-            from_status(StatusCode::PRECONDITION_FAILED, ""),
-            AdoError::Conflict
-        );
+        assert_eq!(from_status(StatusCode::PRECONDITION_FAILED, ""), AdoError::Conflict);
         match from_status(
             StatusCode::CONFLICT,
             r#"{"message":"TF26071: changed","typeKey":"WorkItemUpdateException"}"#,
         ) {
-            AdoError::Http {
-                status, type_key, ..
-            } => assert_eq!(
-                (status, type_key.as_str()),
-                (409, "WorkItemUpdateException")
-            ),
+            AdoError::Http { status, type_key, .. } => {
+                assert_eq!((status, type_key.as_str()), (409, "WorkItemUpdateException"))
+            }
             other => panic!("{other:?}"),
         }
         assert!(from_status(StatusCode::BAD_GATEWAY, "").is_transient());

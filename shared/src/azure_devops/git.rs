@@ -24,19 +24,13 @@ impl AdoClient {
                 ("queryMembership", "None"),
             ],
         );
-        Ok(self
-            .call::<ValueList<Identity>>(Method::GET, url, None)
-            .await?
-            .value)
+        Ok(self.call::<ValueList<Identity>>(Method::GET, url, None).await?.value)
     }
 
     /// Every repository of the organization.
     pub async fn repositories(&self) -> Result<Vec<Repository>, AdoError> {
         let url = self.url(&["_apis", "git", "repositories"], &[]);
-        Ok(self
-            .call::<ValueList<Repository>>(Method::GET, url, None)
-            .await?
-            .value)
+        Ok(self.call::<ValueList<Repository>>(Method::GET, url, None).await?.value)
     }
 
     pub async fn repository(&self, repository_id: &str) -> Result<Repository, AdoError> {
@@ -45,37 +39,19 @@ impl AdoClient {
     }
 
     /// Recent commits of a repository (newest first), at most `top`.
-    pub async fn commits(
-        &self,
-        repository_id: &str,
-        top: usize,
-    ) -> Result<Vec<CommitRef>, AdoError> {
+    pub async fn commits(&self, repository_id: &str, top: usize) -> Result<Vec<CommitRef>, AdoError> {
         let top = top.to_string();
         let url = self.url(
             &["_apis", "git", "repositories", repository_id, "commits"],
             &[("searchCriteria.$top", &top)],
         );
-        Ok(self
-            .call::<ValueList<CommitRef>>(Method::GET, url, None)
-            .await?
-            .value)
+        Ok(self.call::<ValueList<CommitRef>>(Method::GET, url, None).await?.value)
     }
 
     /// One commit with its full message.
-    pub async fn commit(
-        &self,
-        repository_id: &str,
-        commit_id: &str,
-    ) -> Result<CommitRef, AdoError> {
+    pub async fn commit(&self, repository_id: &str, commit_id: &str) -> Result<CommitRef, AdoError> {
         let url = self.url(
-            &[
-                "_apis",
-                "git",
-                "repositories",
-                repository_id,
-                "commits",
-                commit_id,
-            ],
+            &["_apis", "git", "repositories", repository_id, "commits", commit_id],
             &[],
         );
         self.call(Method::GET, url, None).await
@@ -91,13 +67,7 @@ impl AdoClient {
     ) -> Result<Vec<CommitRef>, AdoError> {
         let top = top.to_string();
         let url = self.url(
-            &[
-                "_apis",
-                "git",
-                "repositories",
-                repository_id,
-                "commitsbatch",
-            ],
+            &["_apis", "git", "repositories", repository_id, "commitsbatch"],
             &[("$top", &top)],
         );
         let body = json!({
@@ -111,11 +81,7 @@ impl AdoClient {
     }
 
     /// Files a commit changed.
-    pub async fn commit_changes(
-        &self,
-        repository_id: &str,
-        commit_id: &str,
-    ) -> Result<Vec<Change>, AdoError> {
+    pub async fn commit_changes(&self, repository_id: &str, commit_id: &str) -> Result<Vec<Change>, AdoError> {
         let url = self.url(
             &[
                 "_apis",

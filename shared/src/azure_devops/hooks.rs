@@ -19,12 +19,7 @@ pub const HOOK_USERNAME: &str = "azure-devops";
 
 /// The body that subscribes `url` to `event_type`, authenticating with Basic `password`.
 /// `publisher_inputs` narrows it (e.g. `projectId`, `repository`); empty means organization-wide.
-pub fn subscription_request(
-    event_type: &str,
-    url: &str,
-    password: &str,
-    publisher_inputs: Value,
-) -> Value {
+pub fn subscription_request(event_type: &str, url: &str, password: &str, publisher_inputs: Value) -> Value {
     json!({
         "publisherId": "tfs",
         "eventType": event_type,
@@ -46,8 +41,7 @@ pub fn subscription_request(
 impl AdoClient {
     pub async fn create_subscription(&self, request: Value) -> Result<Subscription, AdoError> {
         let url = self.url(&["_apis", "hooks", "subscriptions"], &[]);
-        self.call(Method::POST, url, Some(Body::Json(request)))
-            .await
+        self.call(Method::POST, url, Some(Body::Json(request))).await
     }
 
     pub async fn subscription(&self, id: &str) -> Result<Subscription, AdoError> {

@@ -83,11 +83,7 @@ impl Metadata {
         self.projects.get_or_load((), client.projects()).await
     }
 
-    pub async fn work_item_types(
-        &self,
-        client: &AdoClient,
-        project: &str,
-    ) -> Result<Vec<WorkItemType>, AdoError> {
+    pub async fn work_item_types(&self, client: &AdoClient, project: &str) -> Result<Vec<WorkItemType>, AdoError> {
         self.types
             .get_or_load(project.to_string(), client.work_item_types(project))
             .await
@@ -105,16 +101,9 @@ impl Metadata {
             .await
     }
 
-    pub async fn categories(
-        &self,
-        client: &AdoClient,
-        project: &str,
-    ) -> Result<Vec<TypeCategory>, AdoError> {
+    pub async fn categories(&self, client: &AdoClient, project: &str) -> Result<Vec<TypeCategory>, AdoError> {
         self.categories
-            .get_or_load(
-                project.to_string(),
-                client.work_item_type_categories(project),
-            )
+            .get_or_load(project.to_string(), client.work_item_type_categories(project))
             .await
     }
 }

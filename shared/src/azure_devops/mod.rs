@@ -12,9 +12,7 @@ mod types;
 mod work_items;
 
 pub use auth::{ADO_SCOPE, AdoAuth, EntraTokens, REFRESH_MARGIN};
-pub use client::{
-    API_VERSION, AdoClient, Body, Reply, RetryPolicy, identity_base, requested_delay,
-};
+pub use client::{API_VERSION, AdoClient, Body, Reply, RetryPolicy, identity_base, requested_delay};
 pub use core::{NodeKind, flatten_paths};
 pub use error::{AdoError, rule_error_field};
 pub use hooks::{HOOK_USERNAME, WORK_ITEM_EVENTS, subscription_request};
@@ -40,16 +38,13 @@ pub fn client_for(
                 authority,
             },
             AdoCredential::Entra { client_secret },
-        ) => AdoAuth::Entra(EntraTokens::new(
-            authority,
-            tenant_id,
-            client_id,
-            client_secret.clone(),
-        )),
+        ) => AdoAuth::Entra(EntraTokens::new(authority, tenant_id, client_id, client_secret.clone())),
         _ => {
             return Err(AdoError::Auth {
                 status: 0,
-                message: "the stored credential does not match the integration's auth type; set `azure_devops.auth` again".into(),
+                message:
+                    "the stored credential does not match the integration's auth type; set `azure_devops.auth` again"
+                        .into(),
             });
         }
     };

@@ -77,13 +77,7 @@ impl AdoClient {
         ops: Vec<Value>,
     ) -> Result<WorkItem, AdoError> {
         let url = self.url(
-            &[
-                project,
-                "_apis",
-                "wit",
-                "workitems",
-                &format!("${work_item_type}"),
-            ],
+            &[project, "_apis", "wit", "workitems", &format!("${work_item_type}")],
             &[],
         );
         self.call(Method::POST, url, Some(Body::JsonPatch(Value::Array(ops))))
@@ -100,11 +94,7 @@ impl AdoClient {
     }
 
     /// Many work items in calls of at most 200 ids; ids that are missing or unreadable are left out.
-    pub async fn work_items_batch(
-        &self,
-        ids: &[u64],
-        fields: &[&str],
-    ) -> Result<Vec<WorkItem>, AdoError> {
+    pub async fn work_items_batch(&self, ids: &[u64], fields: &[&str]) -> Result<Vec<WorkItem>, AdoError> {
         let mut items = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH_LIMIT) {
             let mut body = json!({"ids": chunk, "errorPolicy": "omit"});
@@ -112,8 +102,7 @@ impl AdoClient {
                 body["fields"] = json!(fields);
             }
             let url = self.url(&["_apis", "wit", "workitemsbatch"], &[]);
-            let page: ValueList<Option<WorkItem>> =
-                self.call(Method::POST, url, Some(Body::Json(body))).await?;
+            let page: ValueList<Option<WorkItem>> = self.call(Method::POST, url, Some(Body::Json(body))).await?;
             items.extend(page.value.into_iter().flatten());
         }
         Ok(items)
@@ -156,43 +145,28 @@ impl AdoClient {
     ) -> url::Url {
         let id = work_item_id.to_string();
         let comment = comment_id.map(|c| c.to_string());
-        let mut segments = vec![
-            project,
-            "_apis",
-            "wit",
-            "workItems",
-            id.as_str(),
-            "comments",
-        ];
+        let mut segments = vec![project, "_apis", "wit", "workItems", id.as_str(), "comments"];
         if let Some(comment) = comment.as_deref() {
             segments.push(comment);
         }
         match format {
             Some(TextFormat::Markdown) => self.url(
                 &segments,
-                &[
-                    ("format", "markdown"),
-                    ("api-version", MARKDOWN_COMMENTS_VERSION),
-                ],
+                &[("format", "markdown"), ("api-version", MARKDOWN_COMMENTS_VERSION)],
             ),
             _ => self.url(&segments, &[("api-version", COMMENTS_VERSION)]),
         }
     }
 
     /// Every comment of a work item, oldest first, following body continuation tokens.
-    pub async fn comments(
-        &self,
-        project: &str,
-        work_item_id: u64,
-    ) -> Result<Vec<Comment>, AdoError> {
+    pub async fn comments(&self, project: &str, work_item_id: u64) -> Result<Vec<Comment>, AdoError> {
         let mut comments = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let mut url = self.comments_url(project, work_item_id, None, None);
             url.query_pairs_mut().append_pair("order", "asc");
             if let Some(token) = token.as_deref() {
-                url.query_pairs_mut()
-                    .append_pair("continuationToken", token);
+                url.query_pairs_mut().append_pair("continuationToken", token);
             }
             let page: CommentPage = self.call(Method::GET, url, None).await?;
             comments.extend(page.comments);
@@ -228,12 +202,7 @@ impl AdoClient {
             .await
     }
 
-    pub async fn delete_comment(
-        &self,
-        project: &str,
-        work_item_id: u64,
-        comment_id: u64,
-    ) -> Result<(), AdoError> {
+    pub async fn delete_comment(&self, project: &str, work_item_id: u64, comment_id: u64) -> Result<(), AdoError> {
         let url = self.comments_url(project, work_item_id, Some(comment_id), None);
         self.send(Method::DELETE, url, None).await.map(|_| ())
     }

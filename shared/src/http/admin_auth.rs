@@ -29,10 +29,9 @@ pub async fn require_admin(State(app): State<Arc<App>>, request: Request, next: 
                     next.run(request).await
                 }
                 _ => {
-                    let mut response = ApiError::unauthorized(
-                        "admin routes need `Authorization: Bearer <admin token>`",
-                    )
-                    .into_response();
+                    let mut response =
+                        ApiError::unauthorized("admin routes need `Authorization: Bearer <admin token>`")
+                            .into_response();
                     response
                         .headers_mut()
                         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

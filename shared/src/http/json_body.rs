@@ -73,29 +73,19 @@ mod tests {
     fn syntax_errors_are_400_and_say_so() {
         let error = parse_json::<Body>(b"{not json").unwrap_err();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        assert!(
-            error.message.contains("not valid JSON"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("not valid JSON"), "{}", error.message);
     }
 
     #[test]
     fn shape_errors_name_the_field_but_not_the_value() {
         let error = parse_json::<Body>(br#"{"name": "x"}"#).unwrap_err();
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        assert!(
-            error.message.contains("missing field `count`"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("missing field `count`"), "{}", error.message);
 
         let error = parse_json::<Body>(br#"{"name": 5, "count": "hunter2-secret"}"#).unwrap_err();
         assert!(!error.message.contains("hunter2"), "{}", error.message);
         assert!(
-            error
-                .message
-                .contains("invalid type: integer, expected a string"),
+            error.message.contains("invalid type: integer, expected a string"),
             "{}",
             error.message
         );

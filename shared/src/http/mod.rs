@@ -15,10 +15,7 @@ use crate::error::ApiError;
 
 /// `GET /healthz` → `200 {"status":"ok"}`.
 pub fn health_router() -> Router {
-    Router::new().route(
-        "/healthz",
-        get(|| async { axum::Json(json!({"status": "ok"})) }),
-    )
+    Router::new().route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
 }
 
 /// Adds the JSON 404 and 405 answers every router shares.

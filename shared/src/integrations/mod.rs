@@ -1,6 +1,7 @@
 //! The `integrations` function: the admin API that connects a Sentry organization to an Azure
 //! DevOps organization. Routes: `POST/GET /integrations`, `GET/PATCH/DELETE /integrations/{id}`.
 
+pub mod connect;
 pub mod request;
 pub mod validate;
 pub mod view;
@@ -15,6 +16,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::azure_devops;
 use crate::clock;
 use crate::error::ApiError;
 use crate::http::{JsonBody, require_admin};
@@ -30,10 +32,8 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/integrations", get(list).post(create))
         .route("/integrations/{id}", get(show).patch(update).delete(remove))
-        .route_layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            require_admin,
-        ))
+        .route("/integrations/{id}/status", get(status))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin))
         .with_state(app)
 }
 
@@ -59,16 +59,31 @@ async fn create(
         webhook_secret: Secret::generate(WEBHOOK_SECRET_BYTES)?,
         now_ms: clock::now_ms(),
     };
-    let (mut integration, secrets) =
-        request::new_integration(body, identity).map_err(ApiError::invalid)?;
-    // Seam: verifying the credential against Azure DevOps and creating the service-hook
-    // subscriptions happens here, before anything is stored (Azure DevOps connection issue).
-    app.secrets.put(&integration.secret_ref, &secrets).await?;
-    if let Err(error) = app.store.create_integration(&mut integration).await {
+    let (mut integration, secrets) = request::new_integration(body, identity).map_err(ApiError::invalid)?;
+    let webhook_url = webhook_url(&app, &integration.id);
+    connect::check_webhook_url(&integration.azure_devops.organization_url, &webhook_url).map_err(ApiError::invalid)?;
+
+    // Verify the credential and subscribe to the work item events before anything is stored.
+    let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
+    let connection = connect::connect(&client, &webhook_url, &secrets.webhook_secret).await?;
+    integration.azure_devops.collection_id = Some(connection.collection_id);
+    integration.azure_devops.bridge_identity_id = Some(connection.bridge_identity_id);
+    integration.azure_devops.subscriptions = connection.subscriptions;
+
+    let stored = match app.secrets.put(&integration.secret_ref, &secrets).await {
+        Ok(()) => app
+            .store
+            .create_integration(&mut integration)
+            .await
+            .map_err(ApiError::from),
+        Err(error) => Err(error.into()),
+    };
+    if let Err(error) = stored {
+        connect::disconnect(&client, &integration.azure_devops.subscriptions).await;
         if let Err(cleanup) = app.secrets.delete(&integration.secret_ref).await {
             tracing::warn!(integration = %integration.id, error = %cleanup, "could not remove the secret of a failed create");
         }
-        return Err(error.into());
+        return Err(error);
     }
     tracing::info!(integration = %integration.id, organization = %integration.azure_devops.organization, "integration created");
     let location = format!("/integrations/{}", integration.id);
@@ -80,16 +95,17 @@ async fn create(
         .into_response())
 }
 
+fn webhook_url(app: &App, integration_id: &str) -> String {
+    format!("{}{}", app.config.public_url, view::webhook_path(integration_id))
+}
+
 async fn list(State(app): State<Arc<App>>) -> Result<axum::Json<Value>, ApiError> {
     let integrations = app.store.list_integrations().await?;
     let items: Vec<Value> = integrations.iter().map(|i| view(&app, i)).collect();
     Ok(axum::Json(json!({ "integrations": items })))
 }
 
-async fn show(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
     let integration = load(&app, &id).await?;
     Ok(axum::Json(view(&app, &integration)))
 }
@@ -108,8 +124,7 @@ async fn update(
             integration.version
         )));
     }
-    let changes = request::apply_patch(&mut integration, patch, clock::now_ms())
-        .map_err(ApiError::invalid)?;
+    let changes = request::apply_patch(&mut integration, patch, clock::now_ms()).map_err(ApiError::invalid)?;
     if !changes.is_empty() {
         let mut secrets = app.secrets.get(&integration.secret_ref).await?;
         changes.apply(&mut secrets);
@@ -119,13 +134,41 @@ async fn update(
     Ok(axum::Json(view(&app, &integration)))
 }
 
-async fn remove(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+/// Deletes the subscriptions in Azure DevOps, then the secret and the record (a tombstone
+/// stays, so later deliveries for it are answered 410 Gone).
+async fn remove(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let integration = load(&app, &id).await?;
-    app.store.delete_integration(&id).await?;
+    match app.secrets.get(&integration.secret_ref).await {
+        Ok(secrets) => match azure_devops::client_for(app.http.clone(), &integration, &secrets) {
+            Ok(client) => {
+                let left = connect::disconnect(&client, &integration.azure_devops.subscriptions).await;
+                if !left.is_empty() {
+                    tracing::warn!(integration = %id, ?left, "subscriptions left in Azure DevOps; their deliveries will get 410");
+                }
+            }
+            Err(error) => tracing::warn!(integration = %id, %error, "cannot call Azure DevOps to remove subscriptions"),
+        },
+        Err(error) => tracing::warn!(integration = %id, %error, "secret missing; subscriptions left in Azure DevOps"),
+    }
     app.secrets.delete(&integration.secret_ref).await?;
+    app.store.delete_integration(&id).await?;
     tracing::info!(integration = %id, "integration deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Live health: credential check, bridge identity, subscription states.
+async fn status(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let integration = load(&app, &id).await?;
+    let secrets = app.secrets.get(&integration.secret_ref).await?;
+    let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
+    let mut report = connect::status(
+        &client,
+        &integration.azure_devops.subscriptions,
+        &webhook_url(&app, &integration.id),
+    )
+    .await;
+    report["id"] = json!(integration.id);
+    report["bridge_identity_id"] = json!(integration.azure_devops.bridge_identity_id);
+    report["collection_id"] = json!(integration.azure_devops.collection_id);
+    Ok(axum::Json(report))
 }

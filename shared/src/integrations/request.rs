@@ -90,9 +90,7 @@ pub struct SecretChanges {
 
 impl SecretChanges {
     pub fn is_empty(&self) -> bool {
-        self.azure_devops.is_none()
-            && self.sentry_client_secret.is_none()
-            && self.sentry_auth_token.is_none()
+        self.azure_devops.is_none() && self.sentry_client_secret.is_none() && self.sentry_auth_token.is_none()
     }
 
     pub fn apply(self, secrets: &mut IntegrationSecrets) {
@@ -140,9 +138,7 @@ fn auth(input: AuthInput) -> Result<(AdoAuthKind, AdoCredential), String> {
             let kind = AdoAuthKind::Entra {
                 tenant_id: validate::required_text("azure_devops.auth.tenant_id", &tenant_id, 100)?,
                 client_id: validate::uuid("azure_devops.auth.client_id", &client_id)?,
-                authority: validate::authority_url(
-                    authority.as_deref().unwrap_or(DEFAULT_ENTRA_AUTHORITY),
-                )?,
+                authority: validate::authority_url(authority.as_deref().unwrap_or(DEFAULT_ENTRA_AUTHORITY))?,
             };
             Ok((kind, AdoCredential::Entra { client_secret }))
         }
@@ -169,8 +165,7 @@ pub fn new_integration(
     identity: NewIdentity,
 ) -> Result<(Integration, IntegrationSecrets), String> {
     let name = validate::required_text("name", &input.name, MAX_NAME)?;
-    let (organization_url, organization) =
-        validate::organization_url(&input.azure_devops.organization_url)?;
+    let (organization_url, organization) = validate::organization_url(&input.azure_devops.organization_url)?;
     let (auth_kind, credential) = auth(input.azure_devops.auth)?;
     let sentry = input.sentry;
     non_empty_secret("sentry.client_secret", &sentry.client_secret)?;
@@ -300,10 +295,7 @@ mod tests {
             }
         );
         let stored = serde_json::to_string(&record).unwrap();
-        assert!(
-            !stored.contains("pat-value") && !stored.contains("tok"),
-            "{stored}"
-        );
+        assert!(!stored.contains("pat-value") && !stored.contains("tok"), "{stored}");
     }
 
     #[test]
@@ -336,11 +328,7 @@ mod tests {
         assert!(error.unwrap_err().contains("azure_devops.auth.token"));
         let mut body = create_body(serde_json::json!({"type": "pat", "token": "p"}));
         body.sync = Some(serde_json::json!([1]));
-        assert!(
-            new_integration(body, identity())
-                .unwrap_err()
-                .contains("`sync`")
-        );
+        assert!(new_integration(body, identity()).unwrap_err().contains("`sync`"));
     }
 
     #[test]
@@ -365,9 +353,10 @@ mod tests {
         changes.apply(&mut secrets);
         assert_eq!(secrets.sentry_auth_token, Secret::new("new-token"));
 
-        let moved: PatchIntegration =
-            serde_json::from_value(serde_json::json!({"azure_devops": {"organization_url": "https://dev.azure.com/other"}}))
-                .unwrap();
+        let moved: PatchIntegration = serde_json::from_value(
+            serde_json::json!({"azure_devops": {"organization_url": "https://dev.azure.com/other"}}),
+        )
+        .unwrap();
         assert!(
             apply_patch(&mut record, moved, 30)
                 .unwrap_err()

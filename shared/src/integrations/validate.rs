@@ -28,7 +28,8 @@ pub fn service_url(field: &str, text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether the URL points at this machine (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -59,16 +60,12 @@ pub fn organization_url(text: &str) -> Result<(String, String), String> {
         match segments.as_slice() {
             [org] => org.clone(),
             _ => {
-                return Err(format!(
-                    "`{FIELD}` must be https://dev.azure.com/{{organization}}"
-                ));
+                return Err(format!("`{FIELD}` must be https://dev.azure.com/{{organization}}"));
             }
         }
     } else if let Some(org) = host.strip_suffix(".visualstudio.com") {
         if !segments.is_empty() || org.is_empty() || org.contains('.') {
-            return Err(format!(
-                "`{FIELD}` must be https://{{organization}}.visualstudio.com"
-            ));
+            return Err(format!("`{FIELD}` must be https://{{organization}}.visualstudio.com"));
         }
         org.to_string()
     } else if host.ends_with(".azure.com") || host.ends_with(".visualstudio.com") {
@@ -117,10 +114,7 @@ pub fn organization_slug(text: &str) -> Result<String, String> {
     if valid {
         Ok(slug.to_string())
     } else {
-        Err(
-            "`sentry.organization_slug` must be a Sentry organization slug (a-z, 0-9, - and _)"
-                .into(),
-        )
+        Err("`sentry.organization_slug` must be a Sentry organization slug (a-z, 0-9, - and _)".into())
     }
 }
 
@@ -155,10 +149,7 @@ mod tests {
         );
         assert_eq!(
             organization_url("https://Fabrikam.visualstudio.com").unwrap(),
-            (
-                "https://fabrikam.visualstudio.com".into(),
-                "fabrikam".into()
-            )
+            ("https://fabrikam.visualstudio.com".into(), "fabrikam".into())
         );
         assert_eq!(
             organization_url("https://tfs.contoso.local/tfs/DefaultCollection").unwrap(),
@@ -179,14 +170,8 @@ mod tests {
             ("http://dev.azure.com/contoso", "https"),
             ("http://ado.example.com/tfs/Default", "https"),
             ("https://dev.azure.com", "dev.azure.com/{organization}"),
-            (
-                "https://dev.azure.com/contoso/project",
-                "dev.azure.com/{organization}",
-            ),
-            (
-                "https://contoso.visualstudio.com/project",
-                "visualstudio.com",
-            ),
+            ("https://dev.azure.com/contoso/project", "dev.azure.com/{organization}"),
+            ("https://contoso.visualstudio.com/project", "visualstudio.com"),
             ("https://tfs.example.com", "collection"),
             ("https://user:pw@dev.azure.com/contoso", "credentials"),
             ("https://dev.azure.com/contoso?x=1", "query"),
@@ -195,10 +180,7 @@ mod tests {
         ] {
             let error = organization_url(url).unwrap_err();
             assert!(error.contains(reason), "{url}: {error}");
-            assert!(
-                error.contains("azure_devops.organization_url"),
-                "{url}: {error}"
-            );
+            assert!(error.contains("azure_devops.organization_url"), "{url}: {error}");
         }
     }
 
@@ -207,10 +189,7 @@ mod tests {
         assert!(sentry_base_url("http://localhost:9000").is_ok());
         assert!(sentry_base_url("http://[::1]:9000").is_ok());
         assert!(sentry_base_url("http://sentry.example.com").is_err());
-        assert_eq!(
-            sentry_base_url("https://sentry.io/").unwrap(),
-            "https://sentry.io"
-        );
+        assert_eq!(sentry_base_url("https://sentry.io/").unwrap(), "https://sentry.io");
     }
 
     #[test]
@@ -223,11 +202,7 @@ mod tests {
             "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
         );
         assert!(uuid("x", "nope").is_err());
-        assert!(
-            required_text("name", "  ", 10)
-                .unwrap_err()
-                .contains("`name`")
-        );
+        assert!(required_text("name", "  ", 10).unwrap_err().contains("`name`"));
         assert!(required_text("name", "abcdefghijk", 10).is_err());
     }
 }

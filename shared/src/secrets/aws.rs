@@ -59,13 +59,7 @@ impl SecretStore for SecretsManagerStore {
     /// scheduled for deletion (a deleted integration's name coming back).
     async fn put(&self, reference: &str, secrets: &IntegrationSecrets) -> Result<(), SecretsError> {
         let text = encode(secrets)?;
-        match self
-            .client
-            .describe_secret()
-            .secret_id(reference)
-            .send()
-            .await
-        {
+        match self.client.describe_secret().secret_id(reference).send().await {
             Ok(description) => {
                 if description.deleted_date().is_some() {
                     self.client

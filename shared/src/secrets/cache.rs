@@ -25,9 +25,7 @@ impl CachedSecrets {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, IntegrationSecrets)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -31,13 +31,11 @@ impl FileSecretStore {
 
     fn read_all(&self) -> Result<Entries, SecretsError> {
         let text = std::fs::read_to_string(&self.path).map_err(|e| io_error(&self.path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|_| SecretsError::Corrupt(self.path.display().to_string()))
+        serde_json::from_str(&text).map_err(|_| SecretsError::Corrupt(self.path.display().to_string()))
     }
 
     fn write_all(&self, entries: &Entries) -> Result<(), SecretsError> {
-        let text =
-            serde_json::to_vec_pretty(entries).map_err(|e| SecretsError::Backend(e.to_string()))?;
+        let text = serde_json::to_vec_pretty(entries).map_err(|e| SecretsError::Backend(e.to_string()))?;
         files::write_private_file(&self.path, &text).map_err(|e| io_error(&self.path, e))
     }
 }
@@ -60,8 +58,7 @@ impl SecretStore for FileSecretStore {
     async fn put(&self, reference: &str, secrets: &IntegrationSecrets) -> Result<(), SecretsError> {
         let _guard = self.lock.lock().await;
         let mut entries = self.read_all()?;
-        let value = serde_json::from_str(&encode(secrets)?)
-            .map_err(|e| SecretsError::Backend(e.to_string()))?;
+        let value = serde_json::from_str(&encode(secrets)?).map_err(|e| SecretsError::Backend(e.to_string()))?;
         entries.insert(reference.to_string(), value);
         self.write_all(&entries)
     }

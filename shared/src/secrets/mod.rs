@@ -28,8 +28,7 @@ impl Secret {
     /// `bytes` random bytes from the OS, hex-encoded.
     pub fn generate(bytes: usize) -> Result<Self, SecretsError> {
         let mut buffer = vec![0u8; bytes];
-        getrandom::fill(&mut buffer)
-            .map_err(|e| SecretsError::Backend(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut buffer).map_err(|e| SecretsError::Backend(format!("no randomness: {e}")))?;
         Ok(Self(buffer.iter().map(|b| format!("{b:02x}")).collect()))
     }
 }

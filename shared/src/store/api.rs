@@ -5,9 +5,7 @@ use std::sync::Arc;
 use super::StoreError;
 use super::keys::{self, Record};
 use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp};
-use crate::records::{
-    CommentLink, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping,
-};
+use crate::records::{CommentLink, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping};
 
 /// Whether an insert-if-absent wrote a new record or found the same key already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +36,8 @@ fn to_item<R: Record>(record: &R) -> Result<Item, StoreError> {
 }
 
 fn from_item<R: Record>(item: Item) -> Result<R, StoreError> {
-    let mut record: R = serde_json::from_str(&item.data).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "{} {}/{}: {e}",
-            item.kind, item.key.pk, item.key.sk
-        ))
-    })?;
+    let mut record: R = serde_json::from_str(&item.data)
+        .map_err(|e| StoreError::Corrupt(format!("{} {}/{}: {e}", item.kind, item.key.pk, item.key.sk)))?;
     record.set_version(item.version);
     Ok(record)
 }
@@ -71,30 +65,16 @@ impl Store {
     }
 
     async fn find<R: Record>(&self, query: Query) -> Result<Vec<R>, StoreError> {
-        self.table
-            .query(&query)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.table.query(&query).await?.into_iter().map(from_item).collect()
     }
 
     /// Puts `record` with `condition`, storing it as `next_version`; sets the version on success.
-    async fn put<R: Record>(
-        &self,
-        record: &mut R,
-        condition: Condition,
-        next_version: u64,
-    ) -> Result<(), StoreError> {
+    async fn put<R: Record>(&self, record: &mut R, condition: Condition, next_version: u64) -> Result<(), StoreError> {
         let previous = record.version();
         record.set_version(next_version);
         let item = to_item(record);
         let result = match item {
-            Ok(item) => {
-                self.table
-                    .write(vec![WriteOp::Put { item, condition }])
-                    .await
-            }
+            Ok(item) => self.table.write(vec![WriteOp::Put { item, condition }]).await,
             Err(e) => Err(e),
         };
         if result.is_err() {
@@ -111,8 +91,7 @@ impl Store {
     /// Writes a changed record; `Conflict` unless the stored version is `record.version()`.
     async fn update<R: Record>(&self, record: &mut R) -> Result<(), StoreError> {
         let current = record.version();
-        self.put(record, Condition::Version(current), current + 1)
-            .await
+        self.put(record, Condition::Version(current), current + 1).await
     }
 
     /// Creates a record with version 0, updates one read from the store otherwise.
@@ -135,10 +114,7 @@ impl Store {
 
     // ----- integrations -----
 
-    pub async fn create_integration(
-        &self,
-        integration: &mut Integration,
-    ) -> Result<(), StoreError> {
+    pub async fn create_integration(&self, integration: &mut Integration) -> Result<(), StoreError> {
         self.create(integration).await
     }
 
@@ -148,72 +124,71 @@ impl Store {
 
     /// Every integration, ordered by id. Read through an index: may lag a write by a moment on AWS.
     pub async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        self.find(query(
-            Index::Gsi1,
-            keys::INTEGRATIONS_INDEX_PK,
-            prefix(""),
-            LIST_ALL,
-        ))
-        .await
+        self.find(query(Index::Gsi1, keys::INTEGRATIONS_INDEX_PK, prefix(""), LIST_ALL))
+            .await
     }
 
-    pub async fn update_integration(
-        &self,
-        integration: &mut Integration,
-    ) -> Result<(), StoreError> {
+    pub async fn update_integration(&self, integration: &mut Integration) -> Result<(), StoreError> {
         self.update(integration).await
     }
 
-    /// Deletes the integration and every record kept under it. `false` if it did not exist.
+    /// Deletes the integration and every record kept under it, leaving a tombstone
+    /// ([`Self::integration_deleted`]). `false` if it did not exist.
     pub async fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
         let Some(_) = self.table.get(&keys::integration_key(id)).await? else {
             return Ok(false);
         };
-        self.delete_key(keys::integration_key(id)).await?;
+        let tombstone = Item {
+            key: keys::tombstone_key(id),
+            kind: "tombstone".into(),
+            version: 1,
+            data: serde_json::json!({"id": id}).to_string(),
+            gsi1: None,
+            gsi2: None,
+            expires_at: None,
+        };
+        self.table
+            .write(vec![
+                WriteOp::Delete {
+                    key: keys::integration_key(id),
+                    condition: Condition::None,
+                },
+                WriteOp::Put {
+                    item: tombstone,
+                    condition: Condition::None,
+                },
+            ])
+            .await?;
         let children = self
             .table
-            .query(&query(
-                Index::Primary,
-                keys::integration_pk(id),
-                prefix(""),
-                usize::MAX,
-            ))
+            .query(&query(Index::Primary, keys::integration_pk(id), prefix(""), usize::MAX))
             .await?;
-        for item in children {
+        for item in children.into_iter().filter(|item| item.key != keys::tombstone_key(id)) {
             self.delete_key(item.key).await?;
         }
         Ok(true)
     }
 
+    /// Whether an integration with this id existed and was deleted.
+    pub async fn integration_deleted(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.table.get(&keys::tombstone_key(id)).await?.is_some())
+    }
+
     // ----- links -----
 
     /// The active link of a Sentry issue.
-    pub async fn get_link(
-        &self,
-        integration_id: &str,
-        sentry_issue_id: &str,
-    ) -> Result<Option<Link>, StoreError> {
-        self.get(&keys::link_key(integration_id, sentry_issue_id))
-            .await
+    pub async fn get_link(&self, integration_id: &str, sentry_issue_id: &str) -> Result<Option<Link>, StoreError> {
+        self.get(&keys::link_key(integration_id, sentry_issue_id)).await
     }
 
     /// Active links to a work item (several Sentry issues may link one work item).
-    pub async fn links_for_work_item(
-        &self,
-        integration_id: &str,
-        work_item_id: u64,
-    ) -> Result<Vec<Link>, StoreError> {
+    pub async fn links_for_work_item(&self, integration_id: &str, work_item_id: u64) -> Result<Vec<Link>, StoreError> {
         let pk = keys::work_item_index_pk(integration_id, work_item_id);
-        self.find(query(Index::Gsi1, pk, prefix("LINK#"), LIST_ALL))
-            .await
+        self.find(query(Index::Gsi1, pk, prefix("LINK#"), LIST_ALL)).await
     }
 
     /// Links that a newer one replaced, oldest first.
-    pub async fn link_history(
-        &self,
-        integration_id: &str,
-        sentry_issue_id: &str,
-    ) -> Result<Vec<Link>, StoreError> {
+    pub async fn link_history(&self, integration_id: &str, sentry_issue_id: &str) -> Result<Vec<Link>, StoreError> {
         let sk = prefix(keys::link_history_prefix(sentry_issue_id));
         self.find(query(
             Index::Primary,
@@ -227,15 +202,9 @@ impl Store {
     /// Makes `link` the active link of its Sentry issue. A previous active link is moved to the
     /// history in the same atomic write and returned. `Conflict` if the active link changed
     /// concurrently.
-    pub async fn activate_link(
-        &self,
-        link: &mut Link,
-        now_ms: i64,
-    ) -> Result<Option<Link>, StoreError> {
+    pub async fn activate_link(&self, link: &mut Link, now_ms: i64) -> Result<Option<Link>, StoreError> {
         link.replaced_at = None;
-        let previous = self
-            .get_link(&link.integration_id, &link.sentry_issue_id)
-            .await?;
+        let previous = self.get_link(&link.integration_id, &link.sentry_issue_id).await?;
         let Some(previous) = previous else {
             self.create(link).await?;
             return Ok(None);
@@ -277,11 +246,7 @@ impl Store {
         link.version = 1;
         let by_sentry = to_item(link)?;
         let by_ado = Item {
-            key: keys::comment_by_ado_key(
-                &link.integration_id,
-                link.work_item_id,
-                link.ado_comment_id,
-            ),
+            key: keys::comment_by_ado_key(&link.integration_id, link.work_item_id, link.ado_comment_id),
             ..by_sentry.clone()
         };
         let result = self
@@ -308,11 +273,8 @@ impl Store {
         integration_id: &str,
         sentry_comment_id: &str,
     ) -> Result<Option<CommentLink>, StoreError> {
-        self.get(&keys::comment_by_sentry_key(
-            integration_id,
-            sentry_comment_id,
-        ))
-        .await
+        self.get(&keys::comment_by_sentry_key(integration_id, sentry_comment_id))
+            .await
     }
 
     pub async fn comment_link_by_ado(
@@ -321,17 +283,12 @@ impl Store {
         work_item_id: u64,
         ado_comment_id: u64,
     ) -> Result<Option<CommentLink>, StoreError> {
-        self.get(&keys::comment_by_ado_key(
-            integration_id,
-            work_item_id,
-            ado_comment_id,
-        ))
-        .await
+        self.get(&keys::comment_by_ado_key(integration_id, work_item_id, ado_comment_id))
+            .await
     }
 
     pub async fn delete_comment_link(&self, link: &CommentLink) -> Result<(), StoreError> {
-        let by_ado =
-            keys::comment_by_ado_key(&link.integration_id, link.work_item_id, link.ado_comment_id);
+        let by_ado = keys::comment_by_ado_key(&link.integration_id, link.work_item_id, link.ado_comment_id);
         self.table
             .write(vec![
                 WriteOp::Delete {
@@ -352,40 +309,22 @@ impl Store {
         self.create(repository).await
     }
 
-    pub async fn get_repository(
-        &self,
-        integration_id: &str,
-        repo_id: &str,
-    ) -> Result<Option<Repository>, StoreError> {
-        self.get(&keys::repository_key(integration_id, repo_id))
-            .await
+    pub async fn get_repository(&self, integration_id: &str, repo_id: &str) -> Result<Option<Repository>, StoreError> {
+        self.get(&keys::repository_key(integration_id, repo_id)).await
     }
 
-    pub async fn list_repositories(
-        &self,
-        integration_id: &str,
-    ) -> Result<Vec<Repository>, StoreError> {
+    pub async fn list_repositories(&self, integration_id: &str) -> Result<Vec<Repository>, StoreError> {
         let pk = keys::integration_pk(integration_id);
-        self.find(query(
-            Index::Primary,
-            pk,
-            prefix(keys::REPOSITORY_PREFIX),
-            LIST_ALL,
-        ))
-        .await
+        self.find(query(Index::Primary, pk, prefix(keys::REPOSITORY_PREFIX), LIST_ALL))
+            .await
     }
 
     pub async fn update_repository(&self, repository: &mut Repository) -> Result<(), StoreError> {
         self.update(repository).await
     }
 
-    pub async fn delete_repository(
-        &self,
-        integration_id: &str,
-        repo_id: &str,
-    ) -> Result<(), StoreError> {
-        self.delete_key(keys::repository_key(integration_id, repo_id))
-            .await
+    pub async fn delete_repository(&self, integration_id: &str, repo_id: &str) -> Result<(), StoreError> {
+        self.delete_key(keys::repository_key(integration_id, repo_id)).await
     }
 
     // ----- inbox events -----
@@ -408,14 +347,9 @@ impl Store {
     }
 
     /// Pending and failed events whose `next_attempt_at` is at or before `now_ms`, soonest first.
-    pub async fn due_events(
-        &self,
-        now_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<InboxEvent>, StoreError> {
+    pub async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
         let bound = SkRange::AtMost(keys::time_ordered(now_ms, "\u{10FFFF}"));
-        self.find(query(Index::Gsi1, keys::DUE_INDEX_PK, bound, limit))
-            .await
+        self.find(query(Index::Gsi1, keys::DUE_INDEX_PK, bound, limit)).await
     }
 
     /// An integration's events in one status, oldest first.
@@ -437,45 +371,23 @@ impl Store {
         self.save(mapping).await
     }
 
-    pub async fn get_user_mapping(
-        &self,
-        integration_id: &str,
-        email: &str,
-    ) -> Result<Option<UserMapping>, StoreError> {
-        self.get(&keys::user_mapping_key(integration_id, email))
-            .await
+    pub async fn get_user_mapping(&self, integration_id: &str, email: &str) -> Result<Option<UserMapping>, StoreError> {
+        self.get(&keys::user_mapping_key(integration_id, email)).await
     }
 
-    pub async fn list_user_mappings(
-        &self,
-        integration_id: &str,
-    ) -> Result<Vec<UserMapping>, StoreError> {
+    pub async fn list_user_mappings(&self, integration_id: &str) -> Result<Vec<UserMapping>, StoreError> {
         let pk = keys::integration_pk(integration_id);
-        self.find(query(
-            Index::Primary,
-            pk,
-            prefix(keys::USER_MAPPING_PREFIX),
-            LIST_ALL,
-        ))
-        .await
+        self.find(query(Index::Primary, pk, prefix(keys::USER_MAPPING_PREFIX), LIST_ALL))
+            .await
     }
 
-    pub async fn delete_user_mapping(
-        &self,
-        integration_id: &str,
-        email: &str,
-    ) -> Result<(), StoreError> {
-        self.delete_key(keys::user_mapping_key(integration_id, email))
-            .await
+    pub async fn delete_user_mapping(&self, integration_id: &str, email: &str) -> Result<(), StoreError> {
+        self.delete_key(keys::user_mapping_key(integration_id, email)).await
     }
 
     // ----- cursors -----
 
-    pub async fn get_cursor(
-        &self,
-        integration_id: &str,
-        kind: &str,
-    ) -> Result<Option<Cursor>, StoreError> {
+    pub async fn get_cursor(&self, integration_id: &str, kind: &str) -> Result<Option<Cursor>, StoreError> {
         self.get(&keys::cursor_key(integration_id, kind)).await
     }
 

@@ -6,15 +6,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    TransactWriteItem,
 };
 
 use super::StoreError;
-use super::table::{
-    Condition, Index, Item, Key, Query, SkRange, Table, WriteOp, prefix_upper_bound,
-};
+use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp, prefix_upper_bound};
 use crate::clock;
 
 type Attributes = HashMap<String, AttributeValue>;
@@ -30,9 +28,7 @@ fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug>(error: SdkError<E>) -> S
     let code = error.code().unwrap_or_default().to_string();
     match code.as_str() {
         "ConditionalCheckFailedException" => StoreError::Conflict,
-        "TransactionCanceledException"
-            if format!("{error:?}").contains("ConditionalCheckFailed") =>
-        {
+        "TransactionCanceledException" if format!("{error:?}").contains("ConditionalCheckFailed") => {
             StoreError::Conflict
         }
         "ProvisionedThroughputExceededException"
@@ -65,10 +61,7 @@ fn key_attributes(key: &Key) -> Attributes {
 fn item_attributes(item: &Item) -> Attributes {
     let mut attributes = key_attributes(&item.key);
     attributes.insert("kind".into(), AttributeValue::S(item.kind.clone()));
-    attributes.insert(
-        "version".into(),
-        AttributeValue::N(item.version.to_string()),
-    );
+    attributes.insert("version".into(), AttributeValue::N(item.version.to_string()));
     attributes.insert("data".into(), AttributeValue::S(item.data.clone()));
     for (name, index) in [("gsi1", &item.gsi1), ("gsi2", &item.gsi2)] {
         if let Some(index) = index {
@@ -94,9 +87,8 @@ fn number(attributes: &Attributes, name: &str) -> Option<i64> {
 }
 
 fn read_item(attributes: &Attributes) -> Result<Item, StoreError> {
-    let required = |name: &str| {
-        text(attributes, name).ok_or_else(|| StoreError::Corrupt(format!("item without `{name}`")))
-    };
+    let required =
+        |name: &str| text(attributes, name).ok_or_else(|| StoreError::Corrupt(format!("item without `{name}`")));
     let index = |name: &str| {
         text(attributes, &format!("{name}pk"))
             .zip(text(attributes, &format!("{name}sk")))
@@ -126,15 +118,8 @@ fn condition_expression(condition: Condition, now_secs: i64) -> Option<(String, 
             HashMap::from([now]),
         )),
         Condition::Version(expected) => Some((
-            "#version = :expected AND (attribute_not_exists(expires_at) OR expires_at > :now)"
-                .into(),
-            HashMap::from([
-                now,
-                (
-                    ":expected".to_string(),
-                    AttributeValue::N(expected.to_string()),
-                ),
-            ]),
+            "#version = :expected AND (attribute_not_exists(expires_at) OR expires_at > :now)".into(),
+            HashMap::from([now, (":expected".to_string(), AttributeValue::N(expected.to_string()))]),
         )),
     }
 }
@@ -174,11 +159,7 @@ impl DynamoTable {
                 .index_name(name)
                 .key_schema(key(&format!("{name}pk"), KeyType::Hash)?)
                 .key_schema(key(&format!("{name}sk"), KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .map_err(|e| StoreError::Backend(e.to_string()))
         };
@@ -264,9 +245,7 @@ impl DynamoTable {
                         .condition_expression(expression)
                         .set_expression_attribute_values(Some(values));
                 }
-                TransactWriteItem::builder()
-                    .put(put.build().map_err(build)?)
-                    .build()
+                TransactWriteItem::builder().put(put.build().map_err(build)?).build()
             }
             WriteOp::Delete { key, condition } => {
                 let mut delete = Delete::builder()
@@ -312,10 +291,7 @@ impl Table for DynamoTable {
         let now = clock::now_ms() / 1000;
         match ops.len() {
             0 => Ok(()),
-            1 => {
-                self.write_one(ops.into_iter().next().expect("one op"), now)
-                    .await
-            }
+            1 => self.write_one(ops.into_iter().next().expect("one op"), now).await,
             _ => {
                 let items = ops
                     .into_iter()
@@ -342,15 +318,9 @@ impl Table for DynamoTable {
             SkRange::Prefix(prefix) if prefix.is_empty() => ("#pk = :pk".to_string(), vec![]),
             SkRange::Prefix(prefix) => (
                 "#pk = :pk AND #sk BETWEEN :low AND :high".to_string(),
-                vec![
-                    (":low", prefix.clone()),
-                    (":high", prefix_upper_bound(prefix)),
-                ],
+                vec![(":low", prefix.clone()), (":high", prefix_upper_bound(prefix))],
             ),
-            SkRange::AtMost(bound) => (
-                "#pk = :pk AND #sk <= :high".to_string(),
-                vec![(":high", bound.clone())],
-            ),
+            SkRange::AtMost(bound) => ("#pk = :pk AND #sk <= :high".to_string(), vec![(":high", bound.clone())]),
         };
         let mut names = HashMap::from([("#pk".to_string(), pk_name.to_string())]);
         if !bounds.is_empty() {

@@ -3,6 +3,7 @@
 //! | record | pk | sk | gsi1 | gsi2 |
 //! |---|---|---|---|---|
 //! | integration | `INT#{id}` | `META` | `INTEGRATIONS` / `{id}` | |
+//! | deleted integration (tombstone) | `INT#{id}` | `DELETED` | | |
 //! | link (active) | `INT#{int}` | `LINK#{sentry issue}` | `INT#{int}#WI#{work item}` / `LINK#{sentry issue}` | |
 //! | link (history) | `INT#{int}` | `LINKHIST#{sentry issue}#{replaced at}#{work item}` | | |
 //! | comment link | `INT#{int}` | `CMT#S#{sentry comment}` and `CMT#A#{work item}#{ado comment}` | | |
@@ -55,11 +56,12 @@ pub const DUE_INDEX_PK: &str = "DUE";
 pub fn integration_key(id: &str) -> Key {
     Key::new(integration_pk(id), "META")
 }
+/// Left behind by a deleted integration, so its late deliveries are told 410 Gone.
+pub fn tombstone_key(id: &str) -> Key {
+    Key::new(integration_pk(id), "DELETED")
+}
 pub fn link_key(integration_id: &str, sentry_issue_id: &str) -> Key {
-    Key::new(
-        integration_pk(integration_id),
-        format!("LINK#{sentry_issue_id}"),
-    )
+    Key::new(integration_pk(integration_id), format!("LINK#{sentry_issue_id}"))
 }
 pub fn link_history_prefix(sentry_issue_id: &str) -> String {
     format!("LINKHIST#{sentry_issue_id}#")
@@ -68,10 +70,7 @@ pub fn work_item_index_pk(integration_id: &str, work_item_id: u64) -> String {
     format!("INT#{integration_id}#WI#{work_item_id}")
 }
 pub fn comment_by_sentry_key(integration_id: &str, sentry_comment_id: &str) -> Key {
-    Key::new(
-        integration_pk(integration_id),
-        format!("CMT#S#{sentry_comment_id}"),
-    )
+    Key::new(integration_pk(integration_id), format!("CMT#S#{sentry_comment_id}"))
 }
 pub fn comment_by_ado_key(integration_id: &str, work_item_id: u64, ado_comment_id: u64) -> Key {
     Key::new(
@@ -84,10 +83,7 @@ pub fn repository_key(integration_id: &str, repo_id: &str) -> Key {
 }
 pub const REPOSITORY_PREFIX: &str = "REPO#";
 pub fn user_mapping_key(integration_id: &str, email: &str) -> Key {
-    Key::new(
-        integration_pk(integration_id),
-        format!("USER#{}", email.to_lowercase()),
-    )
+    Key::new(integration_pk(integration_id), format!("USER#{}", email.to_lowercase()))
 }
 pub const USER_MAPPING_PREFIX: &str = "USER#";
 pub fn cursor_key(integration_id: &str, kind: &str) -> Key {
@@ -230,10 +226,7 @@ mod tests {
         assert!(event(EventStatus::Failed).gsi1().is_some());
         assert!(event(EventStatus::Done).gsi1().is_none());
         assert!(event(EventStatus::Dead).gsi1().is_none());
-        assert_eq!(
-            event(EventStatus::Dead).gsi2().unwrap().pk,
-            "INT#i1#EVT#dead"
-        );
+        assert_eq!(event(EventStatus::Dead).gsi2().unwrap().pk, "INT#i1#EVT#dead");
     }
 
     #[test]

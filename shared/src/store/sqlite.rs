@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::table::{
-    Condition, Index, Item, Key, Query, SkRange, Table, WriteOp, prefix_upper_bound,
-};
+use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp, prefix_upper_bound};
 use crate::clock;
 
 const SCHEMA: &str = "
@@ -56,9 +54,7 @@ impl SqliteTable {
 
     fn init(connection: Connection) -> Result<Self, StoreError> {
         connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
-            )
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
             .map_err(backend)?;
         connection.execute_batch(SCHEMA).map_err(backend)?;
         Ok(Self {
@@ -72,9 +68,7 @@ impl SqliteTable {
     ) -> Result<T, StoreError> {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = connection
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut guard = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut guard)
         })
         .await
@@ -101,11 +95,7 @@ fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
 }
 
 /// The stored version of a live (unexpired) item, if any.
-fn live_version(
-    connection: &Connection,
-    key: &Key,
-    now_secs: i64,
-) -> rusqlite::Result<Option<u64>> {
+fn live_version(connection: &Connection, key: &Key, now_secs: i64) -> rusqlite::Result<Option<u64>> {
     connection
         .query_row(
             "SELECT version FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
@@ -116,12 +106,7 @@ fn live_version(
         .map(|v| v.map(|v| v as u64))
 }
 
-fn condition_holds(
-    connection: &Connection,
-    key: &Key,
-    condition: Condition,
-    now_secs: i64,
-) -> rusqlite::Result<bool> {
+fn condition_holds(connection: &Connection, key: &Key, condition: Condition, now_secs: i64) -> rusqlite::Result<bool> {
     Ok(match condition {
         Condition::None => true,
         Condition::Absent => live_version(connection, key, now_secs)?.is_none(),
@@ -132,16 +117,8 @@ fn condition_holds(
 fn apply(connection: &Connection, op: &WriteOp) -> rusqlite::Result<()> {
     match op {
         WriteOp::Put { item, .. } => {
-            let (g1pk, g1sk) = item
-                .gsi1
-                .as_ref()
-                .map(|k| (k.pk.as_str(), k.sk.as_str()))
-                .unzip();
-            let (g2pk, g2sk) = item
-                .gsi2
-                .as_ref()
-                .map(|k| (k.pk.as_str(), k.sk.as_str()))
-                .unzip();
+            let (g1pk, g1sk) = item.gsi1.as_ref().map(|k| (k.pk.as_str(), k.sk.as_str())).unzip();
+            let (g2pk, g2sk) = item.gsi2.as_ref().map(|k| (k.pk.as_str(), k.sk.as_str())).unzip();
             connection.execute(
                 &format!("INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                 params![
@@ -159,10 +136,7 @@ fn apply(connection: &Connection, op: &WriteOp) -> rusqlite::Result<()> {
             )?;
         }
         WriteOp::Delete { key, .. } => {
-            connection.execute(
-                "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-                params![key.pk, key.sk],
-            )?;
+            connection.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])?;
         }
     }
     Ok(())

@@ -11,10 +11,7 @@ use serde_json::{Value, json};
 use super::state::{FakeRepository, State as FakeState};
 use super::{Fake, ado_error, json_body};
 
-pub async fn identities(
-    State(fake): State<Fake>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
+pub async fn identities(State(fake): State<Fake>, Query(params): Query<HashMap<String, String>>) -> Response {
     let state = fake.state.lock().unwrap();
     let wanted = params.get("filterValue").cloned().unwrap_or_default();
     let value: Vec<Value> = state
@@ -66,9 +63,7 @@ fn find<'a>(state: &'a FakeState, id: &str) -> Result<&'a FakeRepository, Respon
         .ok_or_else(|| {
             ado_error(
                 StatusCode::NOT_FOUND,
-                &format!(
-                    "TF401019: The Git repository with name or identifier {id} does not exist."
-                ),
+                &format!("TF401019: The Git repository with name or identifier {id} does not exist."),
                 "GitRepositoryNotFoundException",
             )
         })
@@ -76,18 +71,11 @@ fn find<'a>(state: &'a FakeState, id: &str) -> Result<&'a FakeRepository, Respon
 
 pub async fn repositories(State(fake): State<Fake>) -> Response {
     let state = fake.state.lock().unwrap();
-    let value: Vec<Value> = state
-        .repositories
-        .iter()
-        .map(|r| repository_json(&state, r))
-        .collect();
+    let value: Vec<Value> = state.repositories.iter().map(|r| repository_json(&state, r)).collect();
     axum::Json(json!({"count": value.len(), "value": value})).into_response()
 }
 
-pub async fn repository(
-    State(fake): State<Fake>,
-    Path((_org, repo)): Path<(String, String)>,
-) -> Response {
+pub async fn repository(State(fake): State<Fake>, Path((_org, repo)): Path<(String, String)>) -> Response {
     let state = fake.state.lock().unwrap();
     match find(&state, &repo) {
         Ok(repository) => axum::Json(repository_json(&state, repository)).into_response(),
@@ -119,10 +107,7 @@ pub async fn commits(
     axum::Json(json!({"count": value.len(), "value": value})).into_response()
 }
 
-pub async fn commit(
-    State(fake): State<Fake>,
-    Path((_org, repo, sha)): Path<(String, String, String)>,
-) -> Response {
+pub async fn commit(State(fake): State<Fake>, Path((_org, repo, sha)): Path<(String, String, String)>) -> Response {
     let state = fake.state.lock().unwrap();
     let repository = match find(&state, &repo) {
         Ok(repository) => repository,
@@ -138,10 +123,7 @@ pub async fn commit(
     }
 }
 
-pub async fn changes(
-    State(fake): State<Fake>,
-    Path((_org, repo, sha)): Path<(String, String, String)>,
-) -> Response {
+pub async fn changes(State(fake): State<Fake>, Path((_org, repo, sha)): Path<(String, String, String)>) -> Response {
     let state = fake.state.lock().unwrap();
     if let Err(response) = find(&state, &repo) {
         return response;
@@ -172,12 +154,8 @@ pub async fn commits_batch(
         Ok(repository) => repository,
         Err(response) => return response,
     };
-    let head = request["itemVersion"]["version"]
-        .as_str()
-        .unwrap_or_default();
-    let base = request["compareVersion"]["version"]
-        .as_str()
-        .unwrap_or_default();
+    let head = request["itemVersion"]["version"].as_str().unwrap_or_default();
+    let base = request["compareVersion"]["version"].as_str().unwrap_or_default();
     let value: Vec<Value> = repository
         .commits
         .iter()

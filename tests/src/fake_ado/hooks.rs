@@ -30,10 +30,12 @@ pub async fn token(State(fake): State<Fake>, body: Bytes) -> Response {
     };
     let mut state = fake.state.lock().unwrap();
     let (client_id, secret) = state.entra_client.clone();
-    if field("grant_type") != "client_credentials"
-        || field("scope") != shared::azure_devops::ADO_SCOPE
-    {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_request", "error_description": "AADSTS900144: bad grant or scope"}))).into_response();
+    if field("grant_type") != "client_credentials" || field("scope") != shared::azure_devops::ADO_SCOPE {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_request", "error_description": "AADSTS900144: bad grant or scope"})),
+        )
+            .into_response();
     }
     if field("client_id") != client_id || field("client_secret") != secret {
         return (
@@ -74,9 +76,7 @@ pub async fn create(State(fake): State<Fake>, body: Bytes) -> Response {
         Ok(request) => request,
         Err(response) => return response,
     };
-    let url = request["consumerInputs"]["url"]
-        .as_str()
-        .unwrap_or_default();
+    let url = request["consumerInputs"]["url"].as_str().unwrap_or_default();
     if request["publisherId"] != "tfs" || request["consumerId"] != "webHooks" || url.is_empty() {
         return ado_error(
             StatusCode::BAD_REQUEST,
@@ -113,10 +113,7 @@ pub async fn show(State(fake): State<Fake>, Path((_org, id)): Path<(String, Stri
     }
 }
 
-pub async fn delete(
-    State(fake): State<Fake>,
-    Path((_org, id)): Path<(String, String)>,
-) -> Response {
+pub async fn delete(State(fake): State<Fake>, Path((_org, id)): Path<(String, String)>) -> Response {
     match fake.state.lock().unwrap().subscriptions.remove(&id) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
         None => ado_error(

@@ -46,6 +46,8 @@ pub struct Fault {
     pub kind: FaultKind,
     /// How many matching requests get the fault.
     pub times: u32,
+    /// How many matching requests pass untouched before the fault applies.
+    pub after: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +124,7 @@ impl FakeAdo {
             method: None,
             kind,
             times,
+            after: 0,
         });
     }
 
@@ -149,13 +152,7 @@ impl FakeAdo {
 
     /// The stored subscription including its real consumer inputs (what a delivery uses).
     pub fn subscription_raw(&self, id: &str) -> Option<Value> {
-        self.shared
-            .state
-            .lock()
-            .unwrap()
-            .subscriptions
-            .get(id)
-            .cloned()
+        self.shared.state.lock().unwrap().subscriptions.get(id).cloned()
     }
 
     pub fn set_subscription_status(&self, id: &str, status: &str) {
@@ -175,12 +172,7 @@ impl FakeAdo {
     }
 
     /// Adds a comment as a person would (fires `workitem.commented`).
-    pub async fn comment_as(
-        &self,
-        identity_id: &str,
-        id: u64,
-        text: &str,
-    ) -> Result<Value, (StatusCode, Value)> {
+    pub async fn comment_as(&self, identity_id: &str, id: u64, text: &str) -> Result<Value, (StatusCode, Value)> {
         wit::add_comment_as(&self.shared, identity_id, id, text, "html").await
     }
 }
@@ -190,7 +182,8 @@ pub(crate) fn ado_error(status: StatusCode, message: &str, type_key: &str) -> Re
         .into_response()
 }
 
-const SIGN_IN_PAGE: &str = "<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head><body>Sign in</body></html>";
+const SIGN_IN_PAGE: &str =
+    "<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head><body>Sign in</body></html>";
 
 fn sign_in_page() -> Response {
     (
@@ -202,10 +195,7 @@ fn sign_in_page() -> Response {
 }
 
 fn authenticated(state: &State, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     if let Some(encoded) = value.strip_prefix("Basic ") {
@@ -213,9 +203,7 @@ fn authenticated(state: &State, headers: &HeaderMap) -> bool {
             .decode(encoded)
             .unwrap_or_default();
         let text = String::from_utf8_lossy(&decoded);
-        return text
-            .split_once(':')
-            .is_some_and(|(_, pat)| pat == state.pat);
+        return text.split_once(':').is_some_and(|(_, pat)| pat == state.pat);
     }
     value
         .strip_prefix("Bearer ")
@@ -225,9 +213,7 @@ fn authenticated(state: &State, headers: &HeaderMap) -> bool {
 /// Records the request, applies injected faults, checks credentials (token endpoint excepted).
 async fn gate(AxumState(fake): AxumState<Fake>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
     fake.requests.lock().unwrap().push(Recorded {
         method: parts.method.clone(),
         path: parts.uri.path().to_string(),
@@ -242,9 +228,13 @@ async fn gate(AxumState(fake): AxumState<Fake>, request: Request, next: Next) ->
                 && parts.uri.path().contains(&f.path_contains)
                 && f.method.as_ref().is_none_or(|m| *m == parts.method)
         });
-        found.map(|i| {
+        found.and_then(|i| {
+            if faults[i].after > 0 {
+                faults[i].after -= 1;
+                return None;
+            }
             faults[i].times -= 1;
-            faults[i].kind.clone()
+            Some(faults[i].kind.clone())
         })
     };
     match fault {
@@ -295,8 +285,7 @@ async fn gate(AxumState(fake): AxumState<Fake>, request: Request, next: Next) ->
             sign_in_page()
         };
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 fn router(fake: Fake) -> Router {
@@ -305,10 +294,7 @@ fn router(fake: Fake) -> Router {
         .route("/{org}/_apis/connectionData", get(hooks::connection_data))
         .route("/{org}/_apis/projects", get(wit::projects))
         .route("/{org}/_apis/identities", get(git::identities))
-        .route(
-            "/{org}/_apis/hooks/subscriptions",
-            get(hooks::list).post(hooks::create),
-        )
+        .route("/{org}/_apis/hooks/subscriptions", get(hooks::list).post(hooks::create))
         .route(
             "/{org}/_apis/hooks/subscriptions/{id}",
             get(hooks::show).delete(hooks::delete),
@@ -346,14 +332,8 @@ fn router(fake: Fake) -> Router {
         )
         .route("/{org}/_apis/git/repositories", get(git::repositories))
         .route("/{org}/_apis/git/repositories/{repo}", get(git::repository))
-        .route(
-            "/{org}/_apis/git/repositories/{repo}/commits",
-            get(git::commits),
-        )
-        .route(
-            "/{org}/_apis/git/repositories/{repo}/commits/{sha}",
-            get(git::commit),
-        )
+        .route("/{org}/_apis/git/repositories/{repo}/commits", get(git::commits))
+        .route("/{org}/_apis/git/repositories/{repo}/commits/{sha}", get(git::commit))
         .route(
             "/{org}/_apis/git/repositories/{repo}/commits/{sha}/changes",
             get(git::changes),

@@ -24,9 +24,7 @@ pub enum Process {
 }
 
 /// `(type, disabled, states as (name, category))` for a process.
-pub fn process_types(
-    process: Process,
-) -> Vec<(&'static str, bool, Vec<(&'static str, &'static str)>)> {
+pub fn process_types(process: Process) -> Vec<(&'static str, bool, Vec<(&'static str, &'static str)>)> {
     match process {
         Process::Agile => vec![
             (
@@ -71,29 +69,17 @@ pub fn process_types(
             (
                 "Issue",
                 false,
-                vec![
-                    ("To Do", "Proposed"),
-                    ("Doing", "InProgress"),
-                    ("Done", "Completed"),
-                ],
+                vec![("To Do", "Proposed"), ("Doing", "InProgress"), ("Done", "Completed")],
             ),
             (
                 "Task",
                 false,
-                vec![
-                    ("To Do", "Proposed"),
-                    ("Doing", "InProgress"),
-                    ("Done", "Completed"),
-                ],
+                vec![("To Do", "Proposed"), ("Doing", "InProgress"), ("Done", "Completed")],
             ),
             (
                 "Epic",
                 false,
-                vec![
-                    ("To Do", "Proposed"),
-                    ("Doing", "InProgress"),
-                    ("Done", "Completed"),
-                ],
+                vec![("To Do", "Proposed"), ("Doing", "InProgress"), ("Done", "Completed")],
             ),
         ],
     }
@@ -242,9 +228,7 @@ impl State {
     }
 
     pub fn identity_by_email(&self, email: &str) -> Option<&FakeIdentity> {
-        self.identities
-            .iter()
-            .find(|i| i.email.eq_ignore_ascii_case(email))
+        self.identities.iter().find(|i| i.email.eq_ignore_ascii_case(email))
     }
 
     pub fn identity_by_id(&self, id: &str) -> Option<&FakeIdentity> {

@@ -171,10 +171,7 @@ fn apply_ops(
             }
         } else if path == "/relations/-" && kind == "add" {
             item.relations.push(value);
-        } else if let Some(index) = path
-            .strip_prefix("/relations/")
-            .and_then(|i| i.parse::<usize>().ok())
-        {
+        } else if let Some(index) = path.strip_prefix("/relations/").and_then(|i| i.parse::<usize>().ok()) {
             if kind == "remove" && index < item.relations.len() {
                 item.relations.remove(index);
             }
@@ -212,19 +209,13 @@ fn normalise_field(
                 .map(|i| json!(i.email))
                 .ok_or_else(|| rule_error(name, "InvalidIdentity"))
         }
-        "System.Title" if value.as_str().unwrap_or_default().trim().is_empty() => {
-            Err(rule_error(name, "Required"))
-        }
+        "System.Title" if value.as_str().unwrap_or_default().trim().is_empty() => Err(rule_error(name, "Required")),
         "System.State" => {
-            let project = state
-                .project(&item.project)
-                .ok_or_else(|| not_found(item.id))?;
+            let project = state.project(&item.project).ok_or_else(|| not_found(item.id))?;
             let valid = process_types(project.process)
                 .into_iter()
                 .find(|(t, _, _)| *t == item.work_item_type)
-                .is_some_and(|(_, _, states)| {
-                    states.iter().any(|(s, _)| Some(*s) == value.as_str())
-                });
+                .is_some_and(|(_, _, states)| states.iter().any(|(s, _)| Some(*s) == value.as_str()));
             if valid {
                 Ok(value)
             } else {
@@ -258,14 +249,10 @@ pub(crate) async fn apply_patch_as(
         let changed = apply_ops(&state, &mut item, &ops)?;
         let old_rev = item.rev;
         item.rev += 1;
-        item.fields
-            .insert("System.ChangedBy".into(), json!(actor.email));
+        item.fields.insert("System.ChangedBy".into(), json!(actor.email));
         state.next_update += 1;
         let mut fields: Map<String, Value> = Map::new();
-        fields.insert(
-            "System.Rev".into(),
-            json!({"oldValue": old_rev, "newValue": item.rev}),
-        );
+        fields.insert("System.Rev".into(), json!({"oldValue": old_rev, "newValue": item.rev}));
         for (name, old, new) in &changed {
             let mut change = Map::new();
             if !old.is_null() {
@@ -286,10 +273,7 @@ pub(crate) async fn apply_patch_as(
             "revision": {"id": item.id, "rev": item.rev, "fields": hook_fields(&state, &item), "url": item_url(&state, item.id)},
             "url": format!("{}/updates/{}", item_url(&state, item.id), state.next_update)
         });
-        let project_id = state
-            .project(&item.project)
-            .map(|p| p.id.clone())
-            .unwrap_or_default();
+        let project_id = state.project(&item.project).map(|p| p.id.clone()).unwrap_or_default();
         let response = rest_item(&state, &item);
         state.work_items.insert(id, item);
         (response, (project_id, resource))
@@ -335,15 +319,11 @@ pub(crate) async fn add_comment_as(
             "System.CommentCount".into(),
             json!(item.comments.iter().filter(|c| !c.deleted).count()),
         );
-        item.fields
-            .insert("System.ChangedBy".into(), json!(actor.email));
+        item.fields.insert("System.ChangedBy".into(), json!(actor.email));
         let mut resource = hook_item(&state, &item);
         resource["commentVersionRef"] = json!({"commentId": comment_id, "version": 1, "url": format!("{}/comments/{comment_id}/versions/1", item_url(&state, id))});
         let response = comment_json(&state, id, &comment);
-        let project_id = state
-            .project(&item.project)
-            .map(|p| p.id.clone())
-            .unwrap_or_default();
+        let project_id = state.project(&item.project).map(|p| p.id.clone()).unwrap_or_default();
         state.work_items.insert(id, item);
         (response, project_id, resource)
     };
@@ -369,11 +349,7 @@ fn acting(fake: &Fake) -> String {
 
 pub async fn projects(State(fake): State<Fake>, Query(params): Params) -> Response {
     let state = fake.state.lock().unwrap();
-    let top: usize = params
-        .get("$top")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(100)
-        .max(1);
+    let top: usize = params.get("$top").and_then(|t| t.parse().ok()).unwrap_or(100).max(1);
     let start: usize = params
         .get("continuationToken")
         .and_then(|t| t.parse().ok())
@@ -387,18 +363,14 @@ pub async fn projects(State(fake): State<Fake>, Query(params): Params) -> Respon
         .collect();
     let mut response = axum::Json(json!({"count": page.len(), "value": page})).into_response();
     if start + top < state.projects.len() {
-        response.headers_mut().insert(
-            "x-ms-continuationtoken",
-            HeaderValue::from((start + top) as u64),
-        );
+        response
+            .headers_mut()
+            .insert("x-ms-continuationtoken", HeaderValue::from((start + top) as u64));
     }
     response
 }
 
-pub async fn types(
-    State(fake): State<Fake>,
-    Path((_org, project)): Path<(String, String)>,
-) -> Response {
+pub async fn types(State(fake): State<Fake>, Path((_org, project)): Path<(String, String)>) -> Response {
     let state = fake.state.lock().unwrap();
     let Some(project) = state.project(&project) else {
         return ado_error(
@@ -414,21 +386,18 @@ pub async fn types(
     axum::Json(json!({"count": value.len(), "value": value})).into_response()
 }
 
-pub async fn states(
-    State(fake): State<Fake>,
-    Path((_org, project, kind)): Path<(String, String, String)>,
-) -> Response {
+pub async fn states(State(fake): State<Fake>, Path((_org, project, kind)): Path<(String, String, String)>) -> Response {
     let state = fake.state.lock().unwrap();
     let types = state
         .project(&project)
         .map(|p| process_types(p.process))
         .unwrap_or_default();
-    match types
-        .into_iter()
-        .find(|(name, _, _)| name.eq_ignore_ascii_case(&kind))
-    {
+    match types.into_iter().find(|(name, _, _)| name.eq_ignore_ascii_case(&kind)) {
         Some((_, _, states)) => {
-            let value: Vec<Value> = states.iter().map(|(name, category)| json!({"name": name, "color": "b2b2b2", "category": category})).collect();
+            let value: Vec<Value> = states
+                .iter()
+                .map(|(name, category)| json!({"name": name, "color": "b2b2b2", "category": category}))
+                .collect();
             axum::Json(json!({"count": value.len(), "value": value})).into_response()
         }
         None => ado_error(
@@ -439,10 +408,7 @@ pub async fn states(
     }
 }
 
-pub async fn categories(
-    State(fake): State<Fake>,
-    Path((_org, project)): Path<(String, String)>,
-) -> Response {
+pub async fn categories(State(fake): State<Fake>, Path((_org, project)): Path<(String, String)>) -> Response {
     let state = fake.state.lock().unwrap();
     let Some(project) = state.project(&project) else {
         return ado_error(
@@ -594,11 +560,7 @@ pub async fn get_item_in_project(
     )
 }
 
-pub async fn update_item(
-    State(fake): State<Fake>,
-    Path((_org, id)): Path<(String, u64)>,
-    body: Bytes,
-) -> Response {
+pub async fn update_item(State(fake): State<Fake>, Path((_org, id)): Path<(String, u64)>, body: Bytes) -> Response {
     let ops = match json_body(&body) {
         Ok(ops) => ops,
         Err(response) => return response,
@@ -653,10 +615,7 @@ pub async fn wiql(
         Err(response) => return response,
     };
     let query = request["query"].as_str().unwrap_or_default().to_string();
-    let top: usize = params
-        .get("$top")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(20_000);
+    let top: usize = params.get("$top").and_then(|t| t.parse().ok()).unwrap_or(20_000);
     let quoted = query.split('\'').nth(1).map(str::to_lowercase);
     let id_filter = query
         .split("[System.Id] =")
@@ -687,8 +646,7 @@ pub async fn wiql(
         .take(top)
         .map(|i| json!({"id": i.id, "url": item_url(&state, i.id)}))
         .collect();
-    axum::Json(json!({"queryType": "flat", "queryResultType": "workItem", "workItems": work_items}))
-        .into_response()
+    axum::Json(json!({"queryType": "flat", "queryResultType": "workItem", "workItems": work_items})).into_response()
 }
 
 pub async fn list_comments(
@@ -700,11 +658,7 @@ pub async fn list_comments(
     let Some(item) = state.work_items.get(&id) else {
         return respond(Err(not_found(id)));
     };
-    let top: usize = params
-        .get("$top")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(200)
-        .max(1);
+    let top: usize = params.get("$top").and_then(|t| t.parse().ok()).unwrap_or(200).max(1);
     let start: usize = params
         .get("continuationToken")
         .and_then(|t| t.parse().ok())
@@ -739,16 +693,7 @@ pub async fn add_comment(
         .unwrap_or_else(|| "html".into())
         .to_lowercase();
     let actor = acting(&fake);
-    respond(
-        add_comment_as(
-            &fake,
-            &actor,
-            id,
-            request["text"].as_str().unwrap_or_default(),
-            &format,
-        )
-        .await,
-    )
+    respond(add_comment_as(&fake, &actor, id, request["text"].as_str().unwrap_or_default(), &format).await)
 }
 
 pub async fn update_comment(
@@ -764,11 +709,7 @@ pub async fn update_comment(
     let Some(mut item) = state.work_items.get(&id).cloned() else {
         return respond(Err(not_found(id)));
     };
-    let Some(comment) = item
-        .comments
-        .iter_mut()
-        .find(|c| c.id == comment_id && !c.deleted)
-    else {
+    let Some(comment) = item.comments.iter_mut().find(|c| c.id == comment_id && !c.deleted) else {
         return ado_error(
             StatusCode::NOT_FOUND,
             &format!("Comment {comment_id} not found."),
@@ -790,11 +731,7 @@ pub async fn delete_comment(
     let Some(item) = state.work_items.get_mut(&id) else {
         return respond(Err(not_found(id)));
     };
-    match item
-        .comments
-        .iter_mut()
-        .find(|c| c.id == comment_id && !c.deleted)
-    {
+    match item.comments.iter_mut().find(|c| c.id == comment_id && !c.deleted) {
         Some(comment) => {
             comment.deleted = true;
             StatusCode::NO_CONTENT.into_response()

@@ -1,0 +1,143 @@
+//! Connecting an Azure DevOps organization: verify the credential (connectionData), learn the
+//! bridge's identity and the collection id, and subscribe the webhook URL to the work item
+//! events — all or nothing. Disconnecting removes the subscriptions again.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use url::Url;
+
+use super::validate::is_loopback;
+use crate::azure_devops::{AdoClient, AdoError, WORK_ITEM_EVENTS, subscription_request};
+use crate::error::ApiError;
+use crate::secrets::Secret;
+
+/// What connecting learned and created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub collection_id: String,
+    pub bridge_identity_id: String,
+    /// Subscription id by event type.
+    pub subscriptions: BTreeMap<String, String>,
+}
+
+/// Azure DevOps delivers Basic-authenticated hooks only to https URLs; a real organization
+/// cannot reach a plain-http (or loopback) bridge. Checked before anything is created.
+pub fn check_webhook_url(organization_url: &str, webhook_url: &str) -> Result<(), String> {
+    let organization = Url::parse(organization_url).map_err(|e| e.to_string())?;
+    let webhook = Url::parse(webhook_url).map_err(|e| format!("webhook URL {webhook_url}: {e}"))?;
+    if is_loopback(&organization) {
+        return Ok(());
+    }
+    if webhook.scheme() != "https" || is_loopback(&webhook) {
+        return Err(format!(
+            "Azure DevOps must reach the bridge over https, but the webhook URL would be {webhook_url}. \
+             Set BRIDGE_PUBLIC_URL to the bridge's public https URL (a tunnel or reverse proxy when running locally)."
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies the credential and creates one subscription per work item event. On any failure
+/// the subscriptions created so far are deleted again and the error is returned.
+pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Secret) -> Result<Connection, ApiError> {
+    let me = client.connection_data().await?;
+    if me.authenticated_user.id.is_empty() {
+        return Err(ApiError::from(AdoError::Auth {
+            status: 200,
+            message: "connectionData named no authenticated user (anonymous access)".into(),
+        }));
+    }
+    let mut subscriptions = BTreeMap::new();
+    for event in WORK_ITEM_EVENTS {
+        let request = subscription_request(event, webhook_url, webhook_secret.expose(), json!({}));
+        match client.create_subscription(request).await {
+            Ok(subscription) => {
+                subscriptions.insert(event.to_string(), subscription.id);
+            }
+            Err(error) => {
+                disconnect(client, &subscriptions).await;
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(Connection {
+        collection_id: me.instance_id,
+        bridge_identity_id: me.authenticated_user.id,
+        subscriptions,
+    })
+}
+
+/// Deletes the subscriptions; failures are logged, not returned (a delivery to a deleted
+/// integration answers 410, which makes Azure DevOps disable the subscription by itself).
+/// Returns the ids that could not be deleted.
+pub async fn disconnect(client: &AdoClient, subscriptions: &BTreeMap<String, String>) -> Vec<String> {
+    let mut left = Vec::new();
+    for id in subscriptions.values() {
+        if let Err(error) = client.delete_subscription(id).await {
+            tracing::warn!(subscription = %id, %error, "could not delete an Azure DevOps subscription");
+            left.push(id.clone());
+        }
+    }
+    left
+}
+
+/// Live state: credential check, bridge identity, each subscription's status.
+pub async fn status(client: &AdoClient, subscriptions: &BTreeMap<String, String>, webhook_url: &str) -> Value {
+    let credential = match client.connection_data().await {
+        Ok(me) => json!({"ok": true, "identity_id": me.authenticated_user.id,
+                         "display_name": me.authenticated_user.provider_display_name, "collection_id": me.instance_id}),
+        Err(error) => json!({"ok": false, "error": error.to_string()}),
+    };
+    let mut reports = Vec::new();
+    for event in WORK_ITEM_EVENTS {
+        let report = match subscriptions.get(event) {
+            None => json!({"event_type": event, "id": null, "status": "missing"}),
+            Some(id) => match client.subscription(id).await {
+                Ok(subscription) => json!({
+                    "event_type": event, "id": id, "status": subscription.status,
+                    "url_matches": subscription.consumer_inputs.get("url").and_then(Value::as_str) == Some(webhook_url),
+                    "resource_version": subscription.resource_version,
+                }),
+                Err(AdoError::NotFound { .. }) => json!({"event_type": event, "id": id, "status": "missing"}),
+                Err(error) => json!({"event_type": event, "id": id, "status": "unknown", "error": error.to_string()}),
+            },
+        };
+        reports.push(report);
+    }
+    let healthy = credential["ok"] == true
+        && reports
+            .iter()
+            .all(|r| r["status"] == "enabled" && r["url_matches"] == true);
+    json!({"healthy": healthy, "credential": credential, "subscriptions": reports})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_organizations_need_an_https_webhook_url() {
+        assert!(
+            check_webhook_url(
+                "https://dev.azure.com/contoso",
+                "https://bridge.example.com/hooks/azure-devops/1"
+            )
+            .is_ok()
+        );
+        let error = check_webhook_url(
+            "https://dev.azure.com/contoso",
+            "http://127.0.0.1:8080/hooks/azure-devops/1",
+        )
+        .unwrap_err();
+        assert!(error.contains("BRIDGE_PUBLIC_URL"), "{error}");
+        assert!(check_webhook_url("https://dev.azure.com/contoso", "http://bridge.example.com/h").is_err());
+        assert!(
+            check_webhook_url(
+                "http://127.0.0.1:9000/fake",
+                "http://127.0.0.1:8080/hooks/azure-devops/1"
+            )
+            .is_ok()
+        );
+    }
+}
