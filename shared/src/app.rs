@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{AdminAuth, Config, ConfigError, required_env, trim_url};
+use crate::connections::Connections;
 use crate::secrets::{CachedSecrets, SecretStore, SecretsManagerStore};
 use crate::store::{DynamoTable, Store};
 
@@ -16,6 +17,10 @@ pub struct App {
     pub http: reqwest::Client,
     pub secrets: Arc<dyn SecretStore>,
     pub config: Config,
+    /// Per-integration Azure DevOps and Sentry clients.
+    pub connections: Connections,
+    /// Wakes the in-process worker when intake queues an event (the local server).
+    pub wake: tokio::sync::Notify,
 }
 
 impl App {
@@ -26,6 +31,8 @@ impl App {
             http: reqwest::Client::new(),
             secrets,
             config,
+            connections: Connections::default(),
+            wake: tokio::sync::Notify::new(),
         })
     }
 

@@ -117,7 +117,11 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
 
 /// Every function's routes on one router.
 pub fn router(app: Arc<App>) -> Router {
-    crate::http::finish(crate::http::health_router().merge(crate::integrations::router(app)))
+    crate::http::finish(
+        crate::http::health_router()
+            .merge(crate::intake::router(app.clone()))
+            .merge(crate::integrations::router(app)),
+    )
 }
 
 #[cfg(test)]

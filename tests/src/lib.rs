@@ -3,5 +3,6 @@
 //! harness that serves a router on a free loopback port.
 
 pub mod fake_ado;
+pub mod fake_sentry;
 pub mod moto;
 pub mod server;

@@ -9,6 +9,7 @@ use shared::secrets::{FileSecretStore, Secret, SecretStore, SecretsManagerStore}
 use shared::store::{SqliteTable, Store};
 
 use crate::fake_ado::{self, FakeAdo};
+use crate::fake_sentry::{self, FakeSentry};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -19,6 +20,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// The fake Azure DevOps organization the server's integrations connect to.
     pub ado: FakeAdo,
+    /// The fake Sentry its integrations talk to.
+    pub sentry: FakeSentry,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -33,8 +36,8 @@ impl TestServer {
             "name": "fabrikam",
             "azure_devops": {"organization_url": self.ado.org_url(),
                              "auth": {"type": "pat", "token": fake_ado::VALID_PAT}},
-            "sentry": {"base_url": "https://sentry.io", "organization_slug": "acme",
-                       "client_secret": "sentry-client-secret-value", "auth_token": "sentry-auth-token-value"},
+            "sentry": {"base_url": self.sentry.base_url(), "organization_slug": fake_sentry::ORG,
+                       "client_secret": "sentry-client-secret-value", "auth_token": fake_sentry::TOKEN},
             "sync": {}
         })
     }
@@ -80,11 +83,13 @@ pub async fn start(backend: Backend) -> TestServer {
     let app = App::new(store, secrets, config(public_url));
     let router = shared::local::router(app.clone());
     tokio::spawn(async move { shared::axum::serve(listener, router).await });
+    shared::worker::spawn_local(app.clone(), std::time::Duration::from_millis(100));
     TestServer {
         address,
         app,
         client: reqwest::Client::new(),
         ado: FakeAdo::start().await,
+        sentry: FakeSentry::start().await,
         _dir: dir,
     }
 }

@@ -46,8 +46,11 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
         TokenSource::Generated(path) => println!("admin token: generated into {}", path.display()),
     }
     println!("data directory: {}", options.data_dir.display());
+    let worker = shared::worker::spawn_local(app.clone(), std::time::Duration::from_secs(1));
     println!("bridge-local listening on http://{bound}");
-    axum_serve(listener, local::router(app)).await
+    let served = axum_serve(listener, local::router(app)).await;
+    worker.abort();
+    served
 }
 
 async fn axum_serve(listener: TcpListener, router: shared::axum::Router) -> Result<(), String> {

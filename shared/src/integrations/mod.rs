@@ -2,6 +2,7 @@
 //! DevOps organization. Routes: `POST/GET /integrations`, `GET/PATCH/DELETE /integrations/{id}`.
 
 pub mod connect;
+mod events;
 pub mod request;
 pub mod validate;
 pub mod view;
@@ -33,6 +34,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/integrations", get(list).post(create))
         .route("/integrations/{id}", get(show).patch(update).delete(remove))
         .route("/integrations/{id}/status", get(status))
+        .route("/integrations/{id}/events", get(events::list))
+        .route(
+            "/integrations/{id}/events/{event_id}/retry",
+            axum::routing::post(events::retry),
+        )
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin))
         .with_state(app)
 }
@@ -41,7 +47,7 @@ fn view(app: &App, integration: &Integration) -> Value {
     view::integration_view(integration, &app.config.public_url)
 }
 
-async fn load(app: &App, id: &str) -> Result<Integration, ApiError> {
+pub(crate) async fn load(app: &App, id: &str) -> Result<Integration, ApiError> {
     app.store
         .get_integration(id)
         .await?

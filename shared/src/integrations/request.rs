@@ -117,7 +117,7 @@ fn non_empty_secret(field: &str, secret: &Secret) -> Result<(), String> {
 fn sync_settings(value: Option<Value>) -> Result<Map<String, Value>, String> {
     match value {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map),
+        Some(Value::Object(map)) => crate::domain::settings::SyncSettings::validate(&map).map(|_| map),
         Some(_) => Err("`sync` must be a JSON object".into()),
     }
 }

@@ -35,6 +35,9 @@ pub struct LinkSyncState {
     pub ado_assignee: Option<String>,
     /// Highest work-item revision applied; older deliveries are ignored.
     pub last_applied_rev: Option<u64>,
+    /// The work item is in the recycle bin.
+    #[serde(default)]
+    pub work_item_deleted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

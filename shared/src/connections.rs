@@ -1,0 +1,50 @@
+//! Per-integration clients, built once and reused: the Azure DevOps client (with its Entra token
+//! cache), its metadata cache, and the Sentry client. Keyed by integration version, so a PATCH
+//! that rotates a credential gets fresh clients.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::azure_devops::{self, AdoClient, AdoError, Metadata};
+use crate::records::Integration;
+use crate::secrets::IntegrationSecrets;
+use crate::sentry::SentryClient;
+
+pub struct Connection {
+    pub ado: AdoClient,
+    pub metadata: Metadata,
+    pub sentry: SentryClient,
+}
+
+#[derive(Default)]
+pub struct Connections {
+    cached: Mutex<HashMap<String, (u64, Arc<Connection>)>>,
+}
+
+impl Connections {
+    pub fn get(
+        &self,
+        http: &reqwest::Client,
+        integration: &Integration,
+        secrets: &IntegrationSecrets,
+    ) -> Result<Arc<Connection>, AdoError> {
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((version, connection)) = cached.get(&integration.id)
+            && *version == integration.version
+        {
+            return Ok(connection.clone());
+        }
+        let connection = Arc::new(Connection {
+            ado: azure_devops::client_for(http.clone(), integration, secrets)?,
+            metadata: Metadata::default(),
+            sentry: SentryClient::new(
+                http.clone(),
+                &integration.sentry.base_url,
+                &integration.sentry.organization_slug,
+                secrets.sentry_auth_token.clone(),
+            ),
+        });
+        cached.insert(integration.id.clone(), (integration.version, connection.clone()));
+        Ok(connection)
+    }
+}

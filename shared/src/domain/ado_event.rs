@@ -1,0 +1,216 @@
+//! Azure DevOps service-hook deliveries (resourceVersion 1.0) as the bridge reads them.
+
+use serde_json::Value;
+
+use super::identity::{display_name_of, email_of};
+
+/// The events the bridge acts on.
+pub const HANDLED_EVENTS: [&str; 4] = [
+    "workitem.updated",
+    "workitem.commented",
+    "workitem.deleted",
+    "workitem.restored",
+];
+
+/// A field's move in one revision; `None` = empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange<T> {
+    pub old: Option<T>,
+    pub new: Option<T>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoComment {
+    /// `commentVersionRef.commentId` when the payload carries it.
+    pub id: Option<u64>,
+    pub text: String,
+    pub author_name: String,
+    pub author_email: Option<String>,
+}
+
+/// What one delivery says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoDelivery {
+    /// The event id (the same for redeliveries of one notification).
+    pub event_id: String,
+    pub event_type: String,
+    pub work_item_id: u64,
+    pub rev: Option<u64>,
+    /// Who made the change (`revisedBy.id`), for echo suppression.
+    pub revised_by_id: Option<String>,
+    pub project: Option<String>,
+    pub work_item_type: Option<String>,
+    pub state: Option<FieldChange<String>>,
+    /// Assignee emails; a change to someone without an email is `new: None` only if cleared.
+    pub assignee: Option<FieldChange<String>>,
+    /// Whether the assignee field changed at all (a change to a non-email identity still counts).
+    pub assignee_changed: bool,
+    pub comment: Option<AdoComment>,
+    pub title: Option<String>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_string).filter(|s| !s.is_empty())
+}
+
+/// Checks the envelope and reads the parts the bridge uses. `Err` names what is missing.
+pub fn parse_delivery(payload: &Value) -> Result<AdoDelivery, String> {
+    let event_type = payload["eventType"]
+        .as_str()
+        .ok_or("`eventType` is missing")?
+        .to_string();
+    let event_id = match &payload["id"] {
+        Value::String(id) if !id.is_empty() => id.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err("`id` is missing".into()),
+    };
+    let resource = payload
+        .get("resource")
+        .filter(|r| r.is_object())
+        .ok_or("`resource` is missing")?;
+    let updated = event_type == "workitem.updated";
+    let work_item_id = if updated {
+        resource["workItemId"].as_u64()
+    } else {
+        resource["id"].as_u64()
+    }
+    .ok_or("the work item id is missing from `resource`")?;
+    // Current field values: `revision.fields` on updates, `fields` on the other events.
+    let current = if updated {
+        &resource["revision"]["fields"]
+    } else {
+        &resource["fields"]
+    };
+    let changes = if updated { &resource["fields"] } else { &Value::Null };
+
+    let state = changes.get("System.State").map(|change| FieldChange {
+        old: text(&change["oldValue"]),
+        new: text(&change["newValue"]),
+    });
+    let assignee_change = changes.get("System.AssignedTo");
+    let assignee = assignee_change.map(|change| FieldChange {
+        old: email_of(&change["oldValue"]),
+        new: email_of(&change["newValue"]),
+    });
+    let comment = (event_type == "workitem.commented").then(|| {
+        let author = &current["System.ChangedBy"];
+        AdoComment {
+            id: resource["commentVersionRef"]["commentId"].as_u64(),
+            text: text(&current["System.History"]).unwrap_or_default(),
+            author_name: display_name_of(author).unwrap_or_else(|| "Someone".into()),
+            author_email: email_of(author),
+        }
+    });
+    Ok(AdoDelivery {
+        event_id,
+        work_item_id,
+        rev: resource["rev"].as_u64(),
+        revised_by_id: text(&resource["revisedBy"]["id"]),
+        project: text(&current["System.TeamProject"]),
+        work_item_type: text(&current["System.WorkItemType"]),
+        state,
+        assignee,
+        assignee_changed: assignee_change.is_some(),
+        comment,
+        title: text(&current["System.Title"]),
+        event_type,
+    })
+}
+
+/// The inbox key: one per (event, work item, revision), so a redelivery is a duplicate.
+pub fn dedupe_key(delivery: &AdoDelivery) -> String {
+    format!(
+        "ado:{}:{}:{}",
+        delivery.event_id,
+        delivery.work_item_id,
+        delivery.rev.map(|r| r.to_string()).unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/azure-devops/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    }
+
+    #[test]
+    fn an_update_with_state_and_assignee() {
+        let delivery = parse_delivery(&fixture("workitem.updated.state_and_assignee.json")).unwrap();
+        assert_eq!(delivery.event_type, "workitem.updated");
+        assert_eq!(
+            delivery.work_item_id, 42,
+            "workItemId, not the update number in resource.id"
+        );
+        assert_eq!(delivery.rev, Some(2));
+        assert_eq!(
+            delivery.state,
+            Some(FieldChange {
+                old: Some("New".into()),
+                new: Some("Active".into())
+            })
+        );
+        assert_eq!(
+            delivery.assignee,
+            Some(FieldChange {
+                old: None,
+                new: Some("fabrikamfiber4@hotmail.com".into())
+            })
+        );
+        assert_eq!(
+            delivery.revised_by_id.as_deref(),
+            Some("d291b0c4-a05c-4ea6-8df1-4b41d5f39eff")
+        );
+        assert!(delivery.comment.is_none());
+        assert_eq!(dedupe_key(&delivery), "ado:59437b90-f084-48cb-b93c-6d0ff1f4da62:42:2");
+    }
+
+    #[test]
+    fn resolved_and_unassigned() {
+        let delivery = parse_delivery(&fixture("workitem.updated.resolved_unassigned.json")).unwrap();
+        let assignee = delivery.assignee.unwrap();
+        assert!(assignee.old.is_some() && assignee.new.is_none());
+        assert!(delivery.assignee_changed);
+        assert_eq!(delivery.state.unwrap().new.as_deref(), Some("Resolved"));
+    }
+
+    #[test]
+    fn a_comment_and_the_other_events() {
+        let delivery = parse_delivery(&fixture("workitem.commented.json")).unwrap();
+        assert_eq!(delivery.work_item_id, 42);
+        let comment = delivery.comment.unwrap();
+        assert!(!comment.text.is_empty());
+        assert!(comment.author_name != "Someone");
+        for name in [
+            "workitem.deleted.json",
+            "workitem.restored.json",
+            "workitem.created.json",
+        ] {
+            assert_eq!(parse_delivery(&fixture(name)).unwrap().work_item_id, 42, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_echo_of_the_bridge_names_its_identity() {
+        let delivery = parse_delivery(&fixture("workitem.updated.echo_from_bridge.json")).unwrap();
+        assert!(delivery.revised_by_id.is_some());
+    }
+
+    #[test]
+    fn broken_envelopes_say_what_is_missing() {
+        assert!(
+            parse_delivery(&serde_json::json!({}))
+                .unwrap_err()
+                .contains("eventType")
+        );
+        assert!(
+            parse_delivery(&serde_json::json!({"eventType": "workitem.updated", "id": "x"}))
+                .unwrap_err()
+                .contains("resource")
+        );
+        let no_id = serde_json::json!({"eventType": "workitem.updated", "id": "x", "resource": {"id": 3}});
+        assert!(parse_delivery(&no_id).unwrap_err().contains("work item id"));
+    }
+}

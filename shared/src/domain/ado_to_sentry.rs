@@ -1,0 +1,322 @@
+//! What an Azure DevOps change means for one linked Sentry issue.
+
+use super::ado_event::AdoDelivery;
+use super::settings::DirectionSettings;
+use super::status::{StatusMove, status_move};
+use crate::records::Link;
+
+/// Sentry issue statuses the bridge sets.
+pub const RESOLVED: &str = "resolved";
+pub const UNRESOLVED: &str = "unresolved";
+
+/// Why a delivery changes nothing for a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// The link already applied this revision or a newer one.
+    Stale { applied: u64 },
+    /// The bridge made this change itself.
+    Echo,
+    /// The direction is switched off.
+    Disabled,
+}
+
+/// Changes to make on the Sentry issue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentryPlan {
+    /// `resolved` or `unresolved`.
+    pub status: Option<&'static str>,
+    /// `Some(None)` unassigns; `Some(Some(email))` assigns to that person.
+    pub assignee: Option<Option<String>>,
+    /// Post the work item comment.
+    pub comment: bool,
+    /// A note to post (work item deleted / restored).
+    pub note: Option<String>,
+}
+
+impl SentryPlan {
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none() && self.assignee.is_none() && !self.comment && self.note.is_none()
+    }
+}
+
+/// What the caller knows about the states of the change.
+pub struct StateFacts {
+    pub old_done: bool,
+    pub new_done: bool,
+}
+
+/// Decides the plan for `link`. `bridge_identity` is the bridge's own ADO identity id;
+/// `states` is `Some` when the delivery moved the state.
+pub fn plan(
+    link: &Link,
+    delivery: &AdoDelivery,
+    bridge_identity: Option<&str>,
+    states: Option<StateFacts>,
+    settings: &DirectionSettings,
+) -> Result<SentryPlan, Skip> {
+    if !settings.enabled {
+        return Err(Skip::Disabled);
+    }
+    if let (Some(rev), Some(applied)) = (delivery.rev, link.sync.last_applied_rev)
+        && rev <= applied
+        && delivery.event_type != "workitem.deleted"
+        && delivery.event_type != "workitem.restored"
+    {
+        return Err(Skip::Stale { applied });
+    }
+    if bridge_identity.is_some() && delivery.revised_by_id.as_deref() == bridge_identity {
+        return Err(Skip::Echo);
+    }
+    let mut plan = SentryPlan::default();
+    match delivery.event_type.as_str() {
+        "workitem.updated" => {
+            if settings.status
+                && let Some(facts) = states
+            {
+                let target = match status_move(facts.old_done, facts.new_done) {
+                    StatusMove::Resolve => Some(RESOLVED),
+                    StatusMove::Unresolve => Some(UNRESOLVED),
+                    StatusMove::Nothing => None,
+                };
+                // A change equal to what was last synced is already there (or our own echo).
+                plan.status = target.filter(|t| link.sync.sentry_status.as_deref() != Some(*t));
+            }
+            if settings.assignee && delivery.assignee_changed {
+                let new = delivery.assignee.as_ref().and_then(|a| a.new.clone());
+                if new.as_deref() != link.sync.sentry_assignee.as_deref()
+                    || new.is_none() && link.sync.sentry_assignee.is_some()
+                {
+                    plan.assignee = Some(new);
+                }
+            }
+        }
+        "workitem.commented" => plan.comment = settings.comments && delivery.comment.is_some(),
+        "workitem.deleted" => {
+            plan.note = Some(format!(
+                "Azure DevOps work item #{} was deleted; this issue no longer syncs with it.",
+                delivery.work_item_id
+            ))
+        }
+        "workitem.restored" => {
+            plan.note = Some(format!(
+                "Azure DevOps work item #{} was restored; syncing again.",
+                delivery.work_item_id
+            ))
+        }
+        _ => {}
+    }
+    Ok(plan)
+}
+
+/// The Sentry comment for an Azure DevOps comment: attributed, and pointing at its source,
+/// which also keeps texts unique (Sentry refuses the same text from one user within an hour).
+pub fn comment_text(author: &str, text: &str, work_item_url: Option<&str>, comment_id: Option<u64>) -> String {
+    let body = strip_html(text);
+    let source = match (work_item_url, comment_id) {
+        (Some(url), Some(id)) => format!("\n\n[View in Azure DevOps]({url}#comment-{id})"),
+        (Some(url), None) => format!("\n\n[View in Azure DevOps]({url})"),
+        (None, Some(id)) => format!("\n\n(Azure DevOps comment {id})"),
+        (None, None) => String::new(),
+    };
+    format!("**{author}** (Azure DevOps) wrote:\n\n{body}{source}")
+}
+
+/// Azure DevOps comments are HTML; Sentry shows Markdown. Tags are dropped, breaks kept.
+pub fn strip_html(html: &str) -> String {
+    let with_breaks = html
+        .replace("<br>", "\n")
+        .replace("<br/>", "\n")
+        .replace("<br />", "\n")
+        .replace("</p>", "\n")
+        .replace("</div>", "\n");
+    let mut out = String::with_capacity(with_breaks.len());
+    let mut in_tag = false;
+    for c in with_breaks.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ado_event::{AdoComment, FieldChange};
+    use crate::records::{LinkOrigin, LinkSyncState};
+
+    fn link(applied: Option<u64>, sentry_status: Option<&str>) -> Link {
+        Link {
+            integration_id: "i".into(),
+            sentry_issue_id: "77".into(),
+            sentry_short_id: None,
+            sentry_url: None,
+            work_item_id: 42,
+            work_item_url: None,
+            project: "Fabrikam".into(),
+            work_item_type: "Bug".into(),
+            sync: LinkSyncState {
+                last_applied_rev: applied,
+                sentry_status: sentry_status.map(str::to_string),
+                ..Default::default()
+            },
+            created_by: LinkOrigin::Create,
+            created_at: 1,
+            updated_at: 1,
+            replaced_at: None,
+            version: 1,
+        }
+    }
+
+    fn update(rev: u64, by: &str) -> AdoDelivery {
+        AdoDelivery {
+            event_id: "e".into(),
+            event_type: "workitem.updated".into(),
+            work_item_id: 42,
+            rev: Some(rev),
+            revised_by_id: Some(by.into()),
+            project: Some("Fabrikam".into()),
+            work_item_type: Some("Bug".into()),
+            state: Some(FieldChange {
+                old: Some("Active".into()),
+                new: Some("Resolved".into()),
+            }),
+            assignee: None,
+            assignee_changed: false,
+            comment: None,
+            title: None,
+        }
+    }
+
+    const ON: DirectionSettings = DirectionSettings {
+        enabled: true,
+        status: true,
+        assignee: true,
+        comments: true,
+    };
+
+    fn resolved() -> Option<StateFacts> {
+        Some(StateFacts {
+            old_done: false,
+            new_done: true,
+        })
+    }
+
+    #[test]
+    fn resolves_once_and_ignores_stale_and_echoed_revisions() {
+        let plan = plan(
+            &link(Some(1), None),
+            &update(2, "someone"),
+            Some("bridge"),
+            resolved(),
+            &ON,
+        )
+        .unwrap();
+        assert_eq!(plan.status, Some(RESOLVED));
+        assert_eq!(
+            super::plan(
+                &link(Some(2), None),
+                &update(2, "someone"),
+                Some("bridge"),
+                resolved(),
+                &ON
+            ),
+            Err(Skip::Stale { applied: 2 })
+        );
+        assert_eq!(
+            super::plan(
+                &link(Some(1), None),
+                &update(2, "bridge"),
+                Some("bridge"),
+                resolved(),
+                &ON
+            ),
+            Err(Skip::Echo)
+        );
+        let already = super::plan(
+            &link(Some(1), Some(RESOLVED)),
+            &update(2, "x"),
+            Some("bridge"),
+            resolved(),
+            &ON,
+        )
+        .unwrap();
+        assert!(already.is_empty(), "equal to the last synced state");
+        let off = DirectionSettings { enabled: false, ..ON };
+        assert_eq!(
+            super::plan(&link(None, None), &update(2, "x"), None, resolved(), &off),
+            Err(Skip::Disabled)
+        );
+        let no_status = DirectionSettings { status: false, ..ON };
+        assert!(
+            super::plan(&link(None, None), &update(2, "x"), None, resolved(), &no_status)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn assignment_and_unassignment() {
+        let mut delivery = update(3, "x");
+        delivery.state = None;
+        delivery.assignee_changed = true;
+        delivery.assignee = Some(FieldChange {
+            old: None,
+            new: Some("alice@x.example".into()),
+        });
+        assert_eq!(
+            plan(&link(None, None), &delivery, None, None, &ON).unwrap().assignee,
+            Some(Some("alice@x.example".into()))
+        );
+        delivery.assignee = Some(FieldChange {
+            old: Some("alice@x.example".into()),
+            new: None,
+        });
+        let mut assigned = link(None, None);
+        assigned.sync.sentry_assignee = Some("alice@x.example".into());
+        assert_eq!(
+            plan(&assigned, &delivery, None, None, &ON).unwrap().assignee,
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn comments_and_notes() {
+        let mut delivery = update(4, "x");
+        delivery.event_type = "workitem.commented".into();
+        delivery.comment = Some(AdoComment {
+            id: Some(9),
+            text: "<p>Hi &amp; bye</p>".into(),
+            author_name: "Jamal".into(),
+            author_email: None,
+        });
+        assert!(plan(&link(None, None), &delivery, None, None, &ON).unwrap().comment);
+        delivery.event_type = "workitem.deleted".into();
+        assert!(
+            plan(&link(Some(9), None), &delivery, None, None, &ON)
+                .unwrap()
+                .note
+                .unwrap()
+                .contains("deleted")
+        );
+        assert_eq!(
+            comment_text(
+                "Jamal",
+                "<p>Hi &amp; bye</p>",
+                Some("https://x/_workitems/edit/42"),
+                Some(9)
+            ),
+            "**Jamal** (Azure DevOps) wrote:\n\nHi & bye\n\n[View in Azure DevOps](https://x/_workitems/edit/42#comment-9)"
+        );
+    }
+}

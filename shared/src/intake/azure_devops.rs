@@ -1,0 +1,107 @@
+//! `POST /hooks/azure-devops/{integration_id}`. Azure DevOps reads the status of a delivery as a
+//! verdict on the subscription (410 disables it at once, other non-2xx put it on probation), so:
+//! 2xx for every authenticated delivery, even ignored ones; 401 only for a wrong secret; 410 for
+//! an integration that is gone; 5xx only when the event could not be persisted.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::basic_auth::{basic_password, webhook_secret_matches};
+use crate::App;
+use crate::clock;
+use crate::domain::ado_event::{HANDLED_EVENTS, dedupe_key, parse_delivery};
+use crate::error::ApiError;
+use crate::http::{MAX_BODY_BYTES, parse_json};
+use crate::records::{EventSource, EventStatus, InboxEvent};
+use crate::secrets::SecretsError;
+use crate::store::Inserted;
+
+fn accepted(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn ignored(reason: &str) -> Response {
+    accepted(StatusCode::OK, json!({"status": "ignored", "reason": reason}))
+}
+
+pub async fn ado_hook(
+    State(app): State<Arc<App>>,
+    Path(integration_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Some(integration) = app.store.get_integration(&integration_id).await? else {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "integration_gone",
+            "this integration does not exist (any more)",
+        ));
+    };
+    let secrets = match app.secrets.get(&integration.secret_ref).await {
+        Ok(secrets) => secrets,
+        Err(SecretsError::NotFound(_)) => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "integration_gone",
+                "this integration has no secrets any more",
+            ));
+        }
+        Err(error) => return Err(ApiError::unavailable(error.to_string(), 5)),
+    };
+    let authentic = basic_password(&headers).is_some_and(|p| webhook_secret_matches(&secrets, &p, clock::now_ms()));
+    if !authentic {
+        return Err(ApiError::unauthorized("wrong or missing webhook credentials"));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+    let payload: Value = parse_json(&bytes)?;
+    let delivery =
+        parse_delivery(&payload).map_err(|e| ApiError::malformed(format!("not an Azure DevOps delivery: {e}")))?;
+    if !HANDLED_EVENTS.contains(&delivery.event_type.as_str()) {
+        return Ok(ignored("event type not handled"));
+    }
+    if app
+        .store
+        .links_for_work_item(&integration.id, delivery.work_item_id)
+        .await?
+        .is_empty()
+    {
+        return Ok(ignored("work item not linked"));
+    }
+    let now = clock::now_ms();
+    let raw = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::malformed("request body is not UTF-8"))?;
+    let mut event = InboxEvent {
+        id: dedupe_key(&delivery),
+        integration_id: integration.id.clone(),
+        source: EventSource::AzureDevOps,
+        event_type: delivery.event_type.clone(),
+        payload: raw,
+        status: EventStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        received_at: now,
+        updated_at: now,
+        expires_at: None,
+        version: 0,
+    };
+    match app.store.insert_event(&mut event).await? {
+        Inserted::New => {
+            app.wake.notify_one();
+            Ok(accepted(
+                StatusCode::ACCEPTED,
+                json!({"status": "queued", "event_id": event.id}),
+            ))
+        }
+        Inserted::Duplicate => Ok(accepted(
+            StatusCode::OK,
+            json!({"status": "duplicate", "event_id": event.id}),
+        )),
+    }
+}

@@ -1,0 +1,22 @@
+//! Webhook intake: authenticate, validate, dedupe and persist in one conditional write, answer.
+//! No outbound call happens here; the worker does the rest.
+
+mod azure_devops;
+mod basic_auth;
+
+pub use azure_devops::ado_hook;
+pub use basic_auth::{basic_password, webhook_secret_matches};
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::App;
+
+/// `POST /hooks/azure-devops/{integration_id}` (the `webhook-intake` function).
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/hooks/azure-devops/{integration_id}", post(ado_hook))
+        .with_state(app)
+}

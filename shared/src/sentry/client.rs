@@ -1,0 +1,220 @@
+//! Sentry's REST API with the integration's token: org-scoped issue updates (status,
+//! assignee), member lookup by email, comments. Timeouts, bounded 429 retries honouring
+//! `Retry-After` / `X-Sentry-Rate-Limit-Reset`, typed errors.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::secrets::Secret;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SentryError {
+    #[error("Sentry refused the token ({status}): {message}")]
+    Auth { status: u16, message: String },
+    #[error("not found in Sentry: {0}")]
+    NotFound(String),
+    #[error("Sentry rate limit; retry after {retry_after_secs}s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("Sentry answered {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("could not reach Sentry: {0}")]
+    Transport(String),
+    #[error("unexpected answer from Sentry: {0}")]
+    Decode(String),
+}
+
+impl SentryError {
+    /// Worth trying again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SentryError::RateLimited { .. } | SentryError::Transport(_))
+            || matches!(self, SentryError::Http { status, .. } if *status >= 500)
+    }
+}
+
+#[derive(Clone)]
+pub struct SentryClient {
+    http: reqwest::Client,
+    base_url: String,
+    organization: String,
+    token: Secret,
+    timeout: Duration,
+    max_retries: u32,
+    max_wait: Duration,
+}
+
+#[derive(Deserialize)]
+struct Member {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    user: Option<MemberUser>,
+}
+
+#[derive(Deserialize)]
+struct MemberUser {
+    id: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// A comment on an issue (an "activity" of type note).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SentryComment {
+    pub id: String,
+    #[serde(default)]
+    pub data: Value,
+}
+
+fn message_of(body: &str) -> String {
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    match parsed.get("detail").and_then(Value::as_str) {
+        Some(detail) => detail.to_string(),
+        None if parsed.is_object() => parsed.to_string().chars().take(300).collect(),
+        None => body.chars().take(300).collect(),
+    }
+}
+
+/// Seconds until Sentry accepts calls again: `Retry-After`, else `X-Sentry-Rate-Limit-Reset` (epoch).
+fn wait_hint(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    number("retry-after").map(|s| s.ceil() as u64).or_else(|| {
+        number("x-sentry-rate-limit-reset")
+            .map(|reset| ((reset * 1000.0) as i64 - clock::now_ms()).max(0) as u64 / 1000 + 1)
+    })
+}
+
+impl SentryClient {
+    pub fn new(http: reqwest::Client, base_url: &str, organization: &str, token: Secret) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            organization: organization.to_string(),
+            token,
+            timeout: Duration::from_secs(10),
+            max_retries: 2,
+            max_wait: Duration::from_secs(10),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/0/organizations/{}/{path}", self.base_url, self.organization)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, String), SentryError> {
+        let mut attempt = 0;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(self.token.expose())
+                .timeout(self.timeout);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| {
+                SentryError::Transport(if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    "connection failed".into()
+                })
+            })?;
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = wait_hint(response.headers()).unwrap_or(1);
+                if attempt < self.max_retries && Duration::from_secs(wait) <= self.max_wait {
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(SentryError::RateLimited { retry_after_secs: wait });
+            }
+            let text = response
+                .text()
+                .await
+                .map_err(|_| SentryError::Transport("could not read the body".into()))?;
+            return match status.as_u16() {
+                200..=299 => Ok((status, text)),
+                401 | 403 => Err(SentryError::Auth {
+                    status: status.as_u16(),
+                    message: message_of(&text),
+                }),
+                404 => Err(SentryError::NotFound(message_of(&text))),
+                code => Err(SentryError::Http {
+                    status: code,
+                    message: message_of(&text),
+                }),
+            };
+        }
+    }
+
+    /// Sets an issue's status (`resolved`, `unresolved`, `ignored`).
+    pub async fn set_status(&self, issue_id: &str, status: &str) -> Result<(), SentryError> {
+        let url = self.url(&format!("issues/{issue_id}/"));
+        self.send(Method::PUT, url, Some(json!({"status": status})))
+            .await
+            .map(|_| ())
+    }
+
+    /// Assigns an issue to a user id (`user:{id}`), or unassigns with `None`.
+    pub async fn assign(&self, issue_id: &str, user_id: Option<&str>) -> Result<(), SentryError> {
+        let assigned_to = user_id.map(|id| format!("user:{id}")).unwrap_or_default();
+        let url = self.url(&format!("issues/{issue_id}/"));
+        self.send(Method::PUT, url, Some(json!({"assignedTo": assigned_to})))
+            .await
+            .map(|_| ())
+    }
+
+    /// The user id of the organization member with this email (pending invites have none).
+    pub async fn member_user_id(&self, email: &str) -> Result<Option<String>, SentryError> {
+        let mut url = reqwest::Url::parse(&self.url("members/")).map_err(|e| SentryError::Decode(e.to_string()))?;
+        url.query_pairs_mut().append_pair("query", &format!("email:{email}"));
+        let (_, text) = self.send(Method::GET, url.to_string(), None).await?;
+        let members: Vec<Member> = serde_json::from_str(&text).map_err(|e| SentryError::Decode(e.to_string()))?;
+        Ok(members
+            .into_iter()
+            .filter_map(|m| m.user.map(|u| (m.email, u)))
+            .find(|(member_email, user)| {
+                member_email.eq_ignore_ascii_case(email) || user.email.eq_ignore_ascii_case(email)
+            })
+            .map(|(_, user)| user.id))
+    }
+
+    /// Posts a comment; returns its id.
+    pub async fn add_comment(&self, issue_id: &str, text: &str) -> Result<String, SentryError> {
+        let url = self.url(&format!("issues/{issue_id}/comments/"));
+        let (_, body) = self.send(Method::POST, url, Some(json!({"text": text}))).await?;
+        let comment: SentryComment = serde_json::from_str(&body).map_err(|e| SentryError::Decode(e.to_string()))?;
+        Ok(comment.id)
+    }
+
+    /// The issue's comments, newest first.
+    pub async fn comments(&self, issue_id: &str) -> Result<Vec<SentryComment>, SentryError> {
+        let url = self.url(&format!("issues/{issue_id}/comments/"));
+        let (_, body) = self.send(Method::GET, url, None).await?;
+        serde_json::from_str(&body).map_err(|e| SentryError::Decode(e.to_string()))
+    }
+
+    pub async fn update_comment(&self, issue_id: &str, comment_id: &str, text: &str) -> Result<(), SentryError> {
+        let url = self.url(&format!("issues/{issue_id}/comments/{comment_id}/"));
+        self.send(Method::PUT, url, Some(json!({"text": text})))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn delete_comment(&self, issue_id: &str, comment_id: &str) -> Result<(), SentryError> {
+        let url = self.url(&format!("issues/{issue_id}/comments/{comment_id}/"));
+        match self.send(Method::DELETE, url, None).await {
+            Ok(_) | Err(SentryError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Applying an Azure DevOps change to every Sentry issue linked to the work item.
+
+use serde_json::Value;
+
+use super::Failure;
+use crate::App;
+use crate::azure_devops::AdoError;
+use crate::clock;
+use crate::connections::Connection;
+use crate::domain::ado_event::{AdoDelivery, parse_delivery};
+use crate::domain::ado_to_sentry::{SentryPlan, Skip, StateFacts, comment_text, plan};
+use crate::domain::settings::SyncSettings;
+use crate::domain::status::is_done;
+use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link};
+use crate::sentry::SentryError;
+use crate::store::StoreError;
+
+fn store_failure(error: StoreError) -> Failure {
+    Failure::Retry(format!("store: {error}"))
+}
+
+fn sentry_failure(error: SentryError) -> Failure {
+    match error {
+        SentryError::NotFound(message) => Failure::Permanent(format!("Sentry: {message}")),
+        SentryError::Http { status, ref message } if (400..500).contains(&status) => {
+            Failure::Permanent(format!("Sentry refused ({status}): {message}"))
+        }
+        other => Failure::Retry(format!("Sentry: {other}")),
+    }
+}
+
+/// Done-ness of the old and new state, from the cached type states (or the explicit list).
+async fn state_facts(
+    connection: &Connection,
+    settings: &SyncSettings,
+    delivery: &AdoDelivery,
+    link: &Link,
+) -> Result<Option<StateFacts>, Failure> {
+    let Some(change) = &delivery.state else { return Ok(None) };
+    let project = delivery.project.clone().unwrap_or_else(|| link.project.clone());
+    let work_item_type = delivery
+        .work_item_type
+        .clone()
+        .unwrap_or_else(|| link.work_item_type.clone());
+    let explicit = settings.explicit_done_states(&project);
+    let states = match explicit {
+        Some(_) => Vec::new(),
+        None => match connection
+            .metadata
+            .states(&connection.ado, &project, &work_item_type)
+            .await
+        {
+            Ok(states) => states,
+            Err(error) if error.is_transient() => return Err(Failure::Retry(format!("Azure DevOps: {error}"))),
+            Err(AdoError::NotFound { .. }) => Vec::new(),
+            Err(error) => return Err(Failure::Retry(format!("Azure DevOps: {error}"))),
+        },
+    };
+    let done = |state: &Option<String>| {
+        state.as_deref().is_some_and(|name| {
+            let category = states
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|s| s.category.as_str());
+            is_done(name, category, explicit)
+        })
+    };
+    Ok(Some(StateFacts {
+        old_done: done(&change.old),
+        new_done: done(&change.new),
+    }))
+}
+
+/// The Sentry user id for an email: the explicit mapping first, then the member with that email.
+async fn sentry_user(
+    app: &App,
+    connection: &Connection,
+    integration: &Integration,
+    email: &str,
+) -> Result<Option<String>, Failure> {
+    if let Some(mapping) = app
+        .store
+        .get_user_mapping(&integration.id, email)
+        .await
+        .map_err(store_failure)?
+        && let Some(user_id) = mapping.sentry_user_id
+    {
+        return Ok(Some(user_id));
+    }
+    connection.sentry.member_user_id(email).await.map_err(sentry_failure)
+}
+
+/// Posts the work item comment once: a comment link records it, and a retry first looks for a
+/// comment it may have posted before crashing.
+async fn post_comment(
+    app: &App,
+    connection: &Connection,
+    event: &InboxEvent,
+    delivery: &AdoDelivery,
+    link: &Link,
+) -> Result<(), Failure> {
+    let Some(comment) = &delivery.comment else {
+        return Ok(());
+    };
+    let integration_id = &link.integration_id;
+    if let Some(id) = comment.id
+        && app
+            .store
+            .comment_link_by_ado(integration_id, delivery.work_item_id, id)
+            .await
+            .map_err(store_failure)?
+            .is_some()
+    {
+        return Ok(());
+    }
+    let text = comment_text(
+        &comment.author_name,
+        &comment.text,
+        link.work_item_url.as_deref(),
+        comment.id,
+    );
+    let existing = if event.attempts > 0 {
+        let comments = connection
+            .sentry
+            .comments(&link.sentry_issue_id)
+            .await
+            .map_err(sentry_failure)?;
+        comments
+            .into_iter()
+            .find(|c| c.data.get("text").and_then(Value::as_str) == Some(text.as_str()))
+            .map(|c| c.id)
+    } else {
+        None
+    };
+    let sentry_comment_id = match existing {
+        Some(id) => id,
+        None => connection
+            .sentry
+            .add_comment(&link.sentry_issue_id, &text)
+            .await
+            .map_err(sentry_failure)?,
+    };
+    if let Some(ado_comment_id) = comment.id {
+        let mut pair = CommentLink {
+            integration_id: integration_id.clone(),
+            sentry_issue_id: link.sentry_issue_id.clone(),
+            sentry_comment_id,
+            work_item_id: delivery.work_item_id,
+            ado_comment_id,
+            origin: CommentOrigin::AzureDevOps,
+            created_at: clock::now_ms(),
+            version: 0,
+        };
+        match app.store.create_comment_link(&mut pair).await {
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(error) => return Err(store_failure(error)),
+        }
+    }
+    Ok(())
+}
+
+/// Applies a plan to one link's Sentry issue; returns notes for the event (unknown users).
+async fn apply(
+    app: &App,
+    connection: &Connection,
+    integration: &Integration,
+    event: &InboxEvent,
+    delivery: &AdoDelivery,
+    link: &mut Link,
+    plan: SentryPlan,
+) -> Result<Vec<String>, Failure> {
+    let mut notes = Vec::new();
+    let issue = link.sentry_issue_id.clone();
+    if let Some(status) = plan.status {
+        connection
+            .sentry
+            .set_status(&issue, status)
+            .await
+            .map_err(sentry_failure)?;
+        link.sync.sentry_status = Some(status.to_string());
+    }
+    match plan.assignee {
+        Some(Some(email)) => match sentry_user(app, connection, integration, &email).await? {
+            Some(user_id) => {
+                connection
+                    .sentry
+                    .assign(&issue, Some(&user_id))
+                    .await
+                    .map_err(sentry_failure)?;
+                link.sync.sentry_assignee = Some(email.clone());
+                link.sync.ado_assignee = Some(email);
+            }
+            None => notes.push(format!(
+                "no Sentry member with email {email}; issue {issue} left as it was"
+            )),
+        },
+        Some(None) => {
+            connection.sentry.assign(&issue, None).await.map_err(sentry_failure)?;
+            link.sync.sentry_assignee = None;
+            link.sync.ado_assignee = None;
+        }
+        None => {}
+    }
+    if plan.comment {
+        post_comment(app, connection, event, delivery, link).await?;
+    }
+    if let Some(note) = plan.note {
+        connection
+            .sentry
+            .add_comment(&issue, &note)
+            .await
+            .map_err(sentry_failure)?;
+        link.sync.work_item_deleted = delivery.event_type == "workitem.deleted";
+    }
+    Ok(notes)
+}
+
+/// Records what was applied on the link, re-reading it if someone else wrote it meanwhile.
+async fn record(app: &App, link: &Link, rev: Option<u64>, state: Option<String>) -> Result<(), Failure> {
+    let mut current = link.clone();
+    for _ in 0..3 {
+        let mut next = current.clone();
+        next.sync.sentry_status = link.sync.sentry_status.clone();
+        next.sync.sentry_assignee = link.sync.sentry_assignee.clone();
+        next.sync.ado_assignee = link.sync.ado_assignee.clone();
+        next.sync.work_item_deleted = link.sync.work_item_deleted;
+        next.sync.last_applied_rev = next.sync.last_applied_rev.max(rev);
+        if state.is_some() {
+            next.sync.ado_state = state.clone();
+        }
+        next.updated_at = clock::now_ms();
+        match app.store.update_link(&mut next).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict) => {
+                match app
+                    .store
+                    .get_link(&link.integration_id, &link.sentry_issue_id)
+                    .await
+                    .map_err(store_failure)?
+                {
+                    Some(fresh) if fresh.work_item_id == link.work_item_id => current = fresh,
+                    _ => return Ok(()),
+                }
+            }
+            Err(error) => return Err(store_failure(error)),
+        }
+    }
+    Err(Failure::Retry(
+        "the link kept changing while it was being updated".into(),
+    ))
+}
+
+pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+    let payload: Value = serde_json::from_str(&event.payload)
+        .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
+    let delivery = parse_delivery(&payload).map_err(Failure::Permanent)?;
+    let Some(integration) = app
+        .store
+        .get_integration(&event.integration_id)
+        .await
+        .map_err(store_failure)?
+    else {
+        return Err(Failure::Permanent("the integration was deleted".into()));
+    };
+    let settings = SyncSettings::from_map(&integration.sync);
+    let secrets = app
+        .secrets
+        .get(&integration.secret_ref)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let connection = app
+        .connections
+        .get(&app.http, &integration, &secrets)
+        .map_err(|e| Failure::Permanent(format!("cannot build clients: {e}")))?;
+    let links = app
+        .store
+        .links_for_work_item(&integration.id, delivery.work_item_id)
+        .await
+        .map_err(store_failure)?;
+    let bridge = integration.azure_devops.bridge_identity_id.as_deref();
+    let mut notes = Vec::new();
+    for mut link in links {
+        let facts = state_facts(&connection, &settings, &delivery, &link).await?;
+        let new_state = delivery.state.as_ref().and_then(|s| s.new.clone());
+        match plan(&link, &delivery, bridge, facts, &settings.ado_to_sentry) {
+            Ok(plan) => {
+                notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
+                record(app, &link, delivery.rev, new_state).await?;
+            }
+            Err(Skip::Echo) => record(app, &link, delivery.rev, new_state).await?,
+            Err(Skip::Stale { .. }) | Err(Skip::Disabled) => {}
+        }
+    }
+    Ok(notes)
+}

@@ -1,0 +1,167 @@
+//! The sync worker: takes queued inbox events and applies them to the other side. Every event
+//! ends `done`, `failed` (with a due time for the retry) or `dead` (visible in the admin API).
+//! A claim (a versioned write that pushes the due time out by a lease) makes sure two workers
+//! never process one event at the same time.
+
+mod ado_to_sentry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::App;
+use crate::clock;
+use crate::records::{EventSource, EventStatus, InboxEvent};
+use crate::store::StoreError;
+
+/// Attempts before an event is `dead`.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// How long a claimed event is hidden from other workers.
+pub const CLAIM_LEASE_MS: i64 = 60_000;
+/// Done events are kept this long (TTL), for dedupe and inspection.
+pub const DONE_RETENTION_SECS: i64 = 7 * 24 * 3600;
+
+/// Why processing did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Try again later (the other side is down, throttling, or refused a credential).
+    Retry(String),
+    /// Trying again cannot help (malformed payload, deleted integration).
+    Permanent(String),
+}
+
+/// Delay before attempt `attempts + 1`: 30 s doubling, at most one hour.
+pub fn backoff_ms(attempts: u32) -> i64 {
+    (30_000i64 << attempts.min(7)).min(3_600_000)
+}
+
+/// The event's next state after an outcome. Pure.
+pub fn settle(event: &mut InboxEvent, outcome: &Result<Vec<String>, Failure>, now_ms: i64) {
+    event.updated_at = now_ms;
+    match outcome {
+        Ok(notes) => {
+            event.status = EventStatus::Done;
+            event.last_error = (!notes.is_empty()).then(|| notes.join("; "));
+            event.expires_at = Some(now_ms / 1000 + DONE_RETENTION_SECS);
+        }
+        Err(Failure::Retry(error)) if event.attempts + 1 < MAX_ATTEMPTS => {
+            event.attempts += 1;
+            event.status = EventStatus::Failed;
+            event.last_error = Some(error.clone());
+            event.next_attempt_at = now_ms + backoff_ms(event.attempts - 1);
+        }
+        Err(Failure::Retry(error)) | Err(Failure::Permanent(error)) => {
+            event.attempts += 1;
+            event.status = EventStatus::Dead;
+            event.last_error = Some(error.clone());
+        }
+    }
+}
+
+/// Claims and processes one event. `Ok(None)` if another worker has it or it is finished.
+pub async fn process(app: &App, mut event: InboxEvent) -> Result<Option<EventStatus>, StoreError> {
+    if !event.status.is_due_kind() {
+        return Ok(None);
+    }
+    let now = clock::now_ms();
+    event.next_attempt_at = now + CLAIM_LEASE_MS;
+    event.updated_at = now;
+    match app.store.update_event(&mut event).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let outcome = match event.source {
+        EventSource::AzureDevOps => ado_to_sentry::handle(app, &event).await,
+        EventSource::Sentry => Err(Failure::Permanent(
+            "Sentry events are not processed by this version".into(),
+        )),
+    };
+    if let Err(failure) = &outcome {
+        tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied");
+    }
+    settle(&mut event, &outcome, clock::now_ms());
+    app.store.update_event(&mut event).await?;
+    Ok(Some(event.status))
+}
+
+/// Processes every due event (up to `limit`); returns how many were processed.
+pub async fn run_due(app: &App, limit: usize) -> Result<usize, StoreError> {
+    let due = app.store.due_events(clock::now_ms(), limit).await?;
+    let mut processed = 0;
+    for event in due {
+        if process(app, event).await?.is_some() {
+            processed += 1;
+        }
+    }
+    Ok(processed)
+}
+
+/// The in-process worker of the local server: runs when intake queues an event, and every
+/// `interval` for due retries (and anything a crash left behind).
+pub fn spawn_local(app: Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match run_due(&app, 100).await {
+                Ok(processed) if processed > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "worker could not read the inbox"),
+            }
+            tokio::select! {
+                _ = app.wake.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> InboxEvent {
+        InboxEvent {
+            id: "e".into(),
+            integration_id: "i".into(),
+            source: EventSource::AzureDevOps,
+            event_type: "workitem.updated".into(),
+            payload: "{}".into(),
+            status: EventStatus::Pending,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            received_at: 0,
+            updated_at: 0,
+            expires_at: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn retries_back_off_then_die() {
+        let mut e = event();
+        settle(&mut e, &Err(Failure::Retry("503".into())), 1_000);
+        assert_eq!(
+            (e.status, e.attempts, e.next_attempt_at),
+            (EventStatus::Failed, 1, 31_000)
+        );
+        for _ in 1..MAX_ATTEMPTS - 1 {
+            settle(&mut e, &Err(Failure::Retry("503".into())), 1_000);
+        }
+        assert_eq!(e.status, EventStatus::Failed);
+        settle(&mut e, &Err(Failure::Retry("503".into())), 1_000);
+        assert_eq!((e.status, e.attempts), (EventStatus::Dead, MAX_ATTEMPTS));
+        assert_eq!(backoff_ms(20), 3_600_000);
+    }
+
+    #[test]
+    fn permanent_failures_die_at_once_and_success_expires() {
+        let mut e = event();
+        settle(&mut e, &Err(Failure::Permanent("bad".into())), 1_000);
+        assert_eq!((e.status, e.last_error.as_deref()), (EventStatus::Dead, Some("bad")));
+        let mut ok = event();
+        settle(&mut ok, &Ok(vec!["no Sentry member for x@y".into()]), 10_000);
+        assert_eq!(ok.status, EventStatus::Done);
+        assert_eq!(ok.last_error.as_deref(), Some("no Sentry member for x@y"));
+        assert_eq!(ok.expires_at, Some(10 + DONE_RETENTION_SECS));
+    }
+}

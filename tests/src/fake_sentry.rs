@@ -1,0 +1,282 @@
+//! A stateful fake Sentry on a free loopback port: issues with status and assignee, members,
+//! comments (with Sentry's duplicate-comment rule), bearer-token checks, recorded calls and
+//! injectable failures.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "sentry-auth-token-value";
+pub const ORG: &str = "acme";
+
+#[derive(Debug, Clone, Default)]
+pub struct FakeIssue {
+    pub status: String,
+    /// `user:{id}` or `None`.
+    pub assigned_to: Option<String>,
+    pub comments: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    issues: BTreeMap<String, FakeIssue>,
+    /// `(user id, email)`.
+    members: Vec<(String, String)>,
+    calls: Vec<Call>,
+    /// Answer this many requests with 503.
+    failures: u32,
+    next_comment: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeSentry {
+    pub address: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+impl FakeSentry {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake Sentry");
+        let address = listener.local_addr().expect("address");
+        let inner = Arc::new(Mutex::new(Inner {
+            members: vec![
+                ("101".into(), "alice@fabrikam.example".into()),
+                ("102".into(), "jamal@fabrikam.example".into()),
+            ],
+            next_comment: 500,
+            ..Default::default()
+        }));
+        let router = Router::new()
+            .route("/api/0/organizations/{org}/issues/{id}/", put(update_issue))
+            .route(
+                "/api/0/organizations/{org}/issues/{id}/comments/",
+                get(list_comments).post(add_comment),
+            )
+            .route(
+                "/api/0/organizations/{org}/issues/{id}/comments/{comment}/",
+                put(edit_comment).delete(delete_comment),
+            )
+            .route("/api/0/organizations/{org}/members/", get(members))
+            .layer(axum::middleware::from_fn_with_state(inner.clone(), gate))
+            .with_state(inner.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { address, inner }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn add_issue(&self, id: &str) {
+        self.inner.lock().unwrap().issues.insert(
+            id.into(),
+            FakeIssue {
+                status: "unresolved".into(),
+                ..Default::default()
+            },
+        );
+    }
+
+    pub fn issue(&self, id: &str) -> FakeIssue {
+        self.inner.lock().unwrap().issues.get(id).cloned().unwrap_or_default()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    /// Calls that change something (PUT, POST, DELETE).
+    pub fn writes(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.method != Method::GET).collect()
+    }
+
+    /// The next `count` requests get 503.
+    pub fn fail_next(&self, count: u32) {
+        self.inner.lock().unwrap().failures = count;
+    }
+}
+
+async fn gate(State(inner): State<Shared>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    {
+        let mut inner = inner.lock().unwrap();
+        inner.calls.push(Call {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            body: String::from_utf8_lossy(&bytes).to_string(),
+        });
+        if inner.failures > 0 {
+            inner.failures -= 1;
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"detail": "Service unavailable"})),
+            )
+                .into_response();
+        }
+    }
+    let authorized =
+        parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
+    if !authorized {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"detail": "Invalid token"}))).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"detail": "The requested resource does not exist"})),
+    )
+        .into_response()
+}
+
+async fn update_issue(State(inner): State<Shared>, Path((_org, id)): Path<(String, String)>, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut inner = inner.lock().unwrap();
+    let members: Vec<String> = inner.members.iter().map(|(id, _)| format!("user:{id}")).collect();
+    let Some(issue) = inner.issues.get_mut(&id) else {
+        return not_found();
+    };
+    if let Some(status) = request["status"].as_str() {
+        if !["resolved", "unresolved", "ignored", "resolvedInNextRelease"].contains(&status) {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"status": ["invalid choice"]})),
+            )
+                .into_response();
+        }
+        issue.status = status.to_string();
+    }
+    if let Some(assignee) = request.get("assignedTo") {
+        match assignee.as_str() {
+            None | Some("") => issue.assigned_to = None,
+            Some(actor) if members.iter().any(|m| m == actor) => issue.assigned_to = Some(actor.to_string()),
+            Some(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"assignedTo": ["Unknown actor input"]})),
+                )
+                    .into_response();
+            }
+        }
+    }
+    let body = json!({"id": id, "status": issue.status, "assignedTo": issue.assigned_to});
+    axum::Json(body).into_response()
+}
+
+async fn members(
+    State(inner): State<Shared>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let wanted = query
+        .get("query")
+        .and_then(|q| q.strip_prefix("email:"))
+        .unwrap_or_default()
+        .to_lowercase();
+    let inner = inner.lock().unwrap();
+    let found: Vec<Value> = inner
+        .members
+        .iter()
+        .filter(|(_, email)| *email == wanted)
+        .map(|(id, email)| json!({"id": format!("m{id}"), "email": email, "user": {"id": id, "email": email}}))
+        .collect();
+    axum::Json(found).into_response()
+}
+
+async fn add_comment(State(inner): State<Shared>, Path((_org, id)): Path<(String, String)>, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let text = request["text"].as_str().unwrap_or_default().to_string();
+    let mut inner = inner.lock().unwrap();
+    inner.next_comment += 1;
+    let comment_id = inner.next_comment.to_string();
+    let Some(issue) = inner.issues.get_mut(&id) else {
+        return not_found();
+    };
+    if issue.comments.iter().any(|(_, existing)| *existing == text) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"detail": "You have already posted that comment."})),
+        )
+            .into_response();
+    }
+    issue.comments.push((comment_id.clone(), text.clone()));
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"id": comment_id, "type": "note", "data": {"text": text}})),
+    )
+        .into_response()
+}
+
+async fn list_comments(State(inner): State<Shared>, Path((_org, id)): Path<(String, String)>) -> Response {
+    let inner = inner.lock().unwrap();
+    let Some(issue) = inner.issues.get(&id) else {
+        return not_found();
+    };
+    let comments: Vec<Value> = issue
+        .comments
+        .iter()
+        .rev()
+        .map(|(cid, text)| json!({"id": cid, "type": "note", "data": {"text": text}}))
+        .collect();
+    axum::Json(comments).into_response()
+}
+
+async fn edit_comment(
+    State(inner): State<Shared>,
+    Path((_org, id, comment)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut inner = inner.lock().unwrap();
+    let Some(issue) = inner.issues.get_mut(&id) else {
+        return not_found();
+    };
+    match issue.comments.iter_mut().find(|(cid, _)| *cid == comment) {
+        Some(entry) => {
+            entry.1 = request["text"].as_str().unwrap_or_default().to_string();
+            axum::Json(json!({"id": comment, "data": {"text": entry.1}})).into_response()
+        }
+        None => not_found(),
+    }
+}
+
+async fn delete_comment(
+    State(inner): State<Shared>,
+    Path((_org, id, comment)): Path<(String, String, String)>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let Some(issue) = inner.issues.get_mut(&id) else {
+        return not_found();
+    };
+    let before = issue.comments.len();
+    issue.comments.retain(|(cid, _)| *cid != comment);
+    if issue.comments.len() < before {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found()
+    }
+}

@@ -1,0 +1,629 @@
+//! Azure DevOps → Sentry end to end: the fake Azure DevOps delivers real-shaped service-hook
+//! payloads to the server's intake route, the worker applies them to the fake Sentry.
+
+use std::time::{Duration, Instant};
+
+use bridge_tests::fake_ado::{self, FakeIdentity};
+use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::azure_devops::patch;
+use shared::clock;
+use shared::records::{EventStatus, Link, LinkOrigin, LinkSyncState};
+
+const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
+const ISSUE: &str = "77";
+
+struct Setup {
+    server: TestServer,
+    integration_id: String,
+    work_item: u64,
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the worker has nothing pending for the integration.
+async fn settled(setup: &Setup) {
+    let started = Instant::now();
+    loop {
+        let store = &setup.server.app.store;
+        let pending = store
+            .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
+            .await
+            .unwrap();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "events still pending: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn setup() -> Setup {
+    let server = start(Backend::Local).await;
+    let response = server
+        .client
+        .post(server.url("/integrations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&server.create_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let integration_id = created["id"].as_str().unwrap().to_string();
+
+    // A work item (created by the bridge, as the create flow will) linked to Sentry issue 77.
+    let work_item = server.ado.state(|s| {
+        s.next_work_item += 1;
+        s.next_work_item - 1
+    });
+    server.ado.state(|s| {
+        let mut fields = serde_json::Map::new();
+        for (name, value) in [
+            ("System.Title", "ZeroDivisionError"),
+            ("System.State", "New"),
+            ("System.TeamProject", "Fabrikam-Fiber"),
+            ("System.WorkItemType", "Bug"),
+        ] {
+            fields.insert(name.into(), json!(value));
+        }
+        s.work_items.insert(
+            work_item,
+            fake_ado::FakeWorkItem {
+                id: work_item,
+                rev: 1,
+                project: "Fabrikam-Fiber".into(),
+                work_item_type: "Bug".into(),
+                fields,
+                relations: vec![],
+                comments: vec![],
+                deleted: false,
+            },
+        );
+        s.identities.push(FakeIdentity {
+            id: "b0b".into(),
+            display_name: "Bob Unknown".into(),
+            email: "bob@fabrikam.example".into(),
+        });
+    });
+    server.sentry.add_issue(ISSUE);
+    let now = clock::now_ms();
+    let mut link = Link {
+        integration_id: integration_id.clone(),
+        sentry_issue_id: ISSUE.into(),
+        sentry_short_id: Some("ACME-1".into()),
+        sentry_url: None,
+        work_item_id: work_item,
+        work_item_url: Some(format!(
+            "{}/Fabrikam-Fiber/_workitems/edit/{work_item}",
+            server.ado.org_url()
+        )),
+        project: "Fabrikam-Fiber".into(),
+        work_item_type: "Bug".into(),
+        sync: LinkSyncState {
+            last_applied_rev: Some(1),
+            ..Default::default()
+        },
+        created_by: LinkOrigin::Create,
+        created_at: now,
+        updated_at: now,
+        replaced_at: None,
+        version: 0,
+    };
+    server.app.store.activate_link(&mut link, now).await.unwrap();
+    Setup {
+        server,
+        integration_id,
+        work_item,
+    }
+}
+
+async fn set_state(setup: &Setup, by: &str, state: &str) {
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            by,
+            setup.work_item,
+            json!([patch::replace("/fields/System.State", state)]),
+        )
+        .await
+        .unwrap();
+    settled(setup).await;
+}
+
+fn sentry_writes(setup: &Setup) -> usize {
+    setup.server.sentry.writes().len()
+}
+
+#[tokio::test]
+async fn state_moves_resolve_and_unresolve_the_linked_issue() {
+    let setup = setup().await;
+    let sentry = &setup.server.sentry;
+
+    set_state(&setup, JAMAL, "Active").await;
+    assert_eq!(sentry.issue(ISSUE).status, "unresolved");
+    assert_eq!(sentry_writes(&setup), 0, "New → Active is not-done → not-done");
+
+    set_state(&setup, JAMAL, "Resolved").await;
+    eventually("resolved", || sentry.issue(ISSUE).status == "resolved").await;
+    assert_eq!(sentry_writes(&setup), 1);
+
+    set_state(&setup, JAMAL, "Closed").await;
+    assert_eq!(sentry_writes(&setup), 1, "Resolved → Closed is done → done: nothing");
+
+    set_state(&setup, JAMAL, "Active").await;
+    eventually("unresolved", || sentry.issue(ISSUE).status == "unresolved").await;
+    assert_eq!(sentry_writes(&setup), 2);
+
+    let link = setup
+        .server
+        .app
+        .store
+        .get_link(&setup.integration_id, ISSUE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.sync.last_applied_rev, Some(5));
+    assert_eq!(link.sync.ado_state.as_deref(), Some("Active"));
+    assert_eq!(link.sync.sentry_status.as_deref(), Some("unresolved"));
+    let deliveries = setup.server.ado.deliveries();
+    assert!(
+        deliveries.iter().all(|d| d.status == Some(202)),
+        "{:?}",
+        deliveries.iter().map(|d| d.status).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn changes_by_the_bridge_itself_are_not_echoed() {
+    let setup = setup().await;
+    set_state(&setup, fake_ado::BRIDGE_IDENTITY_ID, "Resolved").await;
+    assert_eq!(sentry_writes(&setup), 0);
+    let link = setup
+        .server
+        .app
+        .store
+        .get_link(&setup.integration_id, ISSUE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        link.sync.last_applied_rev,
+        Some(2),
+        "the echo still advances the revision"
+    );
+}
+
+#[tokio::test]
+async fn assign_and_unassign_map_to_sentry_members() {
+    let setup = setup().await;
+    let sentry = &setup.server.sentry;
+    let assign = |email: &str| json!([patch::field("System.AssignedTo", email)]);
+    setup
+        .server
+        .ado
+        .edit_work_item_as(JAMAL, setup.work_item, assign("alice@fabrikam.example"))
+        .await
+        .unwrap();
+    eventually("assigned", || {
+        sentry.issue(ISSUE).assigned_to.as_deref() == Some("user:101")
+    })
+    .await;
+
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([patch::remove("/fields/System.AssignedTo")]),
+        )
+        .await
+        .unwrap();
+    eventually("unassigned", || sentry.issue(ISSUE).assigned_to.is_none()).await;
+    settled(&setup).await;
+
+    // Someone Sentry does not know: recorded on the event, not retried.
+    let before = sentry_writes(&setup);
+    setup
+        .server
+        .ado
+        .edit_work_item_as(JAMAL, setup.work_item, assign("bob@fabrikam.example"))
+        .await
+        .unwrap();
+    settled(&setup).await;
+    assert_eq!(sentry_writes(&setup), before);
+    let done = setup
+        .server
+        .app
+        .store
+        .events_by_status(&setup.integration_id, EventStatus::Done, 10)
+        .await
+        .unwrap();
+    let noted = done.iter().find(|e| {
+        e.last_error
+            .as_deref()
+            .is_some_and(|n| n.contains("bob@fabrikam.example"))
+    });
+    assert!(noted.is_some(), "{done:?}");
+    assert!(
+        setup
+            .server
+            .app
+            .store
+            .events_by_status(&setup.integration_id, EventStatus::Failed, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_comment_appears_once_even_when_delivered_three_times() {
+    let setup = setup().await;
+    setup
+        .server
+        .ado
+        .comment_as(JAMAL, setup.work_item, "<p>Seen on <b>prod</b> too</p>")
+        .await
+        .unwrap();
+    let sentry = &setup.server.sentry;
+    eventually("comment", || !sentry.issue(ISSUE).comments.is_empty()).await;
+    let comments = sentry.issue(ISSUE).comments;
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0]
+            .1
+            .starts_with("**Jamal Hartnett** (Azure DevOps) wrote:\n\nSeen on prod too"),
+        "{}",
+        comments[0].1
+    );
+
+    // Azure DevOps redelivers the same notification: the same body twice more.
+    let delivery = setup
+        .server
+        .ado
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event_type == "workitem.commented")
+        .unwrap();
+    let raw = setup.server.ado.subscription_raw(&delivery.subscription_id).unwrap();
+    let password = raw["consumerInputs"]["basicAuthPassword"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let response = setup
+            .server
+            .client
+            .post(&delivery.url)
+            .basic_auth("azure-devops", Some(&password))
+            .json(&delivery.payload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.json::<Value>().await.unwrap()["status"], "duplicate");
+    }
+    settled(&setup).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sentry.issue(ISSUE).comments.len(), 1);
+    let link = setup
+        .server
+        .app
+        .store
+        .comment_link_by_sentry(&setup.integration_id, &comments[0].0)
+        .await
+        .unwrap();
+    assert!(link.is_some(), "the comment pair is recorded");
+}
+
+#[tokio::test]
+async fn an_older_revision_after_a_newer_one_is_ignored() {
+    let setup = setup().await;
+    set_state(&setup, JAMAL, "Resolved").await;
+    set_state(&setup, JAMAL, "Active").await;
+    eventually("unresolved", || setup.server.sentry.issue(ISSUE).status == "unresolved").await;
+    let writes = sentry_writes(&setup);
+
+    // The rev-2 notification (Active → Resolved) arrives late, as a different notification.
+    let mut late = setup
+        .server
+        .ado
+        .deliveries()
+        .into_iter()
+        .find(|d| d.payload["resource"]["rev"] == 2)
+        .unwrap();
+    late.payload["id"] = json!("late-notification");
+    let raw = setup.server.ado.subscription_raw(&late.subscription_id).unwrap();
+    let password = raw["consumerInputs"]["basicAuthPassword"].as_str().unwrap().to_string();
+    let response = setup
+        .server
+        .client
+        .post(&late.url)
+        .basic_auth("azure-devops", Some(&password))
+        .json(&late.payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    settled(&setup).await;
+    assert_eq!(sentry_writes(&setup), writes);
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
+}
+
+#[tokio::test]
+async fn a_sentry_outage_leaves_the_event_failed_then_it_applies_once() {
+    let setup = setup().await;
+    setup.server.sentry.fail_next(3);
+    set_state(&setup, JAMAL, "Resolved").await;
+    let store = &setup.server.app.store;
+    let failed = store
+        .events_by_status(&setup.integration_id, EventStatus::Failed, 10)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].attempts, 1);
+    assert!(
+        failed[0].last_error.as_deref().unwrap().contains("503"),
+        "{:?}",
+        failed[0].last_error
+    );
+    assert!(failed[0].next_attempt_at > clock::now_ms() + 20_000, "backs off");
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
+
+    // The admin API shows it.
+    let listed: Value = setup
+        .server
+        .client
+        .get(
+            setup
+                .server
+                .url(&format!("/integrations/{}/events?status=failed", setup.integration_id)),
+        )
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["events"][0]["id"], failed[0].id.as_str());
+    assert_eq!(listed["events"][0]["attempts"], 1);
+
+    // Sentry recovers and the retry comes due (the clock is moved by making the event due now).
+    setup.server.sentry.fail_next(0);
+    let mut due = failed[0].clone();
+    due.next_attempt_at = clock::now_ms();
+    store.update_event(&mut due).await.unwrap();
+    setup.server.app.wake.notify_one();
+    eventually("resolved after recovery", || {
+        setup.server.sentry.issue(ISSUE).status == "resolved"
+    })
+    .await;
+    let done = store.get_event(&due.id).await.unwrap().unwrap();
+    assert_eq!(done.status, EventStatus::Done);
+    let status_writes = setup
+        .server
+        .sentry
+        .writes()
+        .iter()
+        .filter(|c| c.body.contains("resolved"))
+        .count();
+    assert_eq!(
+        status_writes, 2,
+        "the failed attempt and the one that applied; nothing after"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_requeues_a_dead_event() {
+    let setup = setup().await;
+    setup.server.sentry.fail_next(3);
+    set_state(&setup, JAMAL, "Resolved").await;
+    let store = &setup.server.app.store;
+    let mut event = store
+        .events_by_status(&setup.integration_id, EventStatus::Failed, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    event.status = EventStatus::Dead;
+    store.update_event(&mut event).await.unwrap();
+    setup.server.sentry.fail_next(0);
+
+    let url = setup.server.url(&format!(
+        "/integrations/{}/events/{}/retry",
+        setup.integration_id, event.id
+    ));
+    let response = setup
+        .server
+        .client
+        .post(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    eventually("applied", || setup.server.sentry.issue(ISSUE).status == "resolved").await;
+    settled(&setup).await;
+    let again = setup
+        .server
+        .client
+        .post(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT, "a done event is not requeued");
+    let missing = setup
+        .server
+        .url(&format!("/integrations/{}/events/nope/retry", setup.integration_id));
+    assert_eq!(
+        setup
+            .server
+            .client
+            .post(&missing)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn nothing_queued(setup: &Setup) {
+    for status in [
+        EventStatus::Pending,
+        EventStatus::Failed,
+        EventStatus::Done,
+        EventStatus::Dead,
+    ] {
+        let events = setup
+            .server
+            .app
+            .store
+            .events_by_status(&setup.integration_id, status, 10)
+            .await
+            .unwrap();
+        assert!(events.is_empty(), "{status:?}: {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_deliveries_are_refused_and_queue_nothing() {
+    let setup = setup().await;
+    let hook = setup
+        .server
+        .url(&format!("/hooks/azure-devops/{}", setup.integration_id));
+    let secret = {
+        let integration = setup
+            .server
+            .app
+            .store
+            .get_integration(&setup.integration_id)
+            .await
+            .unwrap()
+            .unwrap();
+        setup
+            .server
+            .app
+            .secrets
+            .get(&integration.secret_ref)
+            .await
+            .unwrap()
+            .webhook_secret
+            .expose()
+            .to_string()
+    };
+    let client = &setup.server.client;
+    let valid = json!({"id": "n1", "eventType": "workitem.updated", "resource": {"id": 9, "workItemId": setup.work_item, "rev": 7,
+        "fields": {"System.State": {"oldValue": "New", "newValue": "Resolved"}}, "revision": {"fields": {}}}});
+
+    let wrong = client
+        .post(&hook)
+        .basic_auth("azure-devops", Some("wrong"))
+        .json(&valid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    assert_eq!(
+        client.post(&hook).json(&valid).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let malformed = client
+        .post(&hook)
+        .basic_auth("x", Some(&secret))
+        .body("{\"id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["error"]["code"],
+        "malformed_request"
+    );
+    let not_a_delivery = client
+        .post(&hook)
+        .basic_auth("x", Some(&secret))
+        .json(&json!({"hello": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_a_delivery.status(), StatusCode::BAD_REQUEST);
+
+    let huge = vec![b'x'; 2 * 1024 * 1024];
+    let too_large = client
+        .post(&hook)
+        .basic_auth("x", Some(&secret))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let mut other_event = valid.clone();
+    other_event["eventType"] = json!("build.complete");
+    let ignored = client
+        .post(&hook)
+        .basic_auth("x", Some(&secret))
+        .json(&other_event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ignored.status(), StatusCode::OK);
+    let mut unlinked = valid.clone();
+    unlinked["resource"]["workItemId"] = json!(999);
+    let ignored = client
+        .post(&hook)
+        .basic_auth("x", Some(&secret))
+        .json(&unlinked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ignored.status(), StatusCode::OK);
+    assert_eq!(ignored.json::<Value>().await.unwrap()["reason"], "work item not linked");
+
+    let unknown = setup.server.url("/hooks/azure-devops/no-such-integration");
+    let gone = client
+        .post(&unknown)
+        .basic_auth("x", Some(&secret))
+        .json(&valid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::GONE);
+    nothing_queued(&setup).await;
+
+    let deleted = client
+        .delete(setup.server.url(&format!("/integrations/{}", setup.integration_id)))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = client
+        .post(&hook)
+        .basic_auth("x", Some(&secret))
+        .json(&valid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::GONE);
+    assert_eq!(gone.json::<Value>().await.unwrap()["error"]["code"], "integration_gone");
+    nothing_queued(&setup).await;
+}
