@@ -37,13 +37,16 @@ impl App {
     }
 
     /// The AWS shape: DynamoDB table `TABLE_NAME`, secrets under `SECRET_PREFIX`, public URL
-    /// `BRIDGE_PUBLIC_URL`, admin routes authenticated by the function URL (`AWS_IAM`).
+    /// `BRIDGE_PUBLIC_URL` (optional here), admin routes authenticated by the function URL (`AWS_IAM`).
     /// Endpoints honour `AWS_ENDPOINT_URL*`, so the same binary runs against moto.
     /// Makes no network call: clients connect lazily.
     pub async fn aws_from_env() -> Result<Arc<Self>, ConfigError> {
         let table_name = required_env("TABLE_NAME")?;
         let secret_prefix = required_env("SECRET_PREFIX")?;
-        let public_url = trim_url(&required_env("BRIDGE_PUBLIC_URL")?);
+        // Only the integrations function needs it (it checks at start); intake and worker do not.
+        let public_url = std::env::var("BRIDGE_PUBLIC_URL")
+            .map(|u| trim_url(&u))
+            .unwrap_or_default();
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), table_name);
         let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));

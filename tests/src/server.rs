@@ -60,8 +60,13 @@ fn config(public_url: String) -> Config {
     }
 }
 
-/// Starts the local server's router over the given backend.
+/// Starts the local server's router over the given backend, with the in-process worker.
 pub async fn start(backend: Backend) -> TestServer {
+    start_with(backend, true).await
+}
+
+/// Like [`start`]; without the worker when `worker` is false (to drive the Lambda worker by hand).
+pub async fn start_with(backend: Backend, worker: bool) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -83,7 +88,9 @@ pub async fn start(backend: Backend) -> TestServer {
     let app = App::new(store, secrets, config(public_url));
     let router = shared::local::router(app.clone());
     tokio::spawn(async move { shared::axum::serve(listener, router).await });
-    shared::worker::spawn_local(app.clone(), std::time::Duration::from_millis(100));
+    if worker {
+        shared::worker::spawn_local(app.clone(), std::time::Duration::from_millis(100));
+    }
     TestServer {
         address,
         app,

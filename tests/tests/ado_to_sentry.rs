@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bridge_tests::fake_ado::{self, FakeIdentity};
-use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
+use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::azure_devops::patch;
@@ -52,7 +52,11 @@ async fn settled(setup: &Setup) {
 }
 
 async fn setup() -> Setup {
-    let server = start(Backend::Local).await;
+    setup_on(Backend::Local, true).await
+}
+
+async fn setup_on(backend: Backend, worker: bool) -> Setup {
+    let server = start_with(backend, worker).await;
     let response = server
         .client
         .post(server.url("/integrations"))
@@ -626,4 +630,78 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
     assert_eq!(gone.status(), StatusCode::GONE);
     assert_eq!(gone.json::<Value>().await.unwrap()["error"]["code"], "integration_gone");
     nothing_queued(&setup).await;
+}
+
+/// The AWS shape: intake writes to DynamoDB (moto); the `sync-worker` Lambda handler gets the
+/// stream record of the insert, and later a scheduled invocation retries a failure.
+#[tokio::test]
+async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
+    let setup = setup_on(Backend::Aws, false).await;
+    let app = &setup.server.app;
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([patch::replace("/fields/System.State", "Resolved")]),
+        )
+        .await
+        .unwrap();
+    let pending = app
+        .store
+        .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1, "queued by intake, not processed yet");
+    let batch = json!({"Records": [{"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
+        "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}, "sk": {"S": "EVENT"}},
+        "NewImage": {"kind": {"S": "event"}}, "SequenceNumber": "4200"}}]});
+    let answer = shared::worker::lambda::handle_invocation(app, batch.clone()).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+    let again = shared::worker::lambda::handle_invocation(app, batch).await;
+    assert_eq!(
+        again,
+        json!({"batchItemFailures": []}),
+        "a replayed stream record is a no-op"
+    );
+    assert_eq!(sentry_writes(&setup), 1);
+
+    setup.server.sentry.fail_next(1);
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([patch::replace("/fields/System.State", "Active")]),
+        )
+        .await
+        .unwrap();
+    let pending = app
+        .store
+        .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
+        .await
+        .unwrap();
+    let record = json!({"Records": [{"eventName": "INSERT", "dynamodb": {
+        "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}}, "SequenceNumber": "4201"}}]});
+    assert_eq!(
+        shared::worker::lambda::handle_invocation(app, record).await,
+        json!({"batchItemFailures": []})
+    );
+    let mut failed = app.store.get_event(&pending[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        failed.status,
+        EventStatus::Failed,
+        "recorded on the event, not failing the batch"
+    );
+    failed.next_attempt_at = clock::now_ms();
+    app.store.update_event(&mut failed).await.unwrap();
+    let scheduled = json!({"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    assert_eq!(
+        shared::worker::lambda::handle_invocation(app, scheduled).await,
+        json!({"processed": 1})
+    );
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
 }

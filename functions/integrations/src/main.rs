@@ -5,6 +5,8 @@ use lambda_http::{Error, run, tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
+    // Webhook URLs handed to Azure DevOps are built from it: fail at start, not on first create.
+    shared::config::required_env("BRIDGE_PUBLIC_URL")?;
     let app = shared::App::aws_from_env().await?;
     run(shared::http::finish(shared::integrations::router(app))).await
 }

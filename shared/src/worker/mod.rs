@@ -4,6 +4,7 @@
 //! never process one event at the same time.
 
 mod ado_to_sentry;
+pub mod lambda;
 
 use std::sync::Arc;
 use std::time::Duration;
