@@ -42,6 +42,10 @@ struct Inner {
     calls: Vec<Call>,
     /// Answer this many requests with 503.
     failures: u32,
+    /// Answer this many requests with 429 and `Retry-After: 1`.
+    throttles: u32,
+    /// External issues: `(id, body)`.
+    external_issues: Vec<(String, Value)>,
     next_comment: u64,
 }
 
@@ -78,6 +82,14 @@ impl FakeSentry {
                 put(edit_comment).delete(delete_comment),
             )
             .route("/api/0/organizations/{org}/members/", get(members))
+            .route(
+                "/api/0/sentry-app-installations/{uuid}/external-issues/",
+                axum::routing::post(link_external),
+            )
+            .route(
+                "/api/0/sentry-app-installations/{uuid}/external-issues/{id}/",
+                axum::routing::delete(unlink_external),
+            )
             .layer(axum::middleware::from_fn_with_state(inner.clone(), gate))
             .with_state(inner.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -111,6 +123,16 @@ impl FakeSentry {
         self.calls().into_iter().filter(|c| c.method != Method::GET).collect()
     }
 
+    /// The next `count` requests get 429 with `Retry-After: 1`.
+    pub fn throttle_next(&self, count: u32) {
+        self.inner.lock().unwrap().throttles = count;
+    }
+
+    /// External issues linked through the installation API: `(id, body)`.
+    pub fn external_issues(&self) -> Vec<(String, Value)> {
+        self.inner.lock().unwrap().external_issues.clone()
+    }
+
     /// The next `count` requests get 503.
     pub fn fail_next(&self, count: u32) {
         self.inner.lock().unwrap().failures = count;
@@ -128,6 +150,16 @@ async fn gate(State(inner): State<Shared>, request: Request, next: Next) -> Resp
             query: parts.uri.query().unwrap_or_default().to_string(),
             body: String::from_utf8_lossy(&bytes).to_string(),
         });
+        if inner.throttles > 0 {
+            inner.throttles -= 1;
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(json!({"detail": "Rate limit exceeded"})),
+            )
+                .into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, 1.into());
+            return response;
+        }
         if inner.failures > 0 {
             inner.failures -= 1;
             return (
@@ -275,6 +307,41 @@ async fn delete_comment(
     let before = issue.comments.len();
     issue.comments.retain(|(cid, _)| *cid != comment);
     if issue.comments.len() < before {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found()
+    }
+}
+
+async fn link_external(State(inner): State<Shared>, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !request["issueId"].is_u64() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"issueId": ["A valid integer is required."]})),
+        )
+            .into_response();
+    }
+    let mut inner = inner.lock().unwrap();
+    let issue = request["issueId"].to_string();
+    if !inner.issues.contains_key(&issue) {
+        return not_found();
+    }
+    inner
+        .external_issues
+        .retain(|(_, existing)| existing["issueId"] != request["issueId"]);
+    inner.next_comment += 1;
+    let id = inner.next_comment.to_string();
+    inner.external_issues.push((id.clone(), request.clone()));
+    let answer = json!({"id": id, "issueId": issue, "serviceType": "azure-devops-bridge", "displayName": request["identifier"], "webUrl": request["webUrl"]});
+    axum::Json(answer).into_response()
+}
+
+async fn unlink_external(State(inner): State<Shared>, Path((_uuid, id)): Path<(String, String)>) -> Response {
+    let mut inner = inner.lock().unwrap();
+    let before = inner.external_issues.len();
+    inner.external_issues.retain(|(existing, _)| *existing != id);
+    if inner.external_issues.len() < before {
         StatusCode::NO_CONTENT.into_response()
     } else {
         not_found()

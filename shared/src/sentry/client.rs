@@ -210,6 +210,48 @@ impl SentryClient {
             .map(|_| ())
     }
 
+    /// Shows the work item on the Sentry issue (upsert per issue and app):
+    /// `POST /api/0/sentry-app-installations/{uuid}/external-issues/`. Returns the external issue id.
+    pub async fn link_external_issue(
+        &self,
+        installation_uuid: &str,
+        issue_id: &str,
+        web_url: &str,
+        project: &str,
+        identifier: &str,
+    ) -> Result<String, SentryError> {
+        let issue: u64 = issue_id
+            .parse()
+            .map_err(|_| SentryError::Decode(format!("issue id {issue_id} is not a number")))?;
+        let url = format!(
+            "{}/api/0/sentry-app-installations/{installation_uuid}/external-issues/",
+            self.base_url
+        );
+        let body = json!({"issueId": issue, "webUrl": web_url, "project": project, "identifier": identifier});
+        let (_, text) = self.send(Method::POST, url, Some(body)).await?;
+        let created: Value = serde_json::from_str(&text).map_err(|e| SentryError::Decode(e.to_string()))?;
+        match &created["id"] {
+            Value::String(id) => Ok(id.clone()),
+            Value::Number(id) => Ok(id.to_string()),
+            _ => Err(SentryError::Decode("external issue without id".into())),
+        }
+    }
+
+    pub async fn unlink_external_issue(
+        &self,
+        installation_uuid: &str,
+        external_issue_id: &str,
+    ) -> Result<(), SentryError> {
+        let url = format!(
+            "{}/api/0/sentry-app-installations/{installation_uuid}/external-issues/{external_issue_id}/",
+            self.base_url
+        );
+        match self.send(Method::DELETE, url, None).await {
+            Ok(_) | Err(SentryError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn delete_comment(&self, issue_id: &str, comment_id: &str) -> Result<(), SentryError> {
         let url = self.url(&format!("issues/{issue_id}/comments/{comment_id}/"));
         match self.send(Method::DELETE, url, None).await {

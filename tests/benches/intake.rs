@@ -1,0 +1,259 @@
+//! Intake benchmark (DESIGN.md §8): the Azure DevOps hook route of the local server (SQLite,
+//! secrets file) against a bare axum handler on the same machine, in the same run.
+//!
+//! Prints deliveries per second and client-observed p50/p99 for both over loopback HTTP with
+//! concurrency, their ratio (target ≥ 50 %), and the route's in-process handler time p99
+//! (target ≤ 2 ms). Run: `cargo bench -p bridge-tests --bench intake` (env BENCH_REQUESTS,
+//! BENCH_CONCURRENCY to change the load).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode, header};
+use axum::routing::post;
+use serde_json::json;
+use shared::App;
+use shared::config::{AdminAuth, Config};
+use shared::records::*;
+use shared::secrets::{AdoCredential, FileSecretStore, IntegrationSecrets, Secret, SecretStore};
+use shared::store::{SqliteTable, Store};
+use tower::ServiceExt;
+
+const SECRET: &str = "bench-webhook-secret";
+const INTEGRATION: &str = "bench";
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn bridge_app(dir: &std::path::Path) -> Arc<App> {
+    let store = Store::new(Arc::new(SqliteTable::open(&dir.join("bench.sqlite3")).unwrap()));
+    let secrets = FileSecretStore::open(&dir.join("secrets.json")).unwrap();
+    let secret_ref = "local/bench".to_string();
+    secrets
+        .put(
+            &secret_ref,
+            &IntegrationSecrets {
+                azure_devops: AdoCredential::Pat {
+                    token: Secret::new("pat"),
+                },
+                webhook_secret: Secret::new(SECRET),
+                previous_webhook_secret: None,
+                previous_webhook_secret_expires_at: None,
+                sentry_client_secret: Secret::new("c"),
+                sentry_auth_token: Secret::new("t"),
+            },
+        )
+        .await
+        .unwrap();
+    let mut integration = Integration {
+        id: INTEGRATION.into(),
+        name: "bench".into(),
+        azure_devops: AzureDevOpsSettings {
+            organization_url: "https://dev.azure.com/bench".into(),
+            organization: "bench".into(),
+            auth: AdoAuthKind::Pat,
+            collection_id: None,
+            bridge_identity_id: Some("bridge".into()),
+            subscriptions: Default::default(),
+        },
+        sentry: SentrySettings {
+            base_url: "https://sentry.io".into(),
+            organization_slug: "acme".into(),
+            installation_uuid: None,
+            app_uuid: None,
+        },
+        sync: Default::default(),
+        secret_ref,
+        created_at: 0,
+        updated_at: 0,
+        version: 0,
+    };
+    store.create_integration(&mut integration).await.unwrap();
+    let mut link = Link {
+        integration_id: INTEGRATION.into(),
+        sentry_issue_id: "77".into(),
+        sentry_short_id: None,
+        sentry_url: None,
+        work_item_id: 42,
+        work_item_url: None,
+        project: "Fabrikam".into(),
+        work_item_type: "Bug".into(),
+        sync: LinkSyncState::default(),
+        created_by: LinkOrigin::Create,
+        created_at: 0,
+        updated_at: 0,
+        replaced_at: None,
+        version: 0,
+    };
+    store.activate_link(&mut link, 0).await.unwrap();
+    let config = Config {
+        public_url: "http://127.0.0.1".into(),
+        admin_auth: AdminAuth::Bearer(Secret::new("admin")),
+        secret_prefix: "local/".into(),
+    };
+    App::new(store, Arc::new(secrets), config)
+}
+
+/// A distinct, valid `workitem.updated` delivery for work item 42.
+fn delivery(n: usize) -> Vec<u8> {
+    json!({
+        "subscriptionId": "s", "notificationId": n, "id": format!("event-{n}"), "eventType": "workitem.updated",
+        "publisherId": "tfs", "resourceVersion": "1.0",
+        "resource": {"id": n, "workItemId": 42, "rev": n + 2,
+            "revisedBy": {"id": "someone", "name": "Jamal Hartnett <jamal@fabrikam.example>"},
+            "fields": {"System.State": {"oldValue": "Active", "newValue": "Resolved"}},
+            "revision": {"id": 42, "rev": n + 2, "fields": {"System.TeamProject": "Fabrikam", "System.WorkItemType": "Bug",
+                "System.State": "Resolved", "System.Title": "ZeroDivisionError: division by zero"}}},
+        "resourceContainers": {"collection": {"id": "c", "baseUrl": "https://dev.azure.com/bench/"}},
+        "createdDate": "2026-11-27T12:00:00Z"
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn basic_header() -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("azure-devops:{SECRET}"))
+    )
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
+}
+
+struct Run {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// `requests` POSTs from `concurrency` tasks against `url`; every answer must be 2xx.
+async fn load(url: &str, requests: usize, concurrency: usize, offset: usize) -> Run {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let auth = basic_header();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let (client, url, auth) = (client.clone(), url.to_string(), auth.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = worker;
+            while n < requests {
+                let body = delivery(offset + n);
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header(header::AUTHORIZATION, &auth)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                response.bytes().await.unwrap();
+                latencies.push(sent.elapsed());
+                n += concurrency;
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Run {
+        per_second: requests as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+    }
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}/hooks/azure-devops/{INTEGRATION}")
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let requests = env_number("BENCH_REQUESTS", 5_000);
+        let concurrency = env_number("BENCH_CONCURRENCY", 16);
+        let dir = tempfile::tempdir().unwrap();
+        let app = bridge_app(dir.path()).await;
+        let bridge = shared::http::finish(shared::intake::router(app.clone()));
+        let bare = Router::new().route(
+            "/hooks/azure-devops/{id}",
+            post(|body: Bytes| async move { (StatusCode::ACCEPTED, format!("{{\"received\":{}}}", body.len())) }),
+        );
+        let bridge_url = serve(bridge.clone()).await;
+        let bare_url = serve(bare).await;
+
+        // Warm both (connections, SQLite pages, secret cache).
+        load(&bare_url, 500, concurrency, 10_000_000).await;
+        load(&bridge_url, 500, concurrency, 20_000_000).await;
+
+        let bare_run = load(&bare_url, requests, concurrency, 0).await;
+        let bridge_run = load(&bridge_url, requests, concurrency, 0).await;
+        let queued = app.store.due_events(i64::MAX, requests * 2).await.unwrap().len();
+        assert_eq!(queued, requests + 500, "every delivery queued exactly once");
+
+        // Handler time: the route in process, one request at a time, no network.
+        let auth = basic_header();
+        let mut handler = Vec::with_capacity(2_000);
+        for n in 0..2_000 {
+            let request = Request::post(format!("/hooks/azure-devops/{INTEGRATION}"))
+                .header(header::AUTHORIZATION, &auth)
+                .body(Body::from(delivery(30_000_000 + n)))
+                .unwrap();
+            let started = Instant::now();
+            let response = bridge.clone().oneshot(request).await.unwrap();
+            handler.push(started.elapsed());
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+        }
+        handler.sort();
+
+        println!("intake benchmark: {requests} deliveries, concurrency {concurrency}, loopback HTTP/1.1");
+        println!(
+            "  bare axum handler : {:>8.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms",
+            bare_run.per_second,
+            bare_run.p50.as_secs_f64() * 1e3,
+            bare_run.p99.as_secs_f64() * 1e3
+        );
+        println!(
+            "  bridge intake     : {:>8.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms",
+            bridge_run.per_second,
+            bridge_run.p50.as_secs_f64() * 1e3,
+            bridge_run.p99.as_secs_f64() * 1e3
+        );
+        println!(
+            "  throughput ratio  : {:.1} % of bare (target >= 50 %)",
+            100.0 * bridge_run.per_second / bare_run.per_second
+        );
+        println!(
+            "  handler time      : p50 {:.3} ms   p99 {:.3} ms (in process, sequential; target p99 <= 2 ms)",
+            percentile(&handler, 0.5).as_secs_f64() * 1e3,
+            percentile(&handler, 0.99).as_secs_f64() * 1e3
+        );
+        println!(
+            "  writes per delivery: 1 (one conditional insert; {queued} events queued for {} deliveries)",
+            requests + 500
+        );
+    });
+}

@@ -1,0 +1,37 @@
+//! Runs the fake Azure DevOps organization and the fake Sentry as one process, so the bridge
+//! can be tried end to end on one machine without any account:
+//! `cargo run -p bridge-tests --bin fake-services`, then create an integration with the printed
+//! values against `bridge-local`. Ctrl-C stops it.
+
+use bridge_tests::fake_ado::{self, FakeAdo};
+use bridge_tests::fake_sentry::{self, FakeSentry};
+
+#[tokio::main]
+async fn main() {
+    let ado = FakeAdo::start().await;
+    let sentry = FakeSentry::start().await;
+    for issue in ["1", "2", "3", "77"] {
+        sentry.add_issue(issue);
+    }
+    println!("fake Azure DevOps organization: {}", ado.org_url());
+    println!("  PAT: {}", fake_ado::VALID_PAT);
+    println!("  projects: Fabrikam-Fiber (Agile), Contoso Web (Basic), Archive (Agile)");
+    println!(
+        "fake Sentry: {} (organization `{}`, token {}, issues 1, 2, 3, 77)",
+        sentry.base_url(),
+        fake_sentry::ORG,
+        fake_sentry::TOKEN
+    );
+    println!();
+    println!("create an integration against them:");
+    println!(
+        "  curl -s -X POST localhost:8080/integrations -H \"Authorization: Bearer $(cat .bridge-data/admin-token)\" \\\n    -H 'content-type: application/json' -d '{}'",
+        serde_json::json!({
+            "name": "fake",
+            "azure_devops": {"organization_url": ado.org_url(), "auth": {"type": "pat", "token": fake_ado::VALID_PAT}},
+            "sentry": {"base_url": sentry.base_url(), "organization_slug": fake_sentry::ORG,
+                       "client_secret": "fake-client-secret", "auth_token": fake_sentry::TOKEN}
+        })
+    );
+    let _ = tokio::signal::ctrl_c().await;
+}
