@@ -50,8 +50,12 @@ impl App {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), table_name);
         let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
+        let sentry_url = std::env::var("BRIDGE_SENTRY_URL")
+            .map(|u| trim_url(&u))
+            .unwrap_or_default();
         let config = Config {
             public_url,
+            sentry_url,
             admin_auth: AdminAuth::Platform,
             secret_prefix,
         };

@@ -13,8 +13,10 @@ pub enum AdminAuth {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Base URL where Azure DevOps and Sentry reach the bridge (no trailing slash).
+    /// Base URL where Azure DevOps reaches the bridge's hook route (no trailing slash).
     pub public_url: String,
+    /// Base URL of the Sentry-facing routes: the Sentry app's webhook URL host (no trailing slash).
+    pub sentry_url: String,
     pub admin_auth: AdminAuth,
     /// Prefix of secret names (`{prefix}{integration id}`).
     pub secret_prefix: String,

@@ -21,6 +21,7 @@ pub mod records;
 pub mod secrets;
 pub mod sentry;
 pub mod store;
+pub mod work_items;
 pub mod worker;
 
 pub use app::App;

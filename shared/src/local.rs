@@ -109,6 +109,7 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
     let secrets = FileSecretStore::open(&options.data_dir.join("secrets.json")).map_err(|e| invalid(&e))?;
     let config = Config {
         public_url: options.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
+        sentry_url: options.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
         admin_auth: AdminAuth::Bearer(admin_token),
         secret_prefix: "local/".to_string(),
     };
@@ -120,6 +121,7 @@ pub fn router(app: Arc<App>) -> Router {
     crate::http::finish(
         crate::http::health_router()
             .merge(crate::intake::router(app.clone()))
+            .merge(crate::work_items::router(app.clone()))
             .merge(crate::integrations::router(app)),
     )
 }

@@ -91,6 +91,7 @@ async fn bridge_app(dir: &std::path::Path) -> Arc<App> {
     store.activate_link(&mut link, 0).await.unwrap();
     let config = Config {
         public_url: "http://127.0.0.1".into(),
+        sentry_url: "http://127.0.0.1".into(),
         admin_auth: AdminAuth::Bearer(Secret::new("admin")),
         secret_prefix: "local/".into(),
     };

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::client::AdoClient;
+use super::core::NodeKind;
 use super::error::AdoError;
 use super::types::{Project, TypeCategory, WorkItemState, WorkItemType};
 
@@ -61,6 +62,7 @@ pub struct Metadata {
     types: TtlCache<String, Vec<WorkItemType>>,
     states: TtlCache<(String, String), Vec<WorkItemState>>,
     categories: TtlCache<String, Vec<TypeCategory>>,
+    paths: TtlCache<(String, bool), Vec<String>>,
 }
 
 impl Default for Metadata {
@@ -76,6 +78,7 @@ impl Metadata {
             types: TtlCache::new(ttl),
             states: TtlCache::new(ttl),
             categories: TtlCache::new(ttl),
+            paths: TtlCache::new(ttl),
         }
     }
 
@@ -98,6 +101,14 @@ impl Metadata {
         let key = (project.to_string(), work_item_type.to_string());
         self.states
             .get_or_load(key, client.work_item_type_states(project, work_item_type))
+            .await
+    }
+
+    /// Area (`NodeKind::Areas`) or iteration paths of a project.
+    pub async fn paths(&self, client: &AdoClient, project: &str, kind: NodeKind) -> Result<Vec<String>, AdoError> {
+        let key = (project.to_string(), kind == NodeKind::Areas);
+        self.paths
+            .get_or_load(key, client.classification_paths(project, kind))
             .await
     }
 

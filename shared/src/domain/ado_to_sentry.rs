@@ -54,7 +54,7 @@ pub fn plan(
     states: Option<StateFacts>,
     settings: &DirectionSettings,
 ) -> Result<SentryPlan, Skip> {
-    if !settings.enabled {
+    if !settings.any() {
         return Err(Skip::Disabled);
     }
     if let (Some(rev), Some(applied)) = (delivery.rev, link.sync.last_applied_rev)
@@ -199,7 +199,6 @@ mod tests {
     }
 
     const ON: DirectionSettings = DirectionSettings {
-        enabled: true,
         status: true,
         assignee: true,
         comments: true,
@@ -252,7 +251,11 @@ mod tests {
         )
         .unwrap();
         assert!(already.is_empty(), "equal to the last synced state");
-        let off = DirectionSettings { enabled: false, ..ON };
+        let off = DirectionSettings {
+            status: false,
+            assignee: false,
+            comments: false,
+        };
         assert_eq!(
             super::plan(&link(None, None), &update(2, "x"), None, resolved(), &off),
             Err(Skip::Disabled)

@@ -5,3 +5,4 @@ pub mod ado_to_sentry;
 pub mod identity;
 pub mod settings;
 pub mod status;
+pub mod work_item;

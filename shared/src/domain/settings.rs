@@ -1,47 +1,81 @@
-//! The per-integration sync settings (`sync` on the integration), with defaults.
+//! The per-integration sync settings (`sync` on the integration), with defaults. "Inbound" is
+//! Azure DevOps → Sentry, "outbound" Sentry → Azure DevOps (Sentry's own words for them).
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// Which parts of a direction are synced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+fn yes() -> bool {
+    true
+}
+
+/// Per Azure DevOps project: target states for Sentry status changes and the "done" states.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSync {
+    #[serde(default)]
+    pub on_resolve: Option<String>,
+    #[serde(default)]
+    pub on_unresolve: Option<String>,
+    /// States that count as done (instead of the Resolved/Completed categories).
+    #[serde(default)]
+    pub done_states: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSettings {
+    #[serde(default = "yes")]
+    pub status_inbound: bool,
+    #[serde(default = "yes")]
+    pub assignee_inbound: bool,
+    #[serde(default = "yes")]
+    pub comments_inbound: bool,
+    #[serde(default = "yes")]
+    pub status_outbound: bool,
+    #[serde(default = "yes")]
+    pub assignee_outbound: bool,
+    #[serde(default = "yes")]
+    pub comments_outbound: bool,
+    /// By Azure DevOps project name or id.
+    #[serde(default)]
+    pub projects: HashMap<String, ProjectSync>,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self::from_map(&Map::new())
+    }
+}
+
+/// Which kinds of change one direction syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirectionSettings {
-    pub enabled: bool,
     pub status: bool,
     pub assignee: bool,
     pub comments: bool,
 }
 
-impl Default for DirectionSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            status: true,
-            assignee: true,
-            comments: true,
-        }
+impl DirectionSettings {
+    pub fn any(&self) -> bool {
+        self.status || self.assignee || self.comments
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct SyncSettings {
-    /// Azure DevOps → Sentry.
-    pub ado_to_sentry: DirectionSettings,
-    /// Sentry → Azure DevOps.
-    pub sentry_to_ado: DirectionSettings,
-    /// Per ADO project: the states that count as done (overrides the Resolved/Completed categories).
-    pub done_states: HashMap<String, Vec<String>>,
-}
-
 impl SyncSettings {
-    /// Reads the settings; unknown keys are ignored, malformed ones fall back to defaults
-    /// (validated on PATCH, so this only matters for records written by older versions).
+    /// Reads the settings; a record that no longer parses falls back to defaults (settings are
+    /// validated when saved, so this only matters for records written by older versions).
     pub fn from_map(map: &Map<String, Value>) -> Self {
-        serde_json::from_value(Value::Object(map.clone())).unwrap_or_default()
+        serde_json::from_value(Value::Object(map.clone())).unwrap_or(SyncSettings {
+            status_inbound: true,
+            assignee_inbound: true,
+            comments_inbound: true,
+            status_outbound: true,
+            assignee_outbound: true,
+            comments_outbound: true,
+            projects: HashMap::new(),
+        })
     }
 
     /// Checks a `sync` object a person sent; `Err` names the problem.
@@ -51,11 +85,32 @@ impl SyncSettings {
             .map_err(|e| format!("`sync` is not valid: {e}"))
     }
 
-    pub fn explicit_done_states(&self, project: &str) -> Option<&[String]> {
-        self.done_states
+    pub fn inbound(&self) -> DirectionSettings {
+        DirectionSettings {
+            status: self.status_inbound,
+            assignee: self.assignee_inbound,
+            comments: self.comments_inbound,
+        }
+    }
+
+    pub fn outbound(&self) -> DirectionSettings {
+        DirectionSettings {
+            status: self.status_outbound,
+            assignee: self.assignee_outbound,
+            comments: self.comments_outbound,
+        }
+    }
+
+    /// The settings of an Azure DevOps project, by name or id (case-insensitive).
+    pub fn project(&self, name_or_id: &str) -> Option<&ProjectSync> {
+        self.projects
             .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(project))
-            .map(|(_, states)| states.as_slice())
+            .find(|(key, _)| key.eq_ignore_ascii_case(name_or_id))
+            .map(|(_, p)| p)
+    }
+
+    pub fn explicit_done_states(&self, project: &str) -> Option<&[String]> {
+        self.project(project).and_then(|p| p.done_states.as_deref())
     }
 }
 
@@ -66,12 +121,18 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        let defaults = SyncSettings::from_map(&Map::new());
-        assert!(defaults.ado_to_sentry.enabled && defaults.ado_to_sentry.comments);
-        let map = json!({"ado_to_sentry": {"comments": false}, "done_states": {"Fabrikam": ["Done", "Closed"]}});
+        let defaults = SyncSettings::default();
+        assert!(defaults.inbound().any() && defaults.outbound().comments);
+        let map = json!({"comments_inbound": false, "projects": {"Fabrikam": {"done_states": ["Done", "Closed"], "on_resolve": "Resolved"}}});
         let settings = SyncSettings::from_map(map.as_object().unwrap());
-        assert!(settings.ado_to_sentry.enabled && !settings.ado_to_sentry.comments);
+        assert!(settings.inbound().status && !settings.inbound().comments);
         assert_eq!(settings.explicit_done_states("fabrikam").unwrap(), ["Done", "Closed"]);
-        assert!(SyncSettings::validate(json!({"ado_to_sentry": {"status": "yes"}}).as_object().unwrap()).is_err());
+        assert_eq!(
+            settings.project("FABRIKAM").unwrap().on_resolve.as_deref(),
+            Some("Resolved")
+        );
+        assert!(SyncSettings::validate(json!({"status_inbound": "yes"}).as_object().unwrap()).is_err());
+        let typo = SyncSettings::validate(json!({"status_inbund": false}).as_object().unwrap()).unwrap_err();
+        assert!(typo.contains("status_inbund"), "{typo}");
     }
 }

@@ -35,6 +35,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/integrations/{id}", get(show).patch(update).delete(remove))
         .route("/integrations/{id}/status", get(status))
         .route("/integrations/{id}/events", get(events::list))
+        .route("/sentry/schema", get(crate::work_items::schema_route))
         .route(
             "/integrations/{id}/events/{event_id}/retry",
             axum::routing::post(events::retry),

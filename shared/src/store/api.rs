@@ -174,6 +174,54 @@ impl Store {
         Ok(self.table.get(&keys::tombstone_key(id)).await?.is_some())
     }
 
+    /// Integrations a Sentry installation may belong to: those with that installation uuid, and
+    /// those that have not learned theirs yet (the caller's signature check decides).
+    pub async fn integrations_for_installation(&self, installation_uuid: &str) -> Result<Vec<Integration>, StoreError> {
+        let wanted = installation_uuid.to_ascii_lowercase();
+        let all = self.list_integrations().await?;
+        Ok(all
+            .into_iter()
+            .filter(|i| {
+                i.sentry
+                    .installation_uuid
+                    .as_deref()
+                    .is_none_or(|uuid| uuid.eq_ignore_ascii_case(&wanted))
+            })
+            .collect())
+    }
+
+    // ----- leases -----
+
+    /// Takes a short exclusive lease (`true`), or finds it held by someone else (`false`).
+    /// Expired leases are free again, so a crashed holder blocks no one for long.
+    pub async fn try_lease(&self, name: &str, ttl_secs: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let item = Item {
+            key: keys::lease_key(name),
+            kind: "lease".into(),
+            version: 1,
+            data: "{}".into(),
+            gsi1: None,
+            gsi2: None,
+            expires_at: Some(now_ms / 1000 + ttl_secs),
+        };
+        match self
+            .table
+            .write(vec![WriteOp::Put {
+                item,
+                condition: Condition::Absent,
+            }])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        self.delete_key(keys::lease_key(name)).await
+    }
+
     // ----- links -----
 
     /// The active link of a Sentry issue.

@@ -10,6 +10,7 @@
 //! | repository | `INT#{int}` | `REPO#{repo id}` | | |
 //! | user mapping | `INT#{int}` | `USER#{email}` | | |
 //! | cursor | `INT#{int}` | `CURSOR#{kind}` | | |
+//! | lease | `LEASE#{name}` | `LEASE` | | |
 //! | inbox event | `EVT#{dedupe key}` | `EVENT` | `DUE` / `{next attempt:020}#{id}` while pending/failed | `INT#{int}#EVT#{status}` / `{received:020}#{id}` |
 
 use serde::Serialize;
@@ -59,6 +60,10 @@ pub fn integration_key(id: &str) -> Key {
 /// Left behind by a deleted integration, so its late deliveries are told 410 Gone.
 pub fn tombstone_key(id: &str) -> Key {
     Key::new(integration_pk(id), "DELETED")
+}
+/// A short exclusive lease (e.g. "one create per Sentry issue at a time").
+pub fn lease_key(name: &str) -> Key {
+    Key::new(format!("LEASE#{name}"), "LEASE")
 }
 pub fn link_key(integration_id: &str, sentry_issue_id: &str) -> Key {
     Key::new(integration_pk(integration_id), format!("LINK#{sentry_issue_id}"))

@@ -282,7 +282,7 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
     for mut link in links {
         let facts = state_facts(&connection, &settings, &delivery, &link).await?;
         let new_state = delivery.state.as_ref().and_then(|s| s.new.clone());
-        match plan(&link, &delivery, bridge, facts, &settings.ado_to_sentry) {
+        match plan(&link, &delivery, bridge, facts, &settings.inbound()) {
             Ok(plan) => {
                 notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
                 record(app, &link, delivery.rev, new_state).await?;

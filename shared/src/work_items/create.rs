@@ -1,0 +1,269 @@
+//! `POST /sentry/issue-link/create`: one JSON Patch call creates the work item (title, description
+//! with a link back, tag `sentry`, Hyperlink relation, optional area/iteration/tags/assignee),
+//! then the link is recorded. A second request for the same issue while the first is running,
+//! or repeating it right after, answers with the same work item instead of creating another.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{SentryFacing, authenticate, field_text, linked, user_error};
+use crate::App;
+use crate::azure_devops::{AdoError, WorkItem};
+use crate::clock;
+use crate::domain::work_item::{NewWorkItem, create_patch, work_item_title};
+use crate::error::ApiError;
+use crate::http::parse_json;
+use crate::records::{Integration, Link, LinkOrigin, LinkSyncState};
+use crate::secrets::IntegrationSecrets;
+
+/// A repeated create for the same issue, project, type and title within this window is the same one.
+pub const REPEAT_WINDOW_MS: i64 = 120_000;
+const LEASE_SECS: i64 = 60;
+
+/// The body Sentry sends (`issueId` and ids are numbers in practice, strings in the docs).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentRequest {
+    #[serde(default)]
+    pub fields: Map<String, Value>,
+    pub issue_id: Value,
+    pub installation_id: String,
+    #[serde(default)]
+    pub web_url: String,
+}
+
+impl ComponentRequest {
+    pub fn issue_id(&self) -> Result<String, SentryFacing> {
+        match &self.issue_id {
+            Value::Number(n) => Ok(n.to_string()),
+            Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+            _ => Err(user_error("the request names no Sentry issue (issueId)")),
+        }
+    }
+}
+
+/// Maps an Azure DevOps failure to what the person in the dialog should read.
+pub fn ado_user_error(error: AdoError, context: &str) -> SentryFacing {
+    match error {
+        AdoError::Field { field, message } => user_error(format!(
+            "Azure DevOps needs a valid value for \"{field}\" to {context}: {message}"
+        )),
+        AdoError::NotFound { message } => user_error(format!("Azure DevOps could not find it ({context}): {message}")),
+        AdoError::Http {
+            status: 400, message, ..
+        } => user_error(format!("Azure DevOps refused to {context}: {message}")),
+        other => SentryFacing(ApiError::from(other)),
+    }
+}
+
+pub struct Created {
+    pub integration: Integration,
+    pub project: String,
+    pub work_item: WorkItem,
+}
+
+/// What the create dialog (or an alert rule) asks for.
+pub struct CreateInput<'a> {
+    pub issue_id: &'a str,
+    pub sentry_url: &'a str,
+    pub project: &'a str,
+    pub work_item_type: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub area_path: Option<&'a str>,
+    pub iteration_path: Option<&'a str>,
+    pub tags: Option<&'a str>,
+    pub assignee: Option<&'a str>,
+    pub footer: Option<String>,
+    pub origin: LinkOrigin,
+}
+
+fn is_markdown_capable(integration: &Integration) -> bool {
+    let host = url::Url::parse(&integration.azure_devops.organization_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string));
+    host.is_some_and(|h| {
+        h == "dev.azure.com" || h.ends_with(".visualstudio.com") || h == "127.0.0.1" || h == "localhost"
+    })
+}
+
+/// The active link, when it is this very request repeated (same target, within the window).
+async fn repeated(app: &App, integration: &Integration, input: &CreateInput<'_>) -> Result<Option<Link>, SentryFacing> {
+    let link = app
+        .store
+        .get_link(&integration.id, input.issue_id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(link.filter(|l| {
+        l.created_by == input.origin
+            && l.project.eq_ignore_ascii_case(input.project)
+            && l.work_item_type.eq_ignore_ascii_case(input.work_item_type)
+            && clock::now_ms() - l.created_at < REPEAT_WINDOW_MS
+    }))
+}
+
+/// Creates the work item and records the link; idempotent per Sentry issue for a short window.
+/// Returns the link (the existing one for a repeat).
+pub async fn create_and_link(
+    app: &App,
+    integration: &Integration,
+    secrets: &IntegrationSecrets,
+    input: &CreateInput<'_>,
+) -> Result<Link, SentryFacing> {
+    if let Some(existing) = repeated(app, integration, input).await? {
+        return Ok(existing);
+    }
+    let lease = format!("create#{}#{}", integration.id, input.issue_id);
+    if !app
+        .store
+        .try_lease(&lease, LEASE_SECS, clock::now_ms())
+        .await
+        .map_err(ApiError::from)?
+    {
+        // Another request is creating it right now: answer with its result.
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(existing) = repeated(app, integration, input).await? {
+                return Ok(existing);
+            }
+        }
+        return Err(SentryFacing(ApiError::conflict(
+            "a work item is already being created for this issue; try again in a moment",
+        )));
+    }
+    let result = create_once(app, integration, secrets, input).await;
+    if let Err(error) = app.store.release_lease(&lease).await {
+        tracing::warn!(%error, "lease not released; it expires by itself");
+    }
+    result
+}
+
+async fn create_once(
+    app: &App,
+    integration: &Integration,
+    secrets: &IntegrationSecrets,
+    input: &CreateInput<'_>,
+) -> Result<Link, SentryFacing> {
+    let connection = app
+        .connections
+        .get(&app.http, integration, secrets)
+        .map_err(|e| SentryFacing(e.into()))?;
+    let item = NewWorkItem {
+        title: work_item_title(input.title, &format!("Sentry issue {}", input.issue_id)),
+        description: input.description,
+        sentry_url: input.sentry_url,
+        work_item_type: input.work_item_type,
+        markdown: is_markdown_capable(integration),
+        area_path: input.area_path,
+        iteration_path: input.iteration_path,
+        tags: input.tags,
+        assignee: input.assignee,
+        footer: input.footer.clone(),
+    };
+    let work_item = connection
+        .ado
+        .create_work_item(input.project, input.work_item_type, create_patch(&item))
+        .await
+        .map_err(|e| ado_user_error(e, "create the work item"))?;
+    let created = Created {
+        integration: integration.clone(),
+        project: input.project.to_string(),
+        work_item,
+    };
+    record_link(app, &created, input.issue_id, input.sentry_url, input.origin).await
+}
+
+/// Records (or replaces) the active link of the Sentry issue.
+pub async fn record_link(
+    app: &App,
+    created: &Created,
+    issue_id: &str,
+    sentry_url: &str,
+    origin: LinkOrigin,
+) -> Result<Link, SentryFacing> {
+    let now = clock::now_ms();
+    let item = &created.work_item;
+    let mut link = Link {
+        integration_id: created.integration.id.clone(),
+        sentry_issue_id: issue_id.to_string(),
+        sentry_short_id: None,
+        sentry_url: Some(sentry_url.to_string()).filter(|u| !u.is_empty()),
+        work_item_id: item.id,
+        work_item_url: item.web_url().map(str::to_string),
+        project: item
+            .field_str("System.TeamProject")
+            .unwrap_or(&created.project)
+            .to_string(),
+        work_item_type: item.field_str("System.WorkItemType").unwrap_or_default().to_string(),
+        sync: LinkSyncState {
+            ado_state: item.field_str("System.State").map(str::to_string),
+            last_applied_rev: Some(item.rev),
+            ..Default::default()
+        },
+        created_by: origin,
+        created_at: now,
+        updated_at: now,
+        replaced_at: None,
+        version: 0,
+    };
+    for _ in 0..3 {
+        match app.store.activate_link(&mut link, now).await {
+            Ok(_) => return Ok(link),
+            Err(crate::store::StoreError::Conflict) => continue,
+            Err(error) => return Err(SentryFacing(error.into())),
+        }
+    }
+    Err(SentryFacing(ApiError::conflict(
+        "the issue's link changed concurrently; try again",
+    )))
+}
+
+/// The answer Sentry expects for a link.
+pub fn answer(link: &Link) -> Value {
+    linked(
+        link.work_item_url.as_deref().unwrap_or_default(),
+        &link.project,
+        link.work_item_id,
+    )
+}
+
+pub async fn create(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, axum::Json<Value>), SentryFacing> {
+    let request: ComponentRequest = parse_json(&body)?;
+    let caller = authenticate(&app, &headers, &request.installation_id, &body).await?;
+    let issue_id = request.issue_id()?;
+    let fields = &request.fields;
+    let project_value =
+        field_text(fields, "ado_project").ok_or_else(|| user_error("choose an Azure DevOps project"))?;
+    let work_item_type = field_text(fields, "work_item_type").ok_or_else(|| user_error("choose a work item type"))?;
+    let ((integration, secrets), project) = caller.resolve(&project_value);
+    let title = field_text(fields, "title").unwrap_or_default();
+    let description = field_text(fields, "description").unwrap_or_default();
+    let (area_path, iteration_path) = (field_text(fields, "area_path"), field_text(fields, "iteration_path"));
+    let (tags, assignee) = (field_text(fields, "tags"), field_text(fields, "assignee"));
+    let input = CreateInput {
+        issue_id: &issue_id,
+        sentry_url: &request.web_url,
+        project,
+        work_item_type: &work_item_type,
+        title: &title,
+        description: &description,
+        area_path: area_path.as_deref(),
+        iteration_path: iteration_path.as_deref(),
+        tags: tags.as_deref(),
+        assignee: assignee.as_deref(),
+        footer: None,
+        origin: LinkOrigin::Create,
+    };
+    let link = create_and_link(&app, integration, secrets, &input).await?;
+    Ok((StatusCode::CREATED, axum::Json(answer(&link))))
+}

@@ -1,0 +1,81 @@
+//! The `work-items` function: what Sentry calls on behalf of a user — the issue-link
+//! component (create and link a work item), its select options, and the alert-rule action
+//! settings. Every request is signed (`Sentry-App-Signature`); errors carry a top-level
+//! `message`, which Sentry shows to the user.
+
+mod alert_rule;
+mod auth;
+mod create;
+mod link;
+mod options;
+mod schema;
+
+pub use auth::{Caller, authenticate};
+pub use schema::{component_schema, schema_route};
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::error::ApiError;
+
+/// Sentry-facing routes (`/sentry/*`), on the host of the Sentry app's webhook URL.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/sentry/issue-link/create", post(create::create))
+        .route("/sentry/issue-link/link", post(link::link))
+        .route("/sentry/options/{kind}", get(options::options))
+        .route("/sentry/alert-rule-action", post(alert_rule::validate))
+        .with_state(app)
+}
+
+/// An error Sentry shows to the user: `{"message"}` plus the bridge's usual `error` object.
+#[derive(Debug)]
+pub struct SentryFacing(pub ApiError);
+
+impl From<ApiError> for SentryFacing {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl<E: Into<ApiError>> From<Box<E>> for SentryFacing {
+    fn from(error: Box<E>) -> Self {
+        Self((*error).into())
+    }
+}
+
+impl IntoResponse for SentryFacing {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        if error.status.is_server_error() {
+            tracing::error!(code = error.code, message = %error.message, "Sentry component request failed");
+        }
+        let body = json!({"message": error.message, "error": {"code": error.code, "message": error.message}});
+        (error.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A 400 the user can act on.
+pub fn user_error(message: impl Into<String>) -> SentryFacing {
+    SentryFacing(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message))
+}
+
+/// The issue-link answer: `{"webUrl", "project", "identifier"}`, all strings.
+pub fn linked(web_url: &str, project: &str, work_item_id: u64) -> Value {
+    json!({"webUrl": web_url, "project": project, "identifier": work_item_id.to_string()})
+}
+
+/// A field value from Sentry's form as text (Sentry sends numbers for some).
+pub fn field_text(fields: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    match fields.get(name)? {
+        Value::String(text) => Some(text.trim().to_string()).filter(|t| !t.is_empty()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
