@@ -58,6 +58,7 @@ impl App {
             sentry_url,
             admin_auth: AdminAuth::Platform,
             secret_prefix,
+            sentry_replay_window_secs: crate::config::replay_window_from_env(),
         };
         Ok(Self::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
     }

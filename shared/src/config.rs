@@ -20,6 +20,20 @@ pub struct Config {
     pub admin_auth: AdminAuth,
     /// Prefix of secret names (`{prefix}{integration id}`).
     pub secret_prefix: String,
+    /// Sentry webhooks whose `Sentry-Hook-Timestamp` is further than this from now are refused.
+    pub sentry_replay_window_secs: i64,
+}
+
+/// Default for [`Config::sentry_replay_window_secs`].
+pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 300;
+
+/// `BRIDGE_SENTRY_REPLAY_WINDOW_SECS`, else five minutes.
+pub fn replay_window_from_env() -> i64 {
+    std::env::var("BRIDGE_SENTRY_REPLAY_WINDOW_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(DEFAULT_REPLAY_WINDOW_SECS)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -112,6 +112,7 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
         sentry_url: options.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
         admin_auth: AdminAuth::Bearer(admin_token),
         secret_prefix: "local/".to_string(),
+        sentry_replay_window_secs: crate::config::replay_window_from_env(),
     };
     Ok(App::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
 }

@@ -94,6 +94,7 @@ async fn bridge_app(dir: &std::path::Path) -> Arc<App> {
         sentry_url: "http://127.0.0.1".into(),
         admin_auth: AdminAuth::Bearer(Secret::new("admin")),
         secret_prefix: "local/".into(),
+        sentry_replay_window_secs: 300,
     };
     App::new(store, Arc::new(secrets), config)
 }

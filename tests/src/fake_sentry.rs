@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 
 pub const TOKEN: &str = "sentry-auth-token-value";
 pub const ORG: &str = "acme";
+/// The installation of the bridge's internal integration in the fake organization.
+pub const INSTALLATION: &str = "6f2b7a0e-3c1d-4e5f-9a8b-7c6d5e4f3a2b";
 
 #[derive(Debug, Clone, Default)]
 pub struct FakeIssue {
@@ -47,6 +49,8 @@ struct Inner {
     /// External issues: `(id, body)`.
     external_issues: Vec<(String, Value)>,
     next_comment: u64,
+    /// Tokens accepted besides [`TOKEN`].
+    extra_tokens: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -82,6 +86,10 @@ impl FakeSentry {
                 put(edit_comment).delete(delete_comment),
             )
             .route("/api/0/organizations/{org}/members/", get(members))
+            .route(
+                "/api/0/organizations/{org}/sentry-app-installations/",
+                get(installations),
+            )
             .route(
                 "/api/0/sentry-app-installations/{uuid}/external-issues/",
                 axum::routing::post(link_external),
@@ -128,6 +136,11 @@ impl FakeSentry {
         self.inner.lock().unwrap().throttles = count;
     }
 
+    /// Accepts `token` too (a rotated token).
+    pub fn accept_token(&self, token: &str) {
+        self.inner.lock().unwrap().extra_tokens.push(token.to_string());
+    }
+
     /// External issues linked through the installation API: `(id, body)`.
     pub fn external_issues(&self) -> Vec<(String, Value)> {
         self.inner.lock().unwrap().external_issues.clone()
@@ -169,8 +182,12 @@ async fn gate(State(inner): State<Shared>, request: Request, next: Next) -> Resp
                 .into_response();
         }
     }
-    let authorized =
-        parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let authorized = presented.is_some_and(|t| t == TOKEN || inner.lock().unwrap().extra_tokens.iter().any(|e| e == t));
     if !authorized {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"detail": "Invalid token"}))).into_response();
     }
@@ -346,4 +363,8 @@ async fn unlink_external(State(inner): State<Shared>, Path((_uuid, id)): Path<(S
     } else {
         not_found()
     }
+}
+
+async fn installations() -> Response {
+    axum::Json(json!([{"uuid": INSTALLATION, "status": "installed", "app": {"uuid": "a1b2c3d4-0000-4000-8000-000000000001", "slug": "azure-devops-bridge"}, "organization": {"slug": ORG}}])).into_response()
 }

@@ -58,6 +58,7 @@ fn config(public_url: String) -> Config {
         public_url,
         admin_auth: AdminAuth::Bearer(Secret::new(ADMIN_TOKEN)),
         secret_prefix: format!("bridge-test/{}/", uuid::Uuid::new_v4().simple()),
+        sentry_replay_window_secs: shared::config::DEFAULT_REPLAY_WINDOW_SECS,
     }
 }
 

@@ -165,6 +165,7 @@ async fn lifecycle(backend: Backend) {
 
     // PATCH: rename, rotate the Sentry token and move the ADO credential to an Entra service principal.
     server.ado.state(|s| s.entra_client.1 = "entra-secret-value".into());
+    server.sentry.accept_token("rotated-token");
     let patch = json!({"version": 1, "name": "fabrikam-prod", "sentry": {"auth_token": "rotated-token"},
         "azure_devops": {"auth": {"type": "entra", "tenant_id": "tenant", "client_id": fake_ado::ENTRA_CLIENT_ID,
                                   "client_secret": "entra-secret-value", "authority": server.ado.authority()}}});
@@ -269,6 +270,50 @@ async fn a_bad_credential_is_explained_and_leaves_nothing() {
     );
     assert!(body["error"]["message"].as_str().unwrap().contains("AADSTS7000215"));
     assert_nothing_left(&server).await;
+}
+
+#[tokio::test]
+async fn a_bad_sentry_token_is_explained_before_anything_is_created() {
+    let server = start(Backend::Local).await;
+    let mut body = server.create_body();
+    body["sentry"]["auth_token"] = json!("revoked-token");
+    let (status, body, text) = send(&server, reqwest::Method::POST, "/integrations", Some(body)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "sentry_token_rejected");
+    assert!(!text.contains("revoked-token"));
+    assert!(server.ado.requests().is_empty(), "Azure DevOps untouched");
+    assert_nothing_left(&server).await;
+}
+
+#[tokio::test]
+async fn sync_settings_are_checked_against_the_project_states() {
+    let server = start(Backend::Local).await;
+    let created = create(&server).await;
+    assert_eq!(
+        created["sentry"]["installation_uuid"],
+        bridge_tests::fake_sentry::INSTALLATION,
+        "discovered"
+    );
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/integrations/{id}");
+    let bad = json!({"sync": {"projects": {"Fabrikam-Fiber": {"on_resolve": "Shipped"}}}});
+    let (status, body, _) = send(&server, reqwest::Method::PATCH, &path, Some(bad)).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Fabrikam-Fiber") && message.contains("Shipped") && message.contains("Resolved"),
+        "{message}"
+    );
+    let unknown = json!({"sync": {"projects": {"Nope": {"on_resolve": "Done"}}}});
+    let (status, _, _) = send(&server, reqwest::Method::PATCH, &path, Some(unknown)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let typo = json!({"sync": {"status_outbond": false}});
+    let (status, body, _) = send(&server, reqwest::Method::PATCH, &path, Some(typo)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["message"].as_str().unwrap().contains("status_outbond"));
+    let good = json!({"sync": {"comments_outbound": false, "projects": {"Fabrikam-Fiber": {"on_resolve": "Closed", "on_unresolve": "New"}}}});
+    let (status, body, _) = send(&server, reqwest::Method::PATCH, &path, Some(good)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sync"]["projects"]["Fabrikam-Fiber"]["on_resolve"], "Closed");
 }
 
 #[tokio::test]

@@ -90,7 +90,14 @@ pub fn plan(
                 }
             }
         }
-        "workitem.commented" => plan.comment = settings.comments && delivery.comment.is_some(),
+        "workitem.commented" => {
+            // A comment the bridge mirrored from Sentry comes back as a workitem.commented: not again.
+            let mirrored = delivery
+                .comment
+                .as_ref()
+                .is_some_and(|c| strip_html(&c.text).contains("(Sentry) wrote:"));
+            plan.comment = settings.comments && delivery.comment.is_some() && !mirrored;
+        }
         "workitem.deleted" => {
             plan.note = Some(format!(
                 "Azure DevOps work item #{} was deleted; this issue no longer syncs with it.",

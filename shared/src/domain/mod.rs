@@ -3,6 +3,8 @@
 pub mod ado_event;
 pub mod ado_to_sentry;
 pub mod identity;
+pub mod sentry_event;
+pub mod sentry_to_ado;
 pub mod settings;
 pub mod status;
 pub mod work_item;

@@ -3,9 +3,11 @@
 
 mod azure_devops;
 mod basic_auth;
+mod sentry;
 
 pub use azure_devops::ado_hook;
 pub use basic_auth::{basic_password, webhook_secret_matches};
+pub use sentry::{fresh, sentry_hook};
 
 use std::sync::Arc;
 
@@ -19,4 +21,9 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/hooks/azure-devops/{integration_id}", post(ado_hook))
         .with_state(app)
+}
+
+/// `POST /hooks/sentry` (served by the `work-items` function: the Sentry app's webhook URL).
+pub fn sentry_router(app: Arc<App>) -> Router {
+    Router::new().route("/hooks/sentry", post(sentry_hook)).with_state(app)
 }

@@ -4,6 +4,8 @@
 pub mod connect;
 mod events;
 pub mod request;
+mod sentry_check;
+mod sync_check;
 pub mod validate;
 pub mod view;
 
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::azure_devops;
 use crate::clock;
+use crate::domain::settings::SyncSettings;
 use crate::error::ApiError;
 use crate::http::{JsonBody, require_admin};
 use crate::records::Integration;
@@ -70,8 +73,11 @@ async fn create(
     let webhook_url = webhook_url(&app, &integration.id);
     connect::check_webhook_url(&integration.azure_devops.organization_url, &webhook_url).map_err(ApiError::invalid)?;
 
-    // Verify the credential and subscribe to the work item events before anything is stored.
+    // Verify both credentials (learning the Sentry installation) and check the sync settings, then
+    // subscribe to the work item events — all before anything is stored.
+    sentry_check::check_sentry(&app.http, &mut integration, &secrets).await?;
     let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
+    sync_check::check_project_states(&client, &SyncSettings::from_map(&integration.sync)).await?;
     let connection = connect::connect(&client, &webhook_url, &secrets.webhook_secret).await?;
     integration.azure_devops.collection_id = Some(connection.collection_id);
     integration.azure_devops.bridge_identity_id = Some(connection.bridge_identity_id);
@@ -131,10 +137,24 @@ async fn update(
             integration.version
         )));
     }
+    let before = integration.clone();
+    let sync_changed = patch.sync.is_some();
     let changes = request::apply_patch(&mut integration, patch, clock::now_ms()).map_err(ApiError::invalid)?;
-    if !changes.is_empty() {
-        let mut secrets = app.secrets.get(&integration.secret_ref).await?;
-        changes.apply(&mut secrets);
+    let mut secrets = app.secrets.get(&integration.secret_ref).await?;
+    let old_token = secrets.sentry_auth_token.clone();
+    let secrets_changed = !changes.is_empty();
+    changes.apply(&mut secrets);
+    if integration.sentry != before.sentry
+        || secrets.sentry_auth_token != old_token
+        || integration.sentry.installation_uuid.is_none()
+    {
+        sentry_check::check_sentry(&app.http, &mut integration, &secrets).await?;
+    }
+    if sync_changed {
+        let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
+        sync_check::check_project_states(&client, &SyncSettings::from_map(&integration.sync)).await?;
+    }
+    if secrets_changed {
         app.secrets.put(&integration.secret_ref, &secrets).await?;
     }
     app.store.update_integration(&mut integration).await?;

@@ -156,6 +156,24 @@ impl SentryClient {
         }
     }
 
+    /// The organization's Sentry-app installations: `(installation uuid, app slug)`. Also the
+    /// cheapest check that the token works.
+    pub async fn installations(&self) -> Result<Vec<(String, String)>, SentryError> {
+        let (_, text) = self
+            .send(Method::GET, self.url("sentry-app-installations/"), None)
+            .await?;
+        let list: Vec<Value> = serde_json::from_str(&text).map_err(|e| SentryError::Decode(e.to_string()))?;
+        Ok(list
+            .iter()
+            .filter_map(|i| {
+                Some((
+                    i["uuid"].as_str()?.to_string(),
+                    i["app"]["slug"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+
     /// Sets an issue's status (`resolved`, `unresolved`, `ignored`).
     pub async fn set_status(&self, issue_id: &str, status: &str) -> Result<(), SentryError> {
         let url = self.url(&format!("issues/{issue_id}/"));

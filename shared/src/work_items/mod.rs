@@ -10,7 +10,9 @@ mod link;
 mod options;
 mod schema;
 
+pub use alert_rule::setting;
 pub use auth::{Caller, authenticate};
+pub use create::{CreateInput, create_and_link};
 pub use schema::{component_schema, schema_route};
 
 use std::sync::Arc;
@@ -24,14 +26,15 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::error::ApiError;
 
-/// Sentry-facing routes (`/sentry/*`), on the host of the Sentry app's webhook URL.
+/// Sentry-facing routes (`/sentry/*` and `/hooks/sentry`), on the host of the Sentry app's webhook URL.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/sentry/issue-link/create", post(create::create))
         .route("/sentry/issue-link/link", post(link::link))
         .route("/sentry/options/{kind}", get(options::options))
         .route("/sentry/alert-rule-action", post(alert_rule::validate))
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(crate::intake::sentry_router(app))
 }
 
 /// An error Sentry shows to the user: `{"message"}` plus the bridge's usual `error` object.

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::Failure;
+use super::{Failure, store_failure, update_link_with};
 use crate::App;
 use crate::azure_devops::AdoError;
 use crate::clock;
@@ -14,10 +14,6 @@ use crate::domain::status::is_done;
 use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link};
 use crate::sentry::SentryError;
 use crate::store::StoreError;
-
-fn store_failure(error: StoreError) -> Failure {
-    Failure::Retry(format!("store: {error}"))
-}
 
 fn sentry_failure(error: SentryError) -> Failure {
     match error {
@@ -215,11 +211,9 @@ async fn apply(
     Ok(notes)
 }
 
-/// Records what was applied on the link, re-reading it if someone else wrote it meanwhile.
+/// Records what was applied on the link.
 async fn record(app: &App, link: &Link, rev: Option<u64>, state: Option<String>) -> Result<(), Failure> {
-    let mut current = link.clone();
-    for _ in 0..3 {
-        let mut next = current.clone();
+    update_link_with(app, link, |next| {
         next.sync.sentry_status = link.sync.sentry_status.clone();
         next.sync.sentry_assignee = link.sync.sentry_assignee.clone();
         next.sync.ado_assignee = link.sync.ado_assignee.clone();
@@ -228,26 +222,8 @@ async fn record(app: &App, link: &Link, rev: Option<u64>, state: Option<String>)
         if state.is_some() {
             next.sync.ado_state = state.clone();
         }
-        next.updated_at = clock::now_ms();
-        match app.store.update_link(&mut next).await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict) => {
-                match app
-                    .store
-                    .get_link(&link.integration_id, &link.sentry_issue_id)
-                    .await
-                    .map_err(store_failure)?
-                {
-                    Some(fresh) if fresh.work_item_id == link.work_item_id => current = fresh,
-                    _ => return Ok(()),
-                }
-            }
-            Err(error) => return Err(store_failure(error)),
-        }
-    }
-    Err(Failure::Retry(
-        "the link kept changing while it was being updated".into(),
-    ))
+    })
+    .await
 }
 
 pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {

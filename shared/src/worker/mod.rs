@@ -5,14 +5,48 @@
 
 mod ado_to_sentry;
 pub mod lambda;
+mod sentry_to_ado;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::App;
 use crate::clock;
-use crate::records::{EventSource, EventStatus, InboxEvent};
+use crate::records::{EventSource, EventStatus, InboxEvent, Link};
 use crate::store::StoreError;
+
+pub(crate) fn store_failure(error: StoreError) -> Failure {
+    Failure::Retry(format!("store: {error}"))
+}
+
+/// Applies `change` to the link and saves it; on a version conflict reads it again and re-applies
+/// (as long as it still points at the same work item).
+pub(crate) async fn update_link_with(app: &App, link: &Link, change: impl Fn(&mut Link)) -> Result<(), Failure> {
+    let mut current = link.clone();
+    for _ in 0..3 {
+        let mut next = current.clone();
+        change(&mut next);
+        next.updated_at = clock::now_ms();
+        match app.store.update_link(&mut next).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict) => {
+                match app
+                    .store
+                    .get_link(&link.integration_id, &link.sentry_issue_id)
+                    .await
+                    .map_err(store_failure)?
+                {
+                    Some(fresh) if fresh.work_item_id == link.work_item_id => current = fresh,
+                    _ => return Ok(()),
+                }
+            }
+            Err(error) => return Err(store_failure(error)),
+        }
+    }
+    Err(Failure::Retry(
+        "the link kept changing while it was being updated".into(),
+    ))
+}
 
 /// Attempts before an event is `dead`.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -73,9 +107,7 @@ pub async fn process(app: &App, mut event: InboxEvent) -> Result<Option<EventSta
     }
     let outcome = match event.source {
         EventSource::AzureDevOps => ado_to_sentry::handle(app, &event).await,
-        EventSource::Sentry => Err(Failure::Permanent(
-            "Sentry events are not processed by this version".into(),
-        )),
+        EventSource::Sentry => sentry_to_ado::handle(app, &event).await,
     };
     if let Err(failure) = &outcome {
         tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied");

@@ -1,0 +1,422 @@
+//! Applying a Sentry change to the Azure DevOps work item linked to the issue: status,
+//! assignee, comments — and creating a work item when an alert rule fires.
+
+use serde_json::Value;
+
+use super::{Failure, store_failure, update_link_with};
+use crate::App;
+use crate::azure_devops::{AdoClient, AdoError, TextFormat, WorkItem, patch};
+use crate::clock;
+use crate::connections::Connection;
+use crate::domain::identity::email_of;
+use crate::domain::sentry_event::{Assignee, CommentAction, SentryChange, is_bridge_comment, parse_webhook};
+use crate::domain::sentry_to_ado::{TargetState, already_there, comment_text, target_state};
+use crate::domain::settings::SyncSettings;
+use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link, LinkOrigin};
+use crate::secrets::IntegrationSecrets;
+use crate::store::StoreError;
+use crate::work_items::{CreateInput, create_and_link, setting};
+
+/// Azure DevOps failures as worker outcomes.
+pub fn ado_failure(error: AdoError) -> Failure {
+    match error {
+        AdoError::NotFound { message } => Failure::Permanent(format!("Azure DevOps: {message}")),
+        AdoError::Field { field, message } => {
+            Failure::Permanent(format!("Azure DevOps refused field {field}: {message}"))
+        }
+        AdoError::Http { status, message, .. } if (400..500).contains(&status) => {
+            Failure::Permanent(format!("Azure DevOps refused ({status}): {message}"))
+        }
+        AdoError::Decode(message) => Failure::Permanent(format!("Azure DevOps: {message}")),
+        other => Failure::Retry(format!("Azure DevOps: {other}")),
+    }
+}
+
+/// Read, decide, write with `test /rev`; a 412 (someone changed it meanwhile) reads again.
+/// `decide` returns `None` when the work item is already as wanted.
+async fn patch_work_item(
+    ado: &AdoClient,
+    id: u64,
+    decide: impl Fn(&WorkItem) -> Option<Vec<Value>>,
+) -> Result<Option<WorkItem>, Failure> {
+    for _ in 0..3 {
+        let item = ado.work_item(id).await.map_err(ado_failure)?;
+        let Some(ops) = decide(&item) else { return Ok(None) };
+        match ado.update_work_item(id, Some(item.rev), ops).await {
+            Ok(updated) => return Ok(Some(updated)),
+            Err(AdoError::Conflict) => continue,
+            Err(error) => return Err(ado_failure(error)),
+        }
+    }
+    Err(Failure::Retry(
+        "the work item kept changing (412) while it was being updated".into(),
+    ))
+}
+
+fn record_write(link: &mut Link, item: &WorkItem) {
+    link.sync.ado_state = item.field_str("System.State").map(str::to_string);
+    link.sync.last_applied_rev = link.sync.last_applied_rev.max(Some(item.rev));
+}
+
+async fn status(
+    app: &App,
+    connection: &Connection,
+    settings: &SyncSettings,
+    link: &Link,
+    status: &str,
+) -> Result<Vec<String>, Failure> {
+    if !settings.status_outbound || link.sync.sentry_status.as_deref() == Some(status) {
+        return Ok(Vec::new());
+    }
+    let mut notes = Vec::new();
+    let states = connection
+        .metadata
+        .states(&connection.ado, &link.project, &link.work_item_type)
+        .await
+        .map_err(ado_failure)?;
+    let project = settings.project(&link.project);
+    let configured = match status {
+        "resolved" => project.and_then(|p| p.on_resolve.as_deref()),
+        "unresolved" => project.and_then(|p| p.on_unresolve.as_deref()),
+        _ => None,
+    };
+    let mut written = None;
+    if let Some(target) = target_state(status, configured, &states) {
+        if let TargetState::Fallback {
+            state,
+            configured: Some(wanted),
+        } = &target
+        {
+            notes.push(format!(
+                "state \"{wanted}\" does not exist for {}; used \"{state}\"",
+                link.work_item_type
+            ));
+        }
+        let name = target.name().to_string();
+        written = patch_work_item(&connection.ado, link.work_item_id, |item| {
+            let current = item.field_str("System.State").unwrap_or_default();
+            (!already_there(status, current, &states))
+                .then(|| vec![patch::replace("/fields/System.State", name.clone())])
+        })
+        .await?;
+    }
+    let status = status.to_string();
+    update_link_with(app, link, |next| {
+        next.sync.sentry_status = Some(status.clone());
+        if let Some(item) = &written {
+            record_write(next, item);
+        }
+    })
+    .await?;
+    Ok(notes)
+}
+
+async fn assigned(
+    app: &App,
+    connection: &Connection,
+    settings: &SyncSettings,
+    integration: &Integration,
+    link: &Link,
+    assignee: &Option<Assignee>,
+) -> Result<Vec<String>, Failure> {
+    if !settings.assignee_outbound {
+        return Ok(Vec::new());
+    }
+    let email = match assignee {
+        Some(Assignee::User { email: Some(email), .. }) => email.clone(),
+        Some(Assignee::User { name, .. }) => {
+            return Ok(vec![format!("{name} has no visible email in Sentry; not assigned")]);
+        }
+        Some(Assignee::Team { name }) => {
+            return Ok(vec![format!(
+                "assigned to team {name}; team assignments are not synced"
+            )]);
+        }
+        None => return Ok(Vec::new()),
+    };
+    if link.sync.ado_assignee.as_deref() == Some(email.as_str()) {
+        return Ok(Vec::new());
+    }
+    let mapped = app
+        .store
+        .get_user_mapping(&integration.id, &email)
+        .await
+        .map_err(store_failure)?
+        .and_then(|m| m.ado_identity);
+    let identity = match mapped {
+        Some(identity) => identity,
+        None => {
+            let found = connection.ado.identities_by_email(&email).await.map_err(ado_failure)?;
+            if found.is_empty() {
+                return Ok(vec![format!(
+                    "no Azure DevOps identity with email {email}; work item left as it was"
+                )]);
+            }
+            email.clone()
+        }
+    };
+    let written = patch_work_item(&connection.ado, link.work_item_id, |item| {
+        let current = item.fields.get("System.AssignedTo").and_then(email_of);
+        (current.as_deref() != Some(identity.to_lowercase().as_str()))
+            .then(|| vec![patch::field("System.AssignedTo", identity.clone())])
+    })
+    .await?;
+    update_link_with(app, link, |next| {
+        next.sync.ado_assignee = Some(email.clone());
+        next.sync.sentry_assignee = Some(email.clone());
+        if let Some(item) = &written {
+            record_write(next, item);
+        }
+    })
+    .await?;
+    Ok(Vec::new())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn comment(
+    app: &App,
+    connection: &Connection,
+    settings: &SyncSettings,
+    event: &InboxEvent,
+    link: &Link,
+    action: &CommentAction,
+    comment_id: &str,
+    text: &str,
+    author: &str,
+) -> Result<Vec<String>, Failure> {
+    if !settings.comments_outbound || is_bridge_comment(text) {
+        return Ok(Vec::new());
+    }
+    let store = &app.store;
+    let existing = store
+        .comment_link_by_sentry(&link.integration_id, comment_id)
+        .await
+        .map_err(store_failure)?;
+    match action {
+        CommentAction::Created => {
+            if existing.is_some() {
+                return Ok(Vec::new());
+            }
+            let body = comment_text(author, text);
+            let ado = &connection.ado;
+            let found = if event.attempts > 0 {
+                let comments = ado
+                    .comments(&link.project, link.work_item_id)
+                    .await
+                    .map_err(ado_failure)?;
+                comments.into_iter().find(|c| c.text == body).map(|c| c.id)
+            } else {
+                None
+            };
+            let ado_comment_id = match found {
+                Some(id) => id,
+                None => {
+                    ado.add_comment(&link.project, link.work_item_id, &body, TextFormat::Markdown)
+                        .await
+                        .map_err(ado_failure)?
+                        .id
+                }
+            };
+            let mut pair = CommentLink {
+                integration_id: link.integration_id.clone(),
+                sentry_issue_id: link.sentry_issue_id.clone(),
+                sentry_comment_id: comment_id.to_string(),
+                work_item_id: link.work_item_id,
+                ado_comment_id,
+                origin: CommentOrigin::Sentry,
+                created_at: clock::now_ms(),
+                version: 0,
+            };
+            match store.create_comment_link(&mut pair).await {
+                Ok(()) | Err(StoreError::Conflict) => Ok(Vec::new()),
+                Err(error) => Err(store_failure(error)),
+            }
+        }
+        CommentAction::Updated => match existing {
+            Some(pair) if pair.origin == CommentOrigin::Sentry => {
+                let body = comment_text(author, text);
+                connection
+                    .ado
+                    .update_comment(
+                        &link.project,
+                        pair.work_item_id,
+                        pair.ado_comment_id,
+                        &body,
+                        TextFormat::Markdown,
+                    )
+                    .await
+                    .map_err(ado_failure)?;
+                Ok(Vec::new())
+            }
+            _ => Ok(vec![format!(
+                "comment {comment_id} is not mirrored in Azure DevOps; edit not synced"
+            )]),
+        },
+        CommentAction::Deleted => match existing {
+            Some(pair) if pair.origin == CommentOrigin::Sentry => {
+                match connection
+                    .ado
+                    .delete_comment(&link.project, pair.work_item_id, pair.ado_comment_id)
+                    .await
+                {
+                    Ok(()) | Err(AdoError::NotFound { .. }) => {}
+                    Err(error) => return Err(ado_failure(error)),
+                }
+                store.delete_comment_link(&pair).await.map_err(store_failure)?;
+                Ok(Vec::new())
+            }
+            _ => Ok(Vec::new()),
+        },
+    }
+}
+
+/// An alert rule fired: at most one work item per Sentry issue and integration.
+async fn alert(
+    app: &App,
+    connection: &Connection,
+    integration: &Integration,
+    secrets: &IntegrationSecrets,
+    change: &SentryChange,
+) -> Result<Vec<String>, Failure> {
+    let SentryChange::Alert {
+        issue_id,
+        web_url,
+        title,
+        culprit,
+        rule,
+        settings,
+    } = change
+    else {
+        return Ok(Vec::new());
+    };
+    if app
+        .store
+        .get_link(&integration.id, issue_id)
+        .await
+        .map_err(store_failure)?
+        .is_some()
+    {
+        return Ok(vec!["the issue already has a work item".into()]);
+    }
+    let project_value = setting(settings, "ado_project")
+        .ok_or_else(|| Failure::Permanent("the alert action names no project".into()))?;
+    let project = match project_value.split_once("::") {
+        Some((id, _)) if id != integration.id => {
+            return Ok(vec!["the alert action targets another organization".into()]);
+        }
+        Some((_, project)) => project.to_string(),
+        None => project_value,
+    };
+    let work_item_type = setting(settings, "work_item_type").unwrap_or_else(|| "Bug".into());
+    let area_path = setting(settings, "area_path");
+    let input = CreateInput {
+        issue_id,
+        sentry_url: web_url,
+        project: &project,
+        work_item_type: &work_item_type,
+        title,
+        description: culprit,
+        area_path: area_path.as_deref(),
+        iteration_path: None,
+        tags: None,
+        assignee: None,
+        footer: Some(format!("Created by the Sentry alert rule \"{rule}\".")),
+        origin: LinkOrigin::Alert,
+    };
+    let link = create_and_link(app, integration, secrets, &input)
+        .await
+        .map_err(|error| {
+            let error = error.0;
+            if error.status.is_client_error() {
+                Failure::Permanent(error.message)
+            } else {
+                Failure::Retry(error.message)
+            }
+        })?;
+    let mut notes = Vec::new();
+    if let Some(installation) = &integration.sentry.installation_uuid {
+        let identifier = link.work_item_id.to_string();
+        let url = link.work_item_url.clone().unwrap_or_default();
+        if let Err(error) = connection
+            .sentry
+            .link_external_issue(installation, issue_id, &url, &link.project, &identifier)
+            .await
+        {
+            notes.push(format!(
+                "work item {identifier} created, but Sentry did not show the link: {error}"
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+    let payload: Value = serde_json::from_str(&event.payload)
+        .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
+    let resource = event.event_type.split('.').next().unwrap_or_default();
+    let Some(change) = parse_webhook(resource, &payload).map_err(Failure::Permanent)? else {
+        return Ok(vec!["not a change the bridge acts on".into()]);
+    };
+    let Some(integration) = app
+        .store
+        .get_integration(&event.integration_id)
+        .await
+        .map_err(store_failure)?
+    else {
+        return Err(Failure::Permanent("the integration was deleted".into()));
+    };
+    let settings = SyncSettings::from_map(&integration.sync);
+    let secrets = app
+        .secrets
+        .get(&integration.secret_ref)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let connection = app
+        .connections
+        .get(&app.http, &integration, &secrets)
+        .map_err(|e| Failure::Permanent(format!("cannot build clients: {e}")))?;
+    if let SentryChange::Alert { .. } = change {
+        return alert(app, &connection, &integration, &secrets, &change).await;
+    }
+    let Some(link) = app
+        .store
+        .get_link(&integration.id, change.issue_id())
+        .await
+        .map_err(store_failure)?
+    else {
+        return Ok(vec!["the issue is not linked (any more)".into()]);
+    };
+    if link.sync.work_item_deleted {
+        return Ok(vec![format!(
+            "work item {} is deleted; nothing synced",
+            link.work_item_id
+        )]);
+    }
+    match &change {
+        SentryChange::Status { status: wanted, .. } => status(app, &connection, &settings, &link, wanted).await,
+        SentryChange::Assigned { assignee, .. } => {
+            assigned(app, &connection, &settings, &integration, &link, assignee).await
+        }
+        SentryChange::Comment {
+            action,
+            comment_id,
+            text,
+            author,
+            ..
+        } => {
+            comment(
+                app,
+                &connection,
+                &settings,
+                event,
+                &link,
+                action,
+                comment_id,
+                text,
+                author,
+            )
+            .await
+        }
+        SentryChange::Alert { .. } => Ok(Vec::new()),
+    }
+}
