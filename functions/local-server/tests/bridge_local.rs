@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use bridge_tests::fake_ado::FakeAdo;
+use bridge_tests::fake_sentry::FakeSentry;
 use serde_json::{Value, json};
 
 struct Running {
@@ -123,11 +124,13 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
     assert_eq!(malformed.status(), 400);
 
     let ado = FakeAdo::start().await;
+    let sentry = FakeSentry::start().await;
+    sentry.accept_token("auth-token-xyz");
     ado.state(|s| s.pat = "pat-value-xyz".into());
     let body = json!({
         "name": "contoso",
         "azure_devops": {"organization_url": ado.org_url(), "auth": {"type": "pat", "token": "pat-value-xyz"}},
-        "sentry": {"base_url": "https://sentry.io", "organization_slug": "acme", "client_secret": "client-secret-xyz", "auth_token": "auth-token-xyz"}
+        "sentry": {"base_url": sentry.base_url(), "organization_slug": "acme", "client_secret": "client-secret-xyz", "auth_token": "auth-token-xyz"}
     });
     let created = client
         .post(format!("{}/integrations", first.base))

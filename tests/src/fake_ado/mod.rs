@@ -62,6 +62,8 @@ pub enum FaultKind {
     SignInPage,
     /// 401 JSON.
     Unauthorized,
+    /// 412, as a `test /rev` against a revision someone else just moved on answers.
+    RevisionConflict,
 }
 
 pub(crate) struct Shared {
@@ -262,6 +264,13 @@ async fn gate(AxumState(fake): AxumState<Fake>, request: Request, next: Next) ->
                 StatusCode::UNAUTHORIZED,
                 "TF400813: The user '' is not authorized to access this resource.",
                 "UnauthorizedRequestException",
+            );
+        }
+        Some(FaultKind::RevisionConflict) => {
+            return ado_error(
+                StatusCode::PRECONDITION_FAILED,
+                "The update failed because the work item was changed (rev).",
+                "WorkItemRevisionMismatchException",
             );
         }
         Some(FaultKind::Slow(delay)) => tokio::time::sleep(delay).await,

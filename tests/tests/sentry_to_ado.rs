@@ -1,0 +1,561 @@
+//! Sentry → Azure DevOps end to end: webhooks built like Sentry's samples, signed over the exact
+//! bytes sent, to the server's `/hooks/sentry`; the worker writes to the fake Azure DevOps.
+
+use std::time::{Duration, Instant};
+
+use bridge_tests::fake_ado::{Fault, FaultKind};
+use bridge_tests::fake_sentry;
+use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::clock;
+use shared::records::EventStatus;
+use shared::sentry::signature::sign;
+
+const CLIENT_SECRET: &str = "sentry-client-secret-value";
+const ISSUE: &str = "6543210987";
+const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
+
+struct Setup {
+    server: TestServer,
+    integration_id: String,
+    work_item: u64,
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../shared/tests/fixtures/sentry-platform/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn settled(setup: &Setup) {
+    let started = Instant::now();
+    loop {
+        let pending = setup
+            .server
+            .app
+            .store
+            .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
+            .await
+            .unwrap();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still pending: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An integration, and a work item created from Sentry issue 6543210987 (so they are linked).
+async fn setup() -> Setup {
+    let server = start(Backend::Local).await;
+    let response = server
+        .client
+        .post(server.url("/integrations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&server.create_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let integration_id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
+        "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
+        "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64},
+        "actor": {"type": "user", "id": 2234567, "name": "Jane Doe"}});
+    let bytes = serde_json::to_vec(&request).unwrap();
+    let created: Value = server
+        .client
+        .post(server.url("/sentry/issue-link/create"))
+        .header("Sentry-App-Signature", sign(CLIENT_SECRET, &bytes))
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let work_item = created["identifier"].as_str().unwrap().parse().unwrap();
+    server.sentry.add_issue(ISSUE);
+    Setup {
+        server,
+        integration_id,
+        work_item,
+    }
+}
+
+/// Posts `body` (exact bytes) as Sentry would, signed with `secret`, stamped `timestamp`.
+async fn deliver(server: &TestServer, resource: &str, body: &str, secret: &str, timestamp: i64) -> (StatusCode, Value) {
+    let response = server
+        .client
+        .post(server.url("/hooks/sentry"))
+        .header("content-type", "application/json")
+        .header("Request-ID", uuid::Uuid::new_v4().simple().to_string())
+        .header("Sentry-Hook-Resource", resource)
+        .header("Sentry-Hook-Timestamp", timestamp.to_string())
+        .header("Sentry-Hook-Signature", sign(secret, body.as_bytes()))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn now() -> i64 {
+    clock::now_ms() / 1000
+}
+
+fn compact(value: &Value) -> String {
+    serde_json::to_string(value).unwrap()
+}
+
+fn webhook(name: &str) -> String {
+    compact(&fixture(name))
+}
+
+fn patches(setup: &Setup) -> usize {
+    setup
+        .server
+        .ado
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::PATCH && r.path.contains("/wit/workitems/"))
+        .count()
+}
+
+fn state(setup: &Setup) -> String {
+    setup.server.ado.state(|s| {
+        s.work_items[&setup.work_item].fields["System.State"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+}
+
+#[tokio::test]
+async fn resolve_and_unresolve_move_the_work_item_through_the_mapped_states() {
+    let setup = setup().await;
+    let (status, answer) = deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_resolved.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    settled(&setup).await;
+    assert_eq!(state(&setup), "Resolved", "the Resolved category by default");
+    assert_eq!(patches(&setup), 1);
+    let patch = setup
+        .server
+        .ado
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == Method::PATCH)
+        .unwrap();
+    assert!(
+        patch.body.contains("\"op\":\"test\"") && patch.body.contains("/rev"),
+        "{}",
+        patch.body
+    );
+
+    deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_unresolved.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    settled(&setup).await;
+    assert_eq!(state(&setup), "Active");
+
+    // A project mapping: resolve → Closed.
+    let path = setup.server.url(&format!("/integrations/{}", setup.integration_id));
+    let mapping = json!({"sync": {"projects": {"Fabrikam-Fiber": {"on_resolve": "Closed"}}}});
+    let response = setup
+        .server
+        .client
+        .patch(path)
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&mapping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_resolved.json"),
+        CLIENT_SECRET,
+        now() + 1,
+    )
+    .await;
+    settled(&setup).await;
+    assert_eq!(state(&setup), "Closed");
+    assert_eq!(patches(&setup), 3, "exactly one write per change");
+
+    // Ignored changes nothing by default.
+    deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_ignored.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    settled(&setup).await;
+    assert_eq!(patches(&setup), 3);
+}
+
+#[tokio::test]
+async fn assignment_sets_the_identity() {
+    let setup = setup().await;
+    let mut assigned = fixture("webhook_issue_assigned.json");
+    assigned["data"]["assignee"]["email"] = json!("alice@fabrikam.example");
+    let (status, _) = deliver(&setup.server, "issue", &compact(&assigned), CLIENT_SECRET, now()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    settled(&setup).await;
+    let assignee = setup
+        .server
+        .ado
+        .state(|s| s.work_items[&setup.work_item].fields["System.AssignedTo"].clone());
+    assert_eq!(assignee, "alice@fabrikam.example");
+
+    // Someone Azure DevOps does not know: recorded, not retried, no write.
+    let before = patches(&setup);
+    assigned["data"]["assignee"]["email"] = json!("john.smith@contoso.com");
+    deliver(&setup.server, "issue", &compact(&assigned), CLIENT_SECRET, now()).await;
+    settled(&setup).await;
+    assert_eq!(patches(&setup), before);
+    let done = setup
+        .server
+        .app
+        .store
+        .events_by_status(&setup.integration_id, EventStatus::Done, 20)
+        .await
+        .unwrap();
+    assert!(done.iter().any(|e| {
+        e.last_error
+            .as_deref()
+            .is_some_and(|n| n.contains("john.smith@contoso.com"))
+    }));
+}
+
+#[tokio::test]
+async fn comments_are_mirrored_once_each() {
+    let setup = setup().await;
+    let comments = |setup: &Setup| {
+        setup.server.ado.state(|s| {
+            s.work_items[&setup.work_item]
+                .comments
+                .iter()
+                .filter(|c| !c.deleted)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let created = webhook("webhook_comment_created.json");
+    let timestamp = now();
+    deliver(&setup.server, "comment", &created, CLIENT_SECRET, timestamp).await;
+    let (status, answer) = deliver(&setup.server, "comment", &created, CLIENT_SECRET, timestamp).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::OK, Some("ignored")),
+        "the same delivery twice is a duplicate"
+    );
+    settled(&setup).await;
+    let mirrored = comments(&setup);
+    assert_eq!(mirrored.len(), 1);
+    assert_eq!(
+        mirrored[0].text,
+        "**Jane Doe** (Sentry) wrote:\n\nRepro'd on staging, see **ADO #4321**"
+    );
+    assert_eq!(mirrored[0].format, "markdown");
+
+    deliver(
+        &setup.server,
+        "comment",
+        &webhook("webhook_comment_updated.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    settled(&setup).await;
+    let edited = comments(&setup);
+    assert_eq!(edited.len(), 1);
+    assert_ne!(edited[0].text, mirrored[0].text, "edited in place");
+    assert_eq!(edited[0].version, 2);
+
+    deliver(
+        &setup.server,
+        "comment",
+        &webhook("webhook_comment_deleted.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    settled(&setup).await;
+    assert!(comments(&setup).is_empty());
+    let calls = setup.server.ado.requests();
+    let comment_calls: Vec<_> = calls
+        .iter()
+        .filter(|r| r.path.contains("/comments"))
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(comment_calls, vec![Method::POST, Method::PATCH, Method::DELETE]);
+    // The mirrored comment came back as workitem.commented: not echoed into Sentry.
+    assert!(setup.server.sentry.issue(ISSUE).comments.is_empty());
+}
+
+#[tokio::test]
+async fn an_inbound_resolve_echoed_back_by_sentry_writes_nothing() {
+    let setup = setup().await;
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([{"op": "replace", "path": "/fields/System.State", "value": "Resolved"}]),
+        )
+        .await
+        .unwrap();
+    eventually("Sentry resolved", || {
+        setup.server.sentry.issue(ISSUE).status == "resolved"
+    })
+    .await;
+    settled(&setup).await;
+    let before = patches(&setup);
+    deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_resolved_by_app.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    settled(&setup).await;
+    assert_eq!(
+        patches(&setup),
+        before,
+        "the echo of our own resolve causes no Azure DevOps write"
+    );
+}
+
+#[tokio::test]
+async fn a_revision_conflict_is_read_again_and_retried() {
+    let setup = setup().await;
+    setup.server.ado.inject(Fault {
+        path_contains: format!("/wit/workitems/{}", setup.work_item),
+        method: Some(Method::PATCH),
+        kind: FaultKind::RevisionConflict,
+        times: 1,
+        after: 0,
+    });
+    deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_resolved.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    settled(&setup).await;
+    assert_eq!(state(&setup), "Resolved");
+    assert_eq!(patches(&setup), 2, "412, then the write after a fresh read");
+    let done = setup
+        .server
+        .app
+        .store
+        .events_by_status(&setup.integration_id, EventStatus::Done, 10)
+        .await
+        .unwrap();
+    let from_sentry: Vec<_> = done
+        .iter()
+        .filter(|e| e.source == shared::records::EventSource::Sentry)
+        .collect();
+    assert_eq!(from_sentry.len(), 1);
+    assert!(
+        done.iter().all(|e| e.last_error.is_none()),
+        "the bridge's own write came back as an echo and was skipped"
+    );
+}
+
+#[tokio::test]
+async fn a_429_storm_is_survived_and_applied_once() {
+    let setup = setup().await;
+    setup.server.ado.fail(
+        &format!("/wit/workitems/{}", setup.work_item),
+        FaultKind::Throttle { retry_after_secs: 0 },
+        6,
+    );
+    deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_resolved.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    settled(&setup).await;
+    let store = &setup.server.app.store;
+    let mut failed = store
+        .events_by_status(&setup.integration_id, EventStatus::Failed, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.len(),
+        1,
+        "throttled past the client's retries: failed, to retry later"
+    );
+    assert!(failed[0].last_error.as_deref().unwrap().contains("429"));
+    failed[0].next_attempt_at = clock::now_ms();
+    store.update_event(&mut failed[0]).await.unwrap();
+    setup.server.app.wake.notify_one();
+    eventually("resolved", || state(&setup) == "Resolved").await;
+    settled(&setup).await;
+    let event = store.get_event(&failed[0].id).await.unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Done);
+    let writes = setup
+        .server
+        .ado
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::PATCH && r.path.contains("/wit/workitems/"))
+        .count();
+    assert!(writes >= 1);
+    assert_eq!(state(&setup), "Resolved");
+}
+
+#[tokio::test]
+async fn signatures_timestamps_and_strangers() {
+    let setup = setup().await;
+    let body = webhook("webhook_issue_resolved.json");
+    let mut tampered = body.clone().into_bytes();
+    let position = tampered.iter().position(|b| *b == b'6').unwrap();
+    tampered[position] = b'7';
+    let response = setup
+        .server
+        .client
+        .post(setup.server.url("/hooks/sentry"))
+        .header("Sentry-Hook-Resource", "issue")
+        .header("Sentry-Hook-Timestamp", now().to_string())
+        .header("Sentry-Hook-Signature", sign(CLIENT_SECRET, body.as_bytes()))
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "one changed byte");
+    let (status, _) = deliver(&setup.server, "issue", &body, "wrong-secret", now()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, answer) = deliver(&setup.server, "issue", &body, CLIENT_SECRET, now() - 3600).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "stale: {answer}");
+    let mut stranger = fixture("webhook_issue_resolved.json");
+    stranger["installation"]["uuid"] = json!("00000000-0000-4000-8000-000000000000");
+    let (status, answer) = deliver(&setup.server, "issue", &compact(&stranger), CLIENT_SECRET, now()).await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (StatusCode::OK, Some("unknown installation"))
+    );
+    let (status, _) = deliver(
+        &setup.server,
+        "installation",
+        &webhook("webhook_installation_created.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = deliver(&setup.server, "issue", "{not json", CLIENT_SECRET, now()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for status in [
+        EventStatus::Pending,
+        EventStatus::Done,
+        EventStatus::Failed,
+        EventStatus::Dead,
+    ] {
+        assert!(
+            setup
+                .server
+                .app
+                .store
+                .events_by_status(&setup.integration_id, status, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(patches(&setup), 0);
+}
+
+#[tokio::test]
+async fn an_alert_rule_firing_three_times_creates_one_work_item() {
+    let setup = setup().await;
+    let issue = "7000000001";
+    setup.server.sentry.add_issue(issue);
+    let alert = |n: u64| {
+        json!({"action": "triggered", "installation": {"uuid": fake_sentry::INSTALLATION},
+            "data": {"event": {"issue_id": issue, "title": format!("TypeError: x is undefined ({n})"), "culprit": "app.js in render",
+                               "issue_url": format!("https://contoso.sentry.io/issues/{issue}/")},
+                     "triggered_rule": "Errors in checkout",
+                     "issue_alert": {"id": 12, "title": "Errors in checkout", "sentry_app_id": 3,
+                                     "settings": [{"name": "ado_project", "value": "Fabrikam-Fiber"}, {"name": "work_item_type", "value": "Bug"}]}},
+            "actor": {"type": "application", "id": "sentry", "name": "Sentry"}})
+    };
+    let before = setup.server.ado.state(|s| s.work_items.len());
+    for n in 0..3 {
+        let (status, answer) = deliver(
+            &setup.server,
+            "event_alert",
+            &compact(&alert(n)),
+            CLIENT_SECRET,
+            now() + n as i64,
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    settled(&setup).await;
+    assert_eq!(setup.server.ado.state(|s| s.work_items.len()), before + 1);
+    let link = setup
+        .server
+        .app
+        .store
+        .get_link(&setup.integration_id, issue)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
+    let item = setup.server.ado.state(|s| s.work_items[&link.work_item_id].clone());
+    assert!(
+        item.fields["System.Description"]
+            .as_str()
+            .unwrap()
+            .contains("Errors in checkout")
+    );
+    let external = setup.server.sentry.external_issues();
+    assert_eq!(external.len(), 1, "shown on the Sentry issue");
+    assert_eq!(external[0].1["identifier"], link.work_item_id.to_string());
+}
