@@ -6,3 +6,4 @@ pub mod fake_ado;
 pub mod fake_sentry;
 pub mod moto;
 pub mod server;
+pub mod wait;

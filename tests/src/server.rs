@@ -30,6 +30,21 @@ impl TestServer {
         format!("http://{}{path}", self.address)
     }
 
+    /// Creates an integration against the fakes through the admin API; returns its id.
+    pub async fn create_integration(&self) -> String {
+        let response = self
+            .client
+            .post(self.url("/integrations"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&self.create_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let created: serde_json::Value = response.json().await.unwrap();
+        created["id"].as_str().unwrap().to_string()
+    }
+
     /// A valid create body for the fake organization (PAT auth).
     pub fn create_body(&self) -> serde_json::Value {
         serde_json::json!({

@@ -1,10 +1,11 @@
 //! Azure DevOps → Sentry end to end: the fake Azure DevOps delivers real-shaped service-hook
 //! payloads to the server's intake route, the worker applies them to the fake Sentry.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bridge_tests::fake_ado::{self, FakeIdentity};
 use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
+use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::azure_devops::patch;
@@ -20,35 +21,8 @@ struct Setup {
     work_item: u64,
 }
 
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until the worker has nothing pending for the integration.
 async fn settled(setup: &Setup) {
-    let started = Instant::now();
-    loop {
-        let store = &setup.server.app.store;
-        let pending = store
-            .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
-            .await
-            .unwrap();
-        if pending.is_empty() {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "events still pending: {pending:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
 }
 
 async fn setup() -> Setup {
@@ -57,17 +31,7 @@ async fn setup() -> Setup {
 
 async fn setup_on(backend: Backend, worker: bool) -> Setup {
     let server = start_with(backend, worker).await;
-    let response = server
-        .client
-        .post(server.url("/integrations"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&server.create_body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
-    let integration_id = created["id"].as_str().unwrap().to_string();
+    let integration_id = server.create_integration().await;
 
     // A work item (created by the bridge, as the create flow will) linked to Sentry issue 77.
     let work_item = server.ado.state(|s| {

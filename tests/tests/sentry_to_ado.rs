@@ -1,11 +1,10 @@
 //! Sentry → Azure DevOps end to end: webhooks built like Sentry's samples, signed over the exact
 //! bytes sent, to the server's `/hooks/sentry`; the worker writes to the fake Azure DevOps.
 
-use std::time::{Duration, Instant};
-
 use bridge_tests::fake_ado::{Fault, FaultKind};
 use bridge_tests::fake_sentry;
 use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
+use bridge_tests::wait::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::clock;
@@ -30,54 +29,14 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn settled(setup: &Setup) {
-    let started = Instant::now();
-    loop {
-        let pending = setup
-            .server
-            .app
-            .store
-            .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
-            .await
-            .unwrap();
-        if pending.is_empty() {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still pending: {pending:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
 }
 
 /// An integration, and a work item created from Sentry issue 6543210987 (so they are linked).
 async fn setup() -> Setup {
     let server = start(Backend::Local).await;
-    let response = server
-        .client
-        .post(server.url("/integrations"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&server.create_body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let integration_id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let integration_id = server.create_integration().await;
     let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
         "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
         "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64},

@@ -15,19 +15,7 @@ const WEB_URL: &str = "https://contoso.sentry.io/issues/6543210987/";
 
 async fn setup() -> (TestServer, String) {
     let server = start(Backend::Local).await;
-    let response = server
-        .client
-        .post(server.url("/integrations"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&server.create_body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = server.create_integration().await;
     (server, id)
 }
 

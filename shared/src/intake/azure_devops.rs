@@ -17,7 +17,7 @@ use crate::clock;
 use crate::domain::ado_event::{HANDLED_EVENTS, dedupe_key, parse_delivery};
 use crate::error::ApiError;
 use crate::http::{MAX_BODY_BYTES, parse_json};
-use crate::records::{EventSource, EventStatus, InboxEvent};
+use crate::records::{EventSource, InboxEvent};
 use crate::secrets::SecretsError;
 use crate::store::Inserted;
 
@@ -76,21 +76,14 @@ pub async fn ado_hook(
     }
     let now = clock::now_ms();
     let raw = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::malformed("request body is not UTF-8"))?;
-    let mut event = InboxEvent {
-        id: dedupe_key(&delivery),
-        integration_id: integration.id.clone(),
-        source: EventSource::AzureDevOps,
-        event_type: delivery.event_type.clone(),
-        payload: raw,
-        status: EventStatus::Pending,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: None,
-        received_at: now,
-        updated_at: now,
-        expires_at: None,
-        version: 0,
-    };
+    let mut event = InboxEvent::pending(
+        dedupe_key(&delivery),
+        &integration.id,
+        EventSource::AzureDevOps,
+        &delivery.event_type,
+        raw,
+        now,
+    );
     match app.store.insert_event(&mut event).await? {
         Inserted::New => {
             app.wake.notify_one();

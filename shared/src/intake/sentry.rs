@@ -18,7 +18,7 @@ use crate::clock;
 use crate::domain::sentry_event::{SentryChange, dedupe_key, parse_webhook};
 use crate::error::ApiError;
 use crate::http::{MAX_BODY_BYTES, parse_json};
-use crate::records::{EventSource, EventStatus, InboxEvent};
+use crate::records::{EventSource, InboxEvent};
 use crate::sentry::signature;
 use crate::store::Inserted;
 
@@ -104,21 +104,14 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
             continue;
         }
         let now = clock::now_ms();
-        let mut event = InboxEvent {
-            id: dedupe_key(&integration.id, &bytes, &timestamp),
-            integration_id: integration.id.clone(),
-            source: EventSource::Sentry,
-            event_type: event_type.clone(),
-            payload: raw.clone(),
-            status: EventStatus::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            received_at: now,
-            updated_at: now,
-            expires_at: None,
-            version: 0,
-        };
+        let mut event = InboxEvent::pending(
+            dedupe_key(&integration.id, &bytes, &timestamp),
+            &integration.id,
+            EventSource::Sentry,
+            &event_type,
+            raw.clone(),
+            now,
+        );
         if app.store.insert_event(&mut event).await? == Inserted::New {
             queued.push(event.id);
         }

@@ -26,6 +26,34 @@ pub struct InboxEvent {
     pub version: u64,
 }
 
+impl InboxEvent {
+    /// A freshly received event, due now.
+    pub fn pending(
+        id: String,
+        integration_id: &str,
+        source: EventSource,
+        event_type: &str,
+        payload: String,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            id,
+            integration_id: integration_id.to_string(),
+            source,
+            event_type: event_type.to_string(),
+            payload,
+            status: EventStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now_ms,
+            last_error: None,
+            received_at: now_ms,
+            updated_at: now_ms,
+            expires_at: None,
+            version: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventSource {

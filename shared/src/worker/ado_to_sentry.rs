@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Failure, store_failure, update_link_with};
+use super::{Context, Failure, context, store_failure, update_link_with};
 use crate::App;
 use crate::azure_devops::AdoError;
 use crate::clock;
@@ -227,27 +227,14 @@ async fn record(app: &App, link: &Link, rev: Option<u64>, state: Option<String>)
 }
 
 pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
-    let payload: Value = serde_json::from_str(&event.payload)
-        .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
+    let Context {
+        payload,
+        integration,
+        settings,
+        connection,
+        ..
+    } = context(app, event).await?;
     let delivery = parse_delivery(&payload).map_err(Failure::Permanent)?;
-    let Some(integration) = app
-        .store
-        .get_integration(&event.integration_id)
-        .await
-        .map_err(store_failure)?
-    else {
-        return Err(Failure::Permanent("the integration was deleted".into()));
-    };
-    let settings = SyncSettings::from_map(&integration.sync);
-    let secrets = app
-        .secrets
-        .get(&integration.secret_ref)
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?;
-    let connection = app
-        .connections
-        .get(&app.http, &integration, &secrets)
-        .map_err(|e| Failure::Permanent(format!("cannot build clients: {e}")))?;
     let links = app
         .store
         .links_for_work_item(&integration.id, delivery.work_item_id)

@@ -15,6 +15,46 @@ use crate::clock;
 use crate::records::{EventSource, EventStatus, InboxEvent, Link};
 use crate::store::StoreError;
 
+/// What every handler needs about the event's integration.
+pub(crate) struct Context {
+    pub payload: serde_json::Value,
+    pub integration: crate::records::Integration,
+    pub settings: crate::domain::settings::SyncSettings,
+    pub secrets: crate::secrets::IntegrationSecrets,
+    pub connection: Arc<crate::connections::Connection>,
+}
+
+/// Loads the payload, the integration, its settings, secrets and clients.
+pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Failure> {
+    let payload = serde_json::from_str(&event.payload)
+        .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
+    let Some(integration) = app
+        .store
+        .get_integration(&event.integration_id)
+        .await
+        .map_err(store_failure)?
+    else {
+        return Err(Failure::Permanent("the integration was deleted".into()));
+    };
+    let settings = crate::domain::settings::SyncSettings::from_map(&integration.sync);
+    let secrets = app
+        .secrets
+        .get(&integration.secret_ref)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let connection = app
+        .connections
+        .get(&app.http, &integration, &secrets)
+        .map_err(|e| Failure::Permanent(format!("cannot build clients: {e}")))?;
+    Ok(Context {
+        payload,
+        integration,
+        settings,
+        secrets,
+        connection,
+    })
+}
+
 pub(crate) fn store_failure(error: StoreError) -> Failure {
     Failure::Retry(format!("store: {error}"))
 }

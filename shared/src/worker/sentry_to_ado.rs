@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Failure, store_failure, update_link_with};
+use super::{Context, Failure, context, store_failure, update_link_with};
 use crate::App;
 use crate::azure_devops::{AdoClient, AdoError, TextFormat, WorkItem, patch};
 use crate::clock;
@@ -351,30 +351,17 @@ async fn alert(
 }
 
 pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
-    let payload: Value = serde_json::from_str(&event.payload)
-        .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
+    let Context {
+        payload,
+        integration,
+        settings,
+        secrets,
+        connection,
+    } = context(app, event).await?;
     let resource = event.event_type.split('.').next().unwrap_or_default();
     let Some(change) = parse_webhook(resource, &payload).map_err(Failure::Permanent)? else {
         return Ok(vec!["not a change the bridge acts on".into()]);
     };
-    let Some(integration) = app
-        .store
-        .get_integration(&event.integration_id)
-        .await
-        .map_err(store_failure)?
-    else {
-        return Err(Failure::Permanent("the integration was deleted".into()));
-    };
-    let settings = SyncSettings::from_map(&integration.sync);
-    let secrets = app
-        .secrets
-        .get(&integration.secret_ref)
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?;
-    let connection = app
-        .connections
-        .get(&app.http, &integration, &secrets)
-        .map_err(|e| Failure::Permanent(format!("cannot build clients: {e}")))?;
     if let SentryChange::Alert { .. } = change {
         return alert(app, &connection, &integration, &secrets, &change).await;
     }

@@ -1,0 +1,34 @@
+//! Waiting in end-to-end tests: for a condition, or for the worker to finish queued events.
+
+use std::time::{Duration, Instant};
+
+use shared::App;
+use shared::records::EventStatus;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Polls `check` until it holds; fails the test after ten seconds naming `what`.
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < LIMIT, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the integration has no pending event left.
+pub async fn settled(app: &App, integration_id: &str) {
+    let started = Instant::now();
+    loop {
+        let pending = app
+            .store
+            .events_by_status(integration_id, EventStatus::Pending, 10)
+            .await
+            .unwrap();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(started.elapsed() < LIMIT, "events still pending: {pending:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
