@@ -241,16 +241,14 @@ async fn members(
     State(inner): State<Shared>,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let wanted = query
-        .get("query")
-        .and_then(|q| q.strip_prefix("email:"))
-        .unwrap_or_default()
-        .to_lowercase();
+    let query = query.get("query").cloned().unwrap_or_default();
+    let by_email = query.strip_prefix("email:").map(str::to_lowercase);
+    let by_user = query.strip_prefix("user.id:").map(str::to_string);
     let inner = inner.lock().unwrap();
     let found: Vec<Value> = inner
         .members
         .iter()
-        .filter(|(_, email)| *email == wanted)
+        .filter(|(id, email)| by_email.as_deref() == Some(email.as_str()) || by_user.as_deref() == Some(id.as_str()))
         .map(|(id, email)| json!({"id": format!("m{id}"), "email": email, "user": {"id": id, "email": email}}))
         .collect();
     axum::Json(found).into_response()

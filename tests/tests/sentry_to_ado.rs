@@ -203,6 +203,34 @@ async fn assignment_sets_the_identity() {
         .state(|s| s.work_items[&setup.work_item].fields["System.AssignedTo"].clone());
     assert_eq!(assignee, "alice@fabrikam.example");
 
+    // Privacy hides the email: the members API gives it (user 102 is jamal@fabrikam.example).
+    let mut hidden = fixture("webhook_issue_assigned.json");
+    hidden["data"]["assignee"] = json!({"type": "user", "name": "Jamal", "id": 102});
+    deliver(&setup.server, "issue", &compact(&hidden), CLIENT_SECRET, now() + 1).await;
+    settled(&setup).await;
+    let assignee = setup
+        .server
+        .ado
+        .state(|s| s.work_items[&setup.work_item].fields["System.AssignedTo"].clone());
+    let events = setup
+        .server
+        .app
+        .store
+        .events_by_status(&setup.integration_id, EventStatus::Done, 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        assignee,
+        "jamal@fabrikam.example",
+        "{:?}",
+        events
+            .iter()
+            .map(|e| (&e.event_type, &e.last_error))
+            .collect::<Vec<_>>()
+    );
+    let lookups = setup.server.ado.requests_to("_apis/identities").len();
+    assert_eq!(lookups, 2, "one identity lookup per person, then cached");
+
     // Someone Azure DevOps does not know: recorded, not retried, no write.
     let before = patches(&setup);
     assigned["data"]["assignee"]["email"] = json!("john.smith@contoso.com");

@@ -63,6 +63,7 @@ pub struct Metadata {
     states: TtlCache<(String, String), Vec<WorkItemState>>,
     categories: TtlCache<String, Vec<TypeCategory>>,
     paths: TtlCache<(String, bool), Vec<String>>,
+    identities: TtlCache<String, bool>,
 }
 
 impl Default for Metadata {
@@ -79,6 +80,7 @@ impl Metadata {
             states: TtlCache::new(ttl),
             categories: TtlCache::new(ttl),
             paths: TtlCache::new(ttl),
+            identities: TtlCache::new(ttl),
         }
     }
 
@@ -109,6 +111,16 @@ impl Metadata {
         let key = (project.to_string(), kind == NodeKind::Areas);
         self.paths
             .get_or_load(key, client.classification_paths(project, kind))
+            .await
+    }
+
+    /// Whether an identity with this email exists (cached, so repeated assignments cost no call).
+    pub async fn identity_exists(&self, client: &AdoClient, email: &str) -> Result<bool, AdoError> {
+        let email = email.to_lowercase();
+        self.identities
+            .get_or_load(email.clone(), async {
+                Ok(!client.identities_by_email(&email).await?.is_empty())
+            })
             .await
     }
 

@@ -5,8 +5,15 @@ use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assignee {
-    User { email: Option<String>, name: String },
-    Team { name: String },
+    /// `id` is the Sentry user id (for looking up an email the webhook hides).
+    User {
+        id: Option<String>,
+        email: Option<String>,
+        name: String,
+    },
+    Team {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +92,7 @@ pub fn parse_webhook(resource: &str, payload: &Value) -> Result<Option<SentryCha
             let assignee = &data["assignee"];
             let assignee = match assignee["type"].as_str() {
                 Some("user") => Some(Assignee::User {
+                    id: id_text(&assignee["id"]),
                     email: assignee["email"]
                         .as_str()
                         .map(str::to_lowercase)

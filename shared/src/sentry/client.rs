@@ -206,6 +206,21 @@ impl SentryClient {
             .map(|(_, user)| user.id))
     }
 
+    /// The email of the member with this user id (for webhooks where privacy hides it).
+    pub async fn member_email(&self, user_id: &str) -> Result<Option<String>, SentryError> {
+        let mut url = reqwest::Url::parse(&self.url("members/")).map_err(|e| SentryError::Decode(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("query", &format!("user.id:{user_id}"));
+        let (_, text) = self.send(Method::GET, url.to_string(), None).await?;
+        let members: Vec<Member> = serde_json::from_str(&text).map_err(|e| SentryError::Decode(e.to_string()))?;
+        Ok(members
+            .into_iter()
+            .filter_map(|m| m.user.map(|u| (m.email, u)))
+            .find(|(_, user)| user.id == user_id)
+            .map(|(email, user)| if email.is_empty() { user.email } else { email }.to_lowercase())
+            .filter(|email| email.contains('@')))
+    }
+
     /// Posts a comment; returns its id.
     pub async fn add_comment(&self, issue_id: &str, text: &str) -> Result<String, SentryError> {
         let url = self.url(&format!("issues/{issue_id}/comments/"));

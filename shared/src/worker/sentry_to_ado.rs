@@ -124,6 +124,17 @@ async fn assigned(
     }
     let email = match assignee {
         Some(Assignee::User { email: Some(email), .. }) => email.clone(),
+        // Privacy settings hide the email in the webhook: ask the members API.
+        Some(Assignee::User { id: Some(id), name, .. }) => match connection.sentry.member_email(id).await {
+            Ok(Some(email)) => email,
+            Ok(None) => return Ok(vec![format!("{name} has no visible email in Sentry; not assigned")]),
+            Err(error) if error.is_transient() => return Err(Failure::Retry(format!("Sentry: {error}"))),
+            Err(error) => {
+                return Ok(vec![format!(
+                    "could not look up {name}'s email in Sentry ({error}); not assigned"
+                )]);
+            }
+        },
         Some(Assignee::User { name, .. }) => {
             return Ok(vec![format!("{name} has no visible email in Sentry; not assigned")]);
         }
@@ -146,8 +157,12 @@ async fn assigned(
     let identity = match mapped {
         Some(identity) => identity,
         None => {
-            let found = connection.ado.identities_by_email(&email).await.map_err(ado_failure)?;
-            if found.is_empty() {
+            if !connection
+                .metadata
+                .identity_exists(&connection.ado, &email)
+                .await
+                .map_err(ado_failure)?
+            {
                 return Ok(vec![format!(
                     "no Azure DevOps identity with email {email}; work item left as it was"
                 )]);
