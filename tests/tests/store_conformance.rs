@@ -185,6 +185,9 @@ async fn links_are_found_both_ways(store: Store) {
         .collect();
     assert_eq!(issues, vec!["77", "78"]);
     assert!(store.links_for_work_item("i2", 42).await.unwrap().is_empty());
+    assert!(store.work_item_linked("i1", 42).await.unwrap());
+    assert!(!store.work_item_linked("i1", 99).await.unwrap());
+    assert!(!store.work_item_linked("i2", 42).await.unwrap());
 
     let mut updated = store.get_link("i1", "77").await.unwrap().unwrap();
     updated.sync.last_applied_rev = Some(5);

@@ -66,11 +66,10 @@ pub async fn ado_hook(
     if !HANDLED_EVENTS.contains(&delivery.event_type.as_str()) {
         return Ok(ignored("event type not handled"));
     }
-    if app
+    if !app
         .store
-        .links_for_work_item(&integration.id, delivery.work_item_id)
+        .work_item_linked(&integration.id, delivery.work_item_id)
         .await?
-        .is_empty()
     {
         return Ok(ignored("work item not linked"));
     }

@@ -235,6 +235,16 @@ impl Store {
         self.find(query(Index::Gsi1, pk, prefix("LINK#"), LIST_ALL)).await
     }
 
+    /// Whether any active link points at the work item (no record is decoded).
+    pub async fn work_item_linked(&self, integration_id: &str, work_item_id: u64) -> Result<bool, StoreError> {
+        let pk = keys::work_item_index_pk(integration_id, work_item_id);
+        Ok(!self
+            .table
+            .query(&query(Index::Gsi1, pk, prefix("LINK#"), 1))
+            .await?
+            .is_empty())
+    }
+
     /// Links that a newer one replaced, oldest first.
     pub async fn link_history(&self, integration_id: &str, sentry_issue_id: &str) -> Result<Vec<Link>, StoreError> {
         let sk = prefix(keys::link_history_prefix(sentry_issue_id));

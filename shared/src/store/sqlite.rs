@@ -147,6 +147,21 @@ fn condition_holds(connection: &Connection, key: &Key, condition: Condition, now
     })
 }
 
+/// Checks each operation's condition and applies it; stops at the first failed condition.
+fn apply_ops(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Result<(), StoreError> {
+    for op in ops {
+        let (key, condition) = match op {
+            WriteOp::Put { item, condition } => (&item.key, *condition),
+            WriteOp::Delete { key, condition } => (key, *condition),
+        };
+        if !condition_holds(connection, key, condition, now_secs).map_err(backend)? {
+            return Err(StoreError::Conflict);
+        }
+        apply(connection, op).map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// Applies one writer's operations inside the open transaction, all or nothing.
 fn apply_group(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Result<(), StoreError> {
     let run = |sql: &str| {
@@ -156,19 +171,7 @@ fn apply_group(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Resul
             .map_err(backend)
     };
     run("SAVEPOINT write_group")?;
-    let result = (|| {
-        for op in ops {
-            let (key, condition) = match op {
-                WriteOp::Put { item, condition } => (&item.key, *condition),
-                WriteOp::Delete { key, condition } => (key, *condition),
-            };
-            if !condition_holds(connection, key, condition, now_secs).map_err(backend)? {
-                return Err(StoreError::Conflict);
-            }
-            apply(connection, op).map_err(backend)?;
-        }
-        Ok(())
-    })();
+    let result = apply_ops(connection, ops, now_secs);
     if result.is_err() {
         run("ROLLBACK TO write_group")?;
     }
@@ -177,7 +180,20 @@ fn apply_group(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Resul
 }
 
 /// Commits a batch of writes in one transaction and answers each writer.
-fn commit_group(connection: &mut Connection, batch: Vec<PendingWrite>, now_secs: i64) {
+fn commit_group(connection: &mut Connection, mut batch: Vec<PendingWrite>, now_secs: i64) {
+    if batch.len() == 1 {
+        // Alone in the group: the transaction itself is the unit, no savepoint needed.
+        let write = batch.remove(0);
+        let result = (|| {
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            apply_ops(&transaction, &write.ops, now_secs)?;
+            transaction.commit().map_err(backend)
+        })();
+        let _ = write.reply.send(result);
+        return;
+    }
     let outcome = (|| {
         let transaction = connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
