@@ -39,6 +39,18 @@ pub struct ComponentRequest {
 }
 
 impl ComponentRequest {
+    /// Parses and authenticates an issue-link request: the request, its caller and the issue id.
+    pub async fn read(
+        app: &App,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(Self, super::Caller, String), SentryFacing> {
+        let request: ComponentRequest = parse_json(body)?;
+        let caller = authenticate(app, headers, &request.installation_id, body).await?;
+        let issue_id = request.issue_id()?;
+        Ok((request, caller, issue_id))
+    }
+
     pub fn issue_id(&self) -> Result<String, SentryFacing> {
         match &self.issue_id {
             Value::Number(n) => Ok(n.to_string()),
@@ -238,9 +250,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<Value>), SentryFacing> {
-    let request: ComponentRequest = parse_json(&body)?;
-    let caller = authenticate(&app, &headers, &request.installation_id, &body).await?;
-    let issue_id = request.issue_id()?;
+    let (request, caller, issue_id) = ComponentRequest::read(&app, &headers, &body).await?;
     let fields = &request.fields;
     let project_value =
         field_text(fields, "ado_project").ok_or_else(|| user_error("choose an Azure DevOps project"))?;

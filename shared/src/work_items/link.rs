@@ -10,12 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::create::{ComponentRequest, Created, ado_user_error, answer, record_link};
-use super::{SentryFacing, authenticate, field_text, user_error};
+use super::{SentryFacing, field_text, user_error};
 use crate::App;
 use crate::azure_devops::patch;
 use crate::domain::work_item::work_item_reference;
 use crate::error::ApiError;
-use crate::http::parse_json;
 use crate::records::LinkOrigin;
 
 pub async fn link(
@@ -23,9 +22,7 @@ pub async fn link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<Value>), SentryFacing> {
-    let request: ComponentRequest = parse_json(&body)?;
-    let caller = authenticate(&app, &headers, &request.installation_id, &body).await?;
-    let issue_id = request.issue_id()?;
+    let (request, caller, issue_id) = ComponentRequest::read(&app, &headers, &body).await?;
     let typed = field_text(&request.fields, "work_item").ok_or_else(|| user_error("enter a work item id or URL"))?;
     // A value picked from the search carries the integration (`{integration}::{id}`).
     let ((integration, secrets), reference) = caller.resolve(&typed);
