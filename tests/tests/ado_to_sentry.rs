@@ -99,18 +99,31 @@ async fn setup_on(backend: Backend, worker: bool) -> Setup {
     }
 }
 
-async fn set_state(setup: &Setup, by: &str, state: &str) {
+/// Moves the work item to `state` as `by`; the fake delivers the hook (nothing waits for the worker).
+async fn edit_state(setup: &Setup, by: &str, state: &str) {
+    let ops = json!([patch::replace("/fields/System.State", state)]);
     setup
         .server
         .ado
-        .edit_work_item_as(
-            by,
-            setup.work_item,
-            json!([patch::replace("/fields/System.State", state)]),
-        )
+        .edit_work_item_as(by, setup.work_item, ops)
         .await
         .unwrap();
+}
+
+/// Like [`edit_state`], then waits until the worker has applied it.
+async fn set_state(setup: &Setup, by: &str, state: &str) {
+    edit_state(setup, by, state).await;
     settled(setup).await;
+}
+
+async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::InboxEvent> {
+    setup
+        .server
+        .app
+        .store
+        .events_by_status(&setup.integration_id, status, 20)
+        .await
+        .unwrap()
 }
 
 fn sentry_writes(setup: &Setup) -> usize {
@@ -215,29 +228,14 @@ async fn assign_and_unassign_map_to_sentry_members() {
         .unwrap();
     settled(&setup).await;
     assert_eq!(sentry_writes(&setup), before);
-    let done = setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.integration_id, EventStatus::Done, 10)
-        .await
-        .unwrap();
+    let done = events(&setup, EventStatus::Done).await;
     let noted = done.iter().find(|e| {
         e.last_error
             .as_deref()
             .is_some_and(|n| n.contains("bob@fabrikam.example"))
     });
     assert!(noted.is_some(), "{done:?}");
-    assert!(
-        setup
-            .server
-            .app
-            .store
-            .events_by_status(&setup.integration_id, EventStatus::Failed, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(events(&setup, EventStatus::Failed).await.is_empty());
 }
 
 #[tokio::test]
@@ -337,10 +335,7 @@ async fn a_sentry_outage_leaves_the_event_failed_then_it_applies_once() {
     setup.server.sentry.fail_next(3);
     set_state(&setup, JAMAL, "Resolved").await;
     let store = &setup.server.app.store;
-    let failed = store
-        .events_by_status(&setup.integration_id, EventStatus::Failed, 10)
-        .await
-        .unwrap();
+    let failed = events(&setup, EventStatus::Failed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].attempts, 1);
     assert!(
@@ -401,11 +396,7 @@ async fn the_admin_api_requeues_a_dead_event() {
     setup.server.sentry.fail_next(3);
     set_state(&setup, JAMAL, "Resolved").await;
     let store = &setup.server.app.store;
-    let mut event = store
-        .events_by_status(&setup.integration_id, EventStatus::Failed, 10)
-        .await
-        .unwrap()
-        .remove(0);
+    let mut event = events(&setup, EventStatus::Failed).await.remove(0);
     event.status = EventStatus::Dead;
     store.update_event(&mut event).await.unwrap();
     setup.server.sentry.fail_next(0);
@@ -602,21 +593,8 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
 async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     let setup = setup_on(Backend::Aws, false).await;
     let app = &setup.server.app;
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([patch::replace("/fields/System.State", "Resolved")]),
-        )
-        .await
-        .unwrap();
-    let pending = app
-        .store
-        .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
-        .await
-        .unwrap();
+    edit_state(&setup, JAMAL, "Resolved").await;
+    let pending = events(&setup, EventStatus::Pending).await;
     assert_eq!(pending.len(), 1, "queued by intake, not processed yet");
     let batch = json!({"Records": [{"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
         "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}, "sk": {"S": "EVENT"}},
@@ -633,21 +611,8 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     assert_eq!(sentry_writes(&setup), 1);
 
     setup.server.sentry.fail_next(1);
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([patch::replace("/fields/System.State", "Active")]),
-        )
-        .await
-        .unwrap();
-    let pending = app
-        .store
-        .events_by_status(&setup.integration_id, EventStatus::Pending, 10)
-        .await
-        .unwrap();
+    edit_state(&setup, JAMAL, "Active").await;
+    let pending = events(&setup, EventStatus::Pending).await;
     let record = json!({"Records": [{"eventName": "INSERT", "dynamodb": {
         "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}}, "SequenceNumber": "4201"}}]});
     assert_eq!(

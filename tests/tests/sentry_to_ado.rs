@@ -93,6 +93,28 @@ fn webhook(name: &str) -> String {
     compact(&fixture(name))
 }
 
+async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::InboxEvent> {
+    setup
+        .server
+        .app
+        .store
+        .events_by_status(&setup.integration_id, status, 20)
+        .await
+        .unwrap()
+}
+
+/// Delivers the sample `issue.resolved` webhook, signed, stamped now.
+async fn resolve_in_sentry(setup: &Setup) -> (StatusCode, Value) {
+    deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_resolved.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await
+}
+
 fn patches(setup: &Setup) -> usize {
     setup
         .server
@@ -115,14 +137,7 @@ fn state(setup: &Setup) -> String {
 #[tokio::test]
 async fn resolve_and_unresolve_move_the_work_item_through_the_mapped_states() {
     let setup = setup().await;
-    let (status, answer) = deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_resolved.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    let (status, answer) = resolve_in_sentry(&setup).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     settled(&setup).await;
     assert_eq!(state(&setup), "Resolved", "the Resolved category by default");
@@ -212,21 +227,12 @@ async fn assignment_sets_the_identity() {
         .server
         .ado
         .state(|s| s.work_items[&setup.work_item].fields["System.AssignedTo"].clone());
-    let events = setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.integration_id, EventStatus::Done, 20)
-        .await
-        .unwrap();
+    let done = events(&setup, EventStatus::Done).await;
     assert_eq!(
         assignee,
         "jamal@fabrikam.example",
         "{:?}",
-        events
-            .iter()
-            .map(|e| (&e.event_type, &e.last_error))
-            .collect::<Vec<_>>()
+        done.iter().map(|e| (&e.event_type, &e.last_error)).collect::<Vec<_>>()
     );
     let lookups = setup.server.ado.requests_to("_apis/identities").len();
     assert_eq!(lookups, 2, "one identity lookup per person, then cached");
@@ -237,13 +243,7 @@ async fn assignment_sets_the_identity() {
     deliver(&setup.server, "issue", &compact(&assigned), CLIENT_SECRET, now()).await;
     settled(&setup).await;
     assert_eq!(patches(&setup), before);
-    let done = setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.integration_id, EventStatus::Done, 20)
-        .await
-        .unwrap();
+    let done = events(&setup, EventStatus::Done).await;
     assert!(done.iter().any(|e| {
         e.last_error
             .as_deref()
@@ -362,24 +362,11 @@ async fn a_revision_conflict_is_read_again_and_retried() {
         times: 1,
         after: 0,
     });
-    deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_resolved.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    resolve_in_sentry(&setup).await;
     settled(&setup).await;
     assert_eq!(state(&setup), "Resolved");
     assert_eq!(patches(&setup), 2, "412, then the write after a fresh read");
-    let done = setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.integration_id, EventStatus::Done, 10)
-        .await
-        .unwrap();
+    let done = events(&setup, EventStatus::Done).await;
     let from_sentry: Vec<_> = done
         .iter()
         .filter(|e| e.source == shared::records::EventSource::Sentry)
@@ -399,14 +386,7 @@ async fn a_429_storm_is_survived_and_applied_once() {
         FaultKind::Throttle { retry_after_secs: 0 },
         6,
     );
-    deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_resolved.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    resolve_in_sentry(&setup).await;
     settled(&setup).await;
     let store = &setup.server.app.store;
     let mut failed = store
