@@ -3,7 +3,8 @@
 //!
 //! Prints deliveries per second and client-observed p50/p99 for both over loopback HTTP with
 //! concurrency, their ratio (target ≥ 50 %), and the route's in-process handler time p99
-//! (target ≤ 2 ms). Run: `cargo bench -p bridge-tests --bench intake` (env BENCH_REQUESTS,
+//! (target ≤ 2 ms); and the same route on an in-memory database, which shows how much of the
+//! gap is the durable commit to the file. Run: `cargo bench -p bridge-tests --bench intake` (env BENCH_REQUESTS,
 //! BENCH_CONCURRENCY to change the load).
 
 use std::sync::Arc;
@@ -28,8 +29,9 @@ fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn bridge_app(dir: &std::path::Path) -> Arc<App> {
-    let store = Store::new(Arc::new(SqliteTable::open(&dir.join("bench.sqlite3")).unwrap()));
+/// The bridge's app state on `table`, with one integration and one linked work item (42).
+async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
+    let store = Store::new(Arc::new(table));
     let secrets = FileSecretStore::open(&dir.join("secrets.json")).unwrap();
     let secret_ref = "local/bench".to_string();
     secrets
@@ -198,8 +200,16 @@ fn main() {
         let requests = env_number("BENCH_REQUESTS", 5_000);
         let concurrency = env_number("BENCH_CONCURRENCY", 16);
         let dir = tempfile::tempdir().unwrap();
-        let app = bridge_app(dir.path()).await;
+        let app = bridge_app(
+            dir.path(),
+            SqliteTable::open(&dir.path().join("bench.sqlite3")).unwrap(),
+        )
+        .await;
         let bridge = shared::http::finish(shared::intake::router(app.clone()));
+        // The same route on an in-memory database: what the durable commit to the file costs.
+        let memory_dir = tempfile::tempdir().unwrap();
+        let memory_app = bridge_app(memory_dir.path(), SqliteTable::in_memory().unwrap()).await;
+        let memory_url = serve(shared::http::finish(shared::intake::router(memory_app))).await;
         let bare = Router::new().route(
             "/hooks/azure-devops/{id}",
             post(|body: Bytes| async move { (StatusCode::ACCEPTED, format!("{{\"received\":{}}}", body.len())) }),
@@ -210,9 +220,11 @@ fn main() {
         // Warm both (connections, SQLite pages, secret cache).
         load(&bare_url, 500, concurrency, 10_000_000).await;
         load(&bridge_url, 500, concurrency, 20_000_000).await;
+        load(&memory_url, 500, concurrency, 20_000_000).await;
 
         let bare_run = load(&bare_url, requests, concurrency, 0).await;
         let bridge_run = load(&bridge_url, requests, concurrency, 0).await;
+        let memory_run = load(&memory_url, requests, concurrency, 0).await;
         let queued = app.store.due_events(i64::MAX, requests * 2).await.unwrap().len();
         assert_eq!(queued, requests + 500, "every delivery queued exactly once");
 
@@ -247,6 +259,11 @@ fn main() {
         println!(
             "  throughput ratio  : {:.1} % of bare (target >= 50 %)",
             100.0 * bridge_run.per_second / bare_run.per_second
+        );
+        println!(
+            "  same route, in-memory SQLite (no file writes): {:.0} req/s = {:.1} % of bare",
+            memory_run.per_second,
+            100.0 * memory_run.per_second / bare_run.per_second
         );
         println!(
             "  handler time      : p50 {:.3} ms   p99 {:.3} ms (in process, sequential; target p99 <= 2 ms)",

@@ -467,14 +467,21 @@ async fn cursors(store: Store) {
     assert!(store.get_cursor("i1", "other").await.unwrap().is_none());
 }
 
-fn sqlite_store() -> Store {
-    Store::new(Arc::new(SqliteTable::in_memory().expect("sqlite")))
+/// A store on a fresh database file (the same WAL file setup as the local server); the
+/// directory lives as long as the returned guard.
+fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let table = SqliteTable::open(&dir.path().join("db.sqlite3")).expect("sqlite");
+    (Store::new(Arc::new(table)), dir)
 }
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
-            $(#[tokio::test] async fn $case() { super::$case(super::sqlite_store()).await })*
+            $(#[tokio::test] async fn $case() {
+                let (store, _dir) = super::sqlite_store();
+                super::$case(store).await
+            })*
         }
         mod dynamodb {
             $(#[tokio::test] async fn $case() { super::$case(super::moto::dynamo_store().await).await })*
