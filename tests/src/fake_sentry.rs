@@ -76,7 +76,10 @@ impl FakeSentry {
             ..Default::default()
         }));
         let router = Router::new()
-            .route("/api/0/organizations/{org}/issues/{id}/", put(update_issue))
+            .route(
+                "/api/0/organizations/{org}/issues/{id}/",
+                get(show_issue).put(update_issue),
+            )
             .route(
                 "/api/0/organizations/{org}/issues/{id}/comments/",
                 get(list_comments).post(add_comment),
@@ -201,6 +204,18 @@ fn not_found() -> Response {
         axum::Json(json!({"detail": "The requested resource does not exist"})),
     )
         .into_response()
+}
+
+/// `GET` an issue: its status and assignee, so a person trying the bridge against the fakes can
+/// watch a sync land.
+async fn show_issue(State(inner): State<Shared>, Path((_org, id)): Path<(String, String)>) -> Response {
+    let inner = inner.lock().unwrap();
+    match inner.issues.get(&id) {
+        Some(issue) => {
+            axum::Json(json!({"id": id, "status": issue.status, "assignedTo": issue.assigned_to})).into_response()
+        }
+        None => not_found(),
+    }
 }
 
 async fn update_issue(State(inner): State<Shared>, Path((_org, id)): Path<(String, String)>, body: Bytes) -> Response {

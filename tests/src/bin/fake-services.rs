@@ -14,7 +14,11 @@ async fn main() {
         sentry.add_issue(issue);
     }
     println!("fake Azure DevOps organization: {}", ado.org_url());
-    println!("  PAT: {}", fake_ado::VALID_PAT);
+    println!("  PAT: {} (the bridge's)", fake_ado::VALID_PAT);
+    println!(
+        "  PAT: {} (acts as Jamal Hartnett: change work items with it to see them sync)",
+        fake_ado::PERSON_PAT
+    );
     println!("  projects: Fabrikam-Fiber (Agile), Contoso Web (Basic), Archive (Agile)");
     println!(
         "fake Sentry: {} (organization `{}`, token {}, issues 1, 2, 3, 77)",
@@ -32,6 +36,20 @@ async fn main() {
             "sentry": {"base_url": sentry.base_url(), "organization_slug": fake_sentry::ORG,
                        "client_secret": "fake-client-secret", "auth_token": fake_sentry::TOKEN}
         })
+    );
+    println!();
+    println!("once a work item is linked to a Sentry issue, change it as a person would:");
+    println!(
+        "  curl -s -u :{} -X PATCH '{}/_apis/wit/workitems/1?api-version=7.1' \
+    -H 'content-type: application/json-patch+json' -d '[{{\"op\":\"add\",\"path\":\"/fields/System.State\",\"value\":\"Resolved\"}}]'",
+        fake_ado::PERSON_PAT,
+        ado.org_url()
+    );
+    println!(
+        "and watch the Sentry issue: curl -s -H 'Authorization: Bearer {}' {}/api/0/organizations/{}/issues/<id>/",
+        fake_sentry::TOKEN,
+        sentry.base_url(),
+        fake_sentry::ORG
     );
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -196,6 +196,16 @@ fn sign_in_page() -> Response {
         .into_response()
 }
 
+/// Whether the request carries the person's PAT rather than the bridge's credential.
+pub(crate) fn acts_as_person(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|encoded| base64::engine::general_purpose::STANDARD.decode(encoded).ok())
+        .is_some_and(|decoded| String::from_utf8_lossy(&decoded).ends_with(&format!(":{PERSON_PAT}")))
+}
+
 fn authenticated(state: &State, headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
@@ -205,7 +215,9 @@ fn authenticated(state: &State, headers: &HeaderMap) -> bool {
             .decode(encoded)
             .unwrap_or_default();
         let text = String::from_utf8_lossy(&decoded);
-        return text.split_once(':').is_some_and(|(_, pat)| pat == state.pat);
+        return text
+            .split_once(':')
+            .is_some_and(|(_, pat)| pat == state.pat || pat == PERSON_PAT);
     }
     value
         .strip_prefix("Bearer ")

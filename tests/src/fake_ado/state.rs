@@ -156,6 +156,10 @@ pub struct State {
 }
 
 pub const VALID_PAT: &str = "fake-valid-pat";
+/// A second credential that acts as a person (Jamal Hartnett), for changing work items by hand
+/// against `fake-services`: the bridge ignores changes made with its own credential (echoes).
+pub const PERSON_PAT: &str = "fake-jamal-pat";
+pub const PERSON_IDENTITY_ID: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
 pub const ENTRA_CLIENT_ID: &str = "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9";
 pub const ENTRA_SECRET: &str = "fake-entra-secret";
 
@@ -194,11 +198,7 @@ impl State {
             ],
             identities: vec![
                 identity(BRIDGE_IDENTITY_ID, "Sentry Bridge", BRIDGE_EMAIL),
-                identity(
-                    "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff",
-                    "Jamal Hartnett",
-                    "jamal@fabrikam.example",
-                ),
+                identity(PERSON_IDENTITY_ID, "Jamal Hartnett", "jamal@fabrikam.example"),
                 identity(
                     "8f2e3a14-6c0b-4d1e-9a57-2b3c4d5e6f70",
                     "Alice Chen",

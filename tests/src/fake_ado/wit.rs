@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::hooks::deliver;
-use super::state::{FakeComment, FakeWorkItem, State as FakeState, process_types};
-use super::{Fake, ado_error, json_body};
+use super::state::{FakeComment, FakeWorkItem, PERSON_IDENTITY_ID, State as FakeState, process_types};
+use super::{Fake, acts_as_person, ado_error, json_body};
 
 const IDENTITY_FIELDS: [&str; 3] = ["System.AssignedTo", "System.CreatedBy", "System.ChangedBy"];
 
@@ -343,7 +343,12 @@ fn comment_json(state: &FakeState, work_item_id: u64, comment: &FakeComment) -> 
     })
 }
 
-fn acting(fake: &Fake) -> String {
+/// Who a change made over HTTP is attributed to: the person for the person's PAT, otherwise
+/// the identity the bridge's credential acts as.
+fn acting(fake: &Fake, headers: &HeaderMap) -> String {
+    if acts_as_person(headers) {
+        return PERSON_IDENTITY_ID.to_string();
+    }
     fake.state.lock().unwrap().acting_as.clone()
 }
 
@@ -560,12 +565,17 @@ pub async fn get_item_in_project(
     )
 }
 
-pub async fn update_item(State(fake): State<Fake>, Path((_org, id)): Path<(String, u64)>, body: Bytes) -> Response {
+pub async fn update_item(
+    State(fake): State<Fake>,
+    Path((_org, id)): Path<(String, u64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let ops = match json_body(&body) {
         Ok(ops) => ops,
         Err(response) => return response,
     };
-    let actor = acting(&fake);
+    let actor = acting(&fake, &headers);
     respond(apply_patch_as(&fake, &actor, id, ops).await)
 }
 
@@ -681,6 +691,7 @@ pub async fn add_comment(
     State(fake): State<Fake>,
     Path((_org, _project, id)): Path<(String, String, u64)>,
     Query(params): Params,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let request = match json_body(&body) {
@@ -692,7 +703,7 @@ pub async fn add_comment(
         .cloned()
         .unwrap_or_else(|| "html".into())
         .to_lowercase();
-    let actor = acting(&fake);
+    let actor = acting(&fake, &headers);
     respond(add_comment_as(&fake, &actor, id, request["text"].as_str().unwrap_or_default(), &format).await)
 }
 

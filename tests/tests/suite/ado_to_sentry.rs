@@ -634,3 +634,41 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     );
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
 }
+
+/// What a person trying the bridge against `fake-services` does: change the work item over the
+/// REST API with a person's PAT (not the bridge's, whose changes are echoes) and watch Sentry.
+#[tokio::test]
+async fn a_change_over_http_with_a_persons_pat_resolves_the_issue_and_the_bridges_own_does_not() {
+    let setup = setup().await;
+    let url = format!(
+        "{}/_apis/wit/workitems/{}?api-version=7.1",
+        setup.server.ado.org_url(),
+        setup.work_item
+    );
+    let change = |pat: &'static str, state: &'static str| {
+        setup
+            .server
+            .client
+            .patch(&url)
+            .basic_auth("", Some(pat))
+            .header("content-type", "application/json-patch+json")
+            .json(&json!([patch::replace("/fields/System.State", state)]))
+            .send()
+    };
+    // The bridge's own credential resolving the work item is an echo: Sentry is not touched.
+    let response = change(fake_ado::VALID_PAT, "Resolved").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    settled(&setup).await;
+    assert_eq!(sentry_writes(&setup), 0);
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
+    // A person reopening and resolving it again is synced.
+    assert_eq!(
+        change(fake_ado::PERSON_PAT, "Active").await.unwrap().status(),
+        StatusCode::OK
+    );
+    let response = change(fake_ado::PERSON_PAT, "Resolved").await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["fields"]["System.ChangedBy"]["id"], JAMAL);
+    settled(&setup).await;
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+}
