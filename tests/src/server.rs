@@ -26,6 +26,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// The active link of `sentry_issue` as stored now (panics when there is none).
+    pub async fn stored_link(&self, integration_id: &str, sentry_issue: &str) -> shared::records::Link {
+        self.app
+            .store
+            .get_link(integration_id, sentry_issue)
+            .await
+            .expect("store")
+            .expect("an active link")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

@@ -126,6 +126,11 @@ async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::Inbo
         .unwrap()
 }
 
+/// The link of Sentry issue 77 as stored now.
+async fn current_link(setup: &Setup) -> Link {
+    setup.server.stored_link(&setup.integration_id, ISSUE).await
+}
+
 fn sentry_writes(setup: &Setup) -> usize {
     setup.server.sentry.writes().len()
 }
@@ -150,14 +155,7 @@ async fn state_moves_resolve_and_unresolve_the_linked_issue() {
     eventually("unresolved", || sentry.issue(ISSUE).status == "unresolved").await;
     assert_eq!(sentry_writes(&setup), 2);
 
-    let link = setup
-        .server
-        .app
-        .store
-        .get_link(&setup.integration_id, ISSUE)
-        .await
-        .unwrap()
-        .unwrap();
+    let link = current_link(&setup).await;
     assert_eq!(link.sync.last_applied_rev, Some(5));
     assert_eq!(link.sync.ado_state.as_deref(), Some("Active"));
     assert_eq!(link.sync.sentry_status.as_deref(), Some("unresolved"));
@@ -174,14 +172,7 @@ async fn changes_by_the_bridge_itself_are_not_echoed() {
     let setup = setup().await;
     set_state(&setup, fake_ado::BRIDGE_IDENTITY_ID, "Resolved").await;
     assert_eq!(sentry_writes(&setup), 0);
-    let link = setup
-        .server
-        .app
-        .store
-        .get_link(&setup.integration_id, ISSUE)
-        .await
-        .unwrap()
-        .unwrap();
+    let link = current_link(&setup).await;
     assert_eq!(
         link.sync.last_applied_rev,
         Some(2),

@@ -506,14 +506,7 @@ async fn an_alert_rule_firing_three_times_creates_one_work_item() {
     }
     settled(&setup).await;
     assert_eq!(setup.server.ado.state(|s| s.work_items.len()), before + 1);
-    let link = setup
-        .server
-        .app
-        .store
-        .get_link(&setup.integration_id, issue)
-        .await
-        .unwrap()
-        .unwrap();
+    let link = setup.server.stored_link(&setup.integration_id, issue).await;
     assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
     let item = setup.server.ado.state(|s| s.work_items[&link.work_item_id].clone());
     assert!(

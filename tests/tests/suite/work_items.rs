@@ -104,13 +104,7 @@ async fn create_makes_one_work_item_with_relation_tag_and_truncated_title() {
     assert_eq!(item.relations[0]["rel"], "Hyperlink");
     assert_eq!(item.relations[0]["url"], WEB_URL);
 
-    let link = server
-        .app
-        .store
-        .get_link(&integration_id, &ISSUE.to_string())
-        .await
-        .unwrap()
-        .unwrap();
+    let link = server.stored_link(&integration_id, &ISSUE.to_string()).await;
     assert_eq!(link.work_item_id, id);
     assert_eq!(link.sync.last_applied_rev, Some(1));
     let integration = server
@@ -256,13 +250,7 @@ async fn link_verifies_records_and_replaces_the_previous_link() {
     assert!(item.fields["System.History"].as_str().unwrap().contains(WEB_URL));
     assert_eq!(item.rev, 4);
 
-    let link = server
-        .app
-        .store
-        .get_link(&integration_id, &ISSUE.to_string())
-        .await
-        .unwrap()
-        .unwrap();
+    let link = server.stored_link(&integration_id, &ISSUE.to_string()).await;
     assert_eq!(link.work_item_id, existing);
     assert_eq!(link.sync.last_applied_rev, Some(4));
     let history = server
