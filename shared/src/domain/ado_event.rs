@@ -41,6 +41,8 @@ pub struct AdoDelivery {
     pub project: Option<String>,
     pub work_item_type: Option<String>,
     pub state: Option<FieldChange<String>>,
+    /// The state at this revision (`System.State` of the current fields), changed or not.
+    pub current_state: Option<String>,
     /// Assignee emails; a change to someone without an email is `new: None` only if cleared.
     pub assignee: Option<FieldChange<String>>,
     /// Whether the assignee field changed at all (a change to a non-email identity still counts).
@@ -109,6 +111,7 @@ pub fn parse_delivery(payload: &Value) -> Result<AdoDelivery, String> {
         project: text(&current["System.TeamProject"]),
         work_item_type: text(&current["System.WorkItemType"]),
         state,
+        current_state: text(&current["System.State"]),
         assignee,
         assignee_changed: assignee_change.is_some(),
         comment,

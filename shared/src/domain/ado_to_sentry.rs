@@ -57,10 +57,9 @@ pub fn plan(
     if !settings.any() {
         return Err(Skip::Disabled);
     }
-    if let (Some(rev), Some(applied)) = (delivery.rev, link.sync.last_applied_rev)
+    if let Some(rev) = ordered_rev(delivery)
+        && let Some(applied) = link.sync.last_applied_rev
         && rev <= applied
-        && delivery.event_type != "workitem.deleted"
-        && delivery.event_type != "workitem.restored"
     {
         return Err(Skip::Stale { applied });
     }
@@ -113,6 +112,52 @@ pub fn plan(
         _ => {}
     }
     Ok(plan)
+}
+
+/// The revision this delivery is ordered by, if revision order matters for it. Only field
+/// changes (`workitem.updated`) are: an older one than the link applied is superseded. Comments
+/// are not — each is applied once whenever it arrives (deduped by comment id) and does not move
+/// the link's revision, so a comment delivered or retried late is never dropped, and never
+/// makes a pending field change look stale. Deleted/restored notes always apply.
+pub fn ordered_rev(delivery: &AdoDelivery) -> Option<u64> {
+    (delivery.event_type == "workitem.updated")
+        .then_some(delivery.rev)
+        .flatten()
+}
+
+/// The state move to judge for a field change, as (from, to) state names: from the state last
+/// synced on the link (the delivery's old value when the link knows none) to the state at this
+/// revision (its new value when the payload lacks the snapshot). Judging against the snapshot,
+/// not only the revision's own delta, means a state change whose event is still failing is
+/// applied by any newer revision — after which the retried one is stale — so it is not lost.
+/// `None` when the delivery says nothing about the state or it is where it was.
+pub fn state_transition(delivery: &AdoDelivery, link: &Link) -> Option<(Option<String>, String)> {
+    if delivery.event_type != "workitem.updated" {
+        return None;
+    }
+    let delta = delivery.state.as_ref();
+    let to = delivery
+        .current_state
+        .clone()
+        .or_else(|| delta.and_then(|d| d.new.clone()))?;
+    let from = match (&link.sync.ado_state, delta) {
+        (Some(synced), _) => Some(synced.clone()),
+        (None, Some(delta)) => delta.old.clone(),
+        (None, None) => return None,
+    };
+    let moved = from.as_deref().is_none_or(|from| !from.eq_ignore_ascii_case(&to));
+    moved.then_some((from, to))
+}
+
+/// The state to record on the link after applying (or skipping as an echo) a delivery.
+pub fn state_now(delivery: &AdoDelivery) -> Option<String> {
+    if delivery.event_type != "workitem.updated" {
+        return None;
+    }
+    delivery
+        .current_state
+        .clone()
+        .or_else(|| delivery.state.as_ref().and_then(|d| d.new.clone()))
 }
 
 /// The Sentry comment for an Azure DevOps comment: attributed, and pointing at its source,
@@ -198,6 +243,7 @@ mod tests {
                 old: Some("Active".into()),
                 new: Some("Resolved".into()),
             }),
+            current_state: Some("Resolved".into()),
             assignee: None,
             assignee_changed: false,
             comment: None,
@@ -272,6 +318,56 @@ mod tests {
             super::plan(&link(None, None), &update(2, "x"), None, resolved(), &no_status)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_late_comment_is_not_stale_and_does_not_order() {
+        let mut comment = update(2, "someone");
+        comment.event_type = "workitem.commented".into();
+        comment.state = None;
+        comment.comment = Some(AdoComment {
+            id: Some(9),
+            text: "late".into(),
+            author_name: "Jamal".into(),
+            author_email: None,
+        });
+        let plan = super::plan(&link(Some(5), None), &comment, Some("bridge"), None, &ON).unwrap();
+        assert!(plan.comment, "a comment older than the applied revision still posts");
+        assert_eq!(ordered_rev(&comment), None);
+        assert_eq!(ordered_rev(&update(2, "x")), Some(2));
+        assert_eq!(state_now(&comment), None);
+    }
+
+    #[test]
+    fn the_state_move_is_judged_from_the_last_synced_state_to_the_snapshot() {
+        let mut synced_active = link(Some(1), None);
+        synced_active.sync.ado_state = Some("Active".into());
+        // A newer revision that changed only the assignee still carries the Resolved snapshot:
+        // the resolve whose own event is failing is applied through it.
+        let mut assignee_only = update(3, "x");
+        assignee_only.state = None;
+        assert_eq!(
+            state_transition(&assignee_only, &synced_active),
+            Some((Some("Active".into()), "Resolved".into()))
+        );
+        // Already synced at the snapshot state: no move, whatever the delta says.
+        let mut synced_resolved = synced_active.clone();
+        synced_resolved.sync.ado_state = Some("resolved".into());
+        assert_eq!(state_transition(&update(3, "x"), &synced_resolved), None);
+        // Nothing known on the link: the delta decides; no delta and nothing known: no move.
+        assert_eq!(
+            state_transition(&update(3, "x"), &link(Some(1), None)),
+            Some((Some("Active".into()), "Resolved".into()))
+        );
+        assert_eq!(state_transition(&assignee_only, &link(Some(1), None)), None);
+        // A payload without the snapshot falls back to the delta's new value.
+        let mut no_snapshot = update(3, "x");
+        no_snapshot.current_state = None;
+        assert_eq!(state_now(&no_snapshot).as_deref(), Some("Resolved"));
+        assert_eq!(
+            state_transition(&no_snapshot, &synced_active),
+            Some((Some("Active".into()), "Resolved".into()))
         );
     }
 

@@ -38,6 +38,13 @@ pub struct LinkSyncState {
     /// The work item is in the recycle bin.
     #[serde(default)]
     pub work_item_deleted: bool,
+    /// When the newest Sentry status change applied to the work item was received (Unix ms);
+    /// an older one (a failed event retried late) is superseded, not applied over it.
+    #[serde(default)]
+    pub sentry_status_at: Option<i64>,
+    /// The same for Sentry assignee changes.
+    #[serde(default)]
+    pub sentry_assignee_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

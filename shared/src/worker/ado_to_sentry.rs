@@ -8,7 +8,9 @@ use crate::azure_devops::AdoError;
 use crate::clock;
 use crate::connections::Connection;
 use crate::domain::ado_event::{AdoDelivery, parse_delivery};
-use crate::domain::ado_to_sentry::{SentryPlan, Skip, StateFacts, comment_text, plan};
+use crate::domain::ado_to_sentry::{
+    SentryPlan, Skip, StateFacts, comment_text, ordered_rev, plan, state_now, state_transition,
+};
 use crate::domain::settings::SyncSettings;
 use crate::domain::status::is_done;
 use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link};
@@ -32,7 +34,9 @@ async fn state_facts(
     delivery: &AdoDelivery,
     link: &Link,
 ) -> Result<Option<StateFacts>, Failure> {
-    let Some(change) = &delivery.state else { return Ok(None) };
+    let Some((from, to)) = state_transition(delivery, link) else {
+        return Ok(None);
+    };
     let project = delivery.project.clone().unwrap_or_else(|| link.project.clone());
     let work_item_type = delivery
         .work_item_type
@@ -62,8 +66,8 @@ async fn state_facts(
         })
     };
     Ok(Some(StateFacts {
-        old_done: done(&change.old),
-        new_done: done(&change.new),
+        old_done: done(&from),
+        new_done: done(&Some(to)),
     }))
 }
 
@@ -244,13 +248,13 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
     let mut notes = Vec::new();
     for mut link in links {
         let facts = state_facts(&connection, &settings, &delivery, &link).await?;
-        let new_state = delivery.state.as_ref().and_then(|s| s.new.clone());
+        let (rev, state) = (ordered_rev(&delivery), state_now(&delivery));
         match plan(&link, &delivery, bridge, facts, &settings.inbound()) {
             Ok(plan) => {
                 notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
-                record(app, &link, delivery.rev, new_state).await?;
+                record(app, &link, rev, state).await?;
             }
-            Err(Skip::Echo) => record(app, &link, delivery.rev, new_state).await?,
+            Err(Skip::Echo) => record(app, &link, rev, state).await?,
             Err(Skip::Stale { .. }) | Err(Skip::Disabled) => {}
         }
     }

@@ -10,7 +10,7 @@ use crate::clock;
 use crate::connections::Connection;
 use crate::domain::identity::email_of;
 use crate::domain::sentry_event::{Assignee, CommentAction, SentryChange, is_bridge_comment, parse_webhook};
-use crate::domain::sentry_to_ado::{TargetState, already_there, comment_text, target_state};
+use crate::domain::sentry_to_ado::{TargetState, already_there, comment_text, superseded, target_state};
 use crate::domain::settings::SyncSettings;
 use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link, LinkOrigin};
 use crate::secrets::IntegrationSecrets;
@@ -18,6 +18,9 @@ use crate::store::StoreError;
 use crate::work_items::{CreateInput, create_and_link, setting};
 
 /// Azure DevOps failures as worker outcomes.
+/// The note on an event superseded by a newer change of the same field.
+const SUPERSEDED: &str = "superseded by a newer Sentry change of the same field; not applied";
+
 pub fn ado_failure(error: AdoError) -> Failure {
     match error {
         AdoError::NotFound { message } => Failure::Permanent(format!("Azure DevOps: {message}")),
@@ -64,7 +67,11 @@ async fn status(
     settings: &SyncSettings,
     link: &Link,
     status: &str,
+    received_at: i64,
 ) -> Result<Vec<String>, Failure> {
+    if superseded(received_at, link.sync.sentry_status_at) {
+        return Ok(vec![SUPERSEDED.into()]);
+    }
     if !settings.status_outbound || link.sync.sentry_status.as_deref() == Some(status) {
         return Ok(Vec::new());
     }
@@ -103,6 +110,7 @@ async fn status(
     let status = status.to_string();
     update_link_with(app, link, |next| {
         next.sync.sentry_status = Some(status.clone());
+        next.sync.sentry_status_at = next.sync.sentry_status_at.max(Some(received_at));
         if let Some(item) = &written {
             record_write(next, item);
         }
@@ -118,7 +126,11 @@ async fn assigned(
     integration: &Integration,
     link: &Link,
     assignee: &Option<Assignee>,
+    received_at: i64,
 ) -> Result<Vec<String>, Failure> {
+    if superseded(received_at, link.sync.sentry_assignee_at) {
+        return Ok(vec![SUPERSEDED.into()]);
+    }
     if !settings.assignee_outbound {
         return Ok(Vec::new());
     }
@@ -179,6 +191,7 @@ async fn assigned(
     update_link_with(app, link, |next| {
         next.sync.ado_assignee = Some(email.clone());
         next.sync.sentry_assignee = Some(email.clone());
+        next.sync.sentry_assignee_at = next.sync.sentry_assignee_at.max(Some(received_at));
         if let Some(item) = &written {
             record_write(next, item);
         }
@@ -395,9 +408,20 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
         )]);
     }
     match &change {
-        SentryChange::Status { status: wanted, .. } => status(app, &connection, &settings, &link, wanted).await,
+        SentryChange::Status { status: wanted, .. } => {
+            status(app, &connection, &settings, &link, wanted, event.received_at).await
+        }
         SentryChange::Assigned { assignee, .. } => {
-            assigned(app, &connection, &settings, &integration, &link, assignee).await
+            assigned(
+                app,
+                &connection,
+                &settings,
+                &integration,
+                &link,
+                assignee,
+                event.received_at,
+            )
+            .await
         }
         SentryChange::Comment {
             action,

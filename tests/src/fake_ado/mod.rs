@@ -130,6 +130,11 @@ impl FakeAdo {
         });
     }
 
+    /// Ends every injected fault (the organization recovers).
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().unwrap().clear();
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().unwrap().clone()
     }

@@ -81,8 +81,10 @@ async fn setup_on(backend: Backend, worker: bool) -> Setup {
         )),
         project: "Fabrikam-Fiber".into(),
         work_item_type: "Bug".into(),
+        // What the create and link flows record: the revision and state the work item had.
         sync: LinkSyncState {
             last_applied_rev: Some(1),
+            ado_state: Some("New".into()),
             ..Default::default()
         },
         created_by: LinkOrigin::Create,
@@ -662,4 +664,94 @@ async fn a_change_over_http_with_a_persons_pat_resolves_the_issue_and_the_bridge
     assert_eq!(body["fields"]["System.ChangedBy"]["id"], JAMAL);
     settled(&setup).await;
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+}
+
+/// Requeues a failed event through the admin API (what an operator or the schedule does).
+async fn retry_now(setup: &Setup, event_id: &str) {
+    let response = setup
+        .server
+        .client
+        .post(setup.server.url(&format!(
+            "/integrations/{}/events/{}/retry",
+            setup.integration_id,
+            urlencode(event_id)
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED, "{:?}", response.text().await);
+    settled(setup).await;
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A comment whose event fails, then is retried after a newer revision was applied, is still
+/// posted (once): comments are not ordered by revision.
+#[tokio::test]
+async fn a_comment_retried_after_a_newer_revision_is_still_posted_once() {
+    let setup = setup().await;
+    setup.server.sentry.fail_next(1);
+    setup
+        .server
+        .ado
+        .comment_as(JAMAL, setup.work_item, "Root cause found in billing.py")
+        .await
+        .unwrap();
+    settled(&setup).await;
+    let failed = events(&setup, EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1, "the comment's event failed on the Sentry outage");
+
+    set_state(&setup, JAMAL, "Resolved").await;
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+    assert_eq!(current_link(&setup).await.sync.last_applied_rev, Some(3));
+
+    retry_now(&setup, &failed[0].id).await;
+    let comments = setup.server.sentry.issue(ISSUE).comments;
+    let posted: Vec<_> = comments
+        .iter()
+        .filter(|(_, text)| text.contains("Root cause found in billing.py"))
+        .collect();
+    assert_eq!(posted.len(), 1, "{comments:?}");
+    assert!(events(&setup, EventStatus::Failed).await.is_empty());
+}
+
+/// A resolve whose event keeps failing is applied by the next revision of the work item (its
+/// fields carry the Resolved state), and the late retry of the first is then stale: not lost,
+/// not applied twice.
+#[tokio::test]
+async fn a_failing_state_change_is_applied_by_the_next_revision_and_not_lost() {
+    let setup = setup().await;
+    setup.server.sentry.fail_next(1);
+    set_state(&setup, JAMAL, "Resolved").await;
+    let failed = events(&setup, EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
+
+    // Someone edits the title only: no state in that revision's changes.
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([patch::replace("/fields/System.Title", "ZeroDivisionError in billing")]),
+        )
+        .await
+        .unwrap();
+    settled(&setup).await;
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+    let writes = sentry_writes(&setup);
+
+    retry_now(&setup, &failed[0].id).await;
+    assert_eq!(
+        sentry_writes(&setup),
+        writes,
+        "the late retry is stale: no second write"
+    );
+    let link = current_link(&setup).await;
+    assert_eq!(link.sync.last_applied_rev, Some(3));
+    assert_eq!(link.sync.ado_state.as_deref(), Some("Resolved"));
 }

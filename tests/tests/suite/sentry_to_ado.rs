@@ -519,3 +519,51 @@ async fn an_alert_rule_firing_three_times_creates_one_work_item() {
     assert_eq!(external.len(), 1, "shown on the Sentry issue");
     assert_eq!(external[0].1["identifier"], link.work_item_id.to_string());
 }
+
+/// A resolve that fails (Azure DevOps down) and is retried after the issue was unresolved again
+/// must not resolve the work item: the newer unresolve wins, and the late retry is superseded.
+#[tokio::test]
+async fn a_late_retry_of_an_older_status_change_does_not_overwrite_a_newer_one() {
+    let setup = setup().await;
+    let work_item_path = format!("/wit/workitems/{}", setup.work_item);
+    setup.server.ado.fail(&work_item_path, FaultKind::Unavailable, 50);
+    resolve_in_sentry(&setup).await;
+    settled(&setup).await;
+    let failed = events(&setup, EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1, "Azure DevOps is down: the resolve failed");
+    setup.server.ado.clear_faults();
+
+    // The issue is unresolved again in Sentry; that change applies (nothing to write: the work
+    // item was never resolved).
+    let (status, _) = deliver(
+        &setup.server,
+        "issue",
+        &webhook("webhook_issue_unresolved.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    settled(&setup).await;
+    let before = patches(&setup);
+
+    // The failed resolve comes due late: superseded, no PATCH, the work item stays open.
+    let store = &setup.server.app.store;
+    let mut due = failed[0].clone();
+    due.status = EventStatus::Pending;
+    due.next_attempt_at = clock::now_ms();
+    store.update_event(&mut due).await.unwrap();
+    setup.server.app.wake.notify_one();
+    settled(&setup).await;
+    assert_eq!(patches(&setup), before);
+    assert_eq!(state(&setup), "New");
+    let settled_event = store.get_event(&due.id).await.unwrap().unwrap();
+    assert!(
+        settled_event
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("superseded"),
+        "{settled_event:?}"
+    );
+}
