@@ -32,3 +32,16 @@ pub async fn settled(app: &App, integration_id: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits until event `id` has ended (`done` or `dead`) and returns it.
+pub async fn ended(app: &App, id: &str) -> shared::records::InboxEvent {
+    let started = Instant::now();
+    loop {
+        let event = app.store.get_event(id).await.unwrap().expect("the event exists");
+        if matches!(event.status, EventStatus::Done | EventStatus::Dead) {
+            return event;
+        }
+        assert!(started.elapsed() < LIMIT, "event still {:?}: {event:?}", event.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -43,6 +43,9 @@ pub struct AdoDelivery {
     pub state: Option<FieldChange<String>>,
     /// The state at this revision (`System.State` of the current fields), changed or not.
     pub current_state: Option<String>,
+    /// The assignee email at this revision, when the payload carries the revision's fields:
+    /// `Some(None)` = unassigned. `None` = unknown (no snapshot, or an assignee without email).
+    pub current_assignee: Option<Option<String>>,
     /// Assignee emails; a change to someone without an email is `new: None` only if cleared.
     pub assignee: Option<FieldChange<String>>,
     /// Whether the assignee field changed at all (a change to a non-email identity still counts).
@@ -53,6 +56,15 @@ pub struct AdoDelivery {
 
 fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_string).filter(|s| !s.is_empty())
+}
+
+/// The assignee in a revision's fields (Azure DevOps omits empty fields, so absent = unassigned).
+fn current_assignee(fields: &Value) -> Option<Option<String>> {
+    let fields = fields.as_object()?;
+    match fields.get("System.AssignedTo") {
+        None | Some(Value::Null) => Some(None),
+        Some(value) => email_of(value).map(Some),
+    }
 }
 
 /// Checks the envelope and reads the parts the bridge uses. `Err` names what is missing.
@@ -112,6 +124,7 @@ pub fn parse_delivery(payload: &Value) -> Result<AdoDelivery, String> {
         work_item_type: text(&current["System.WorkItemType"]),
         state,
         current_state: text(&current["System.State"]),
+        current_assignee: current_assignee(current),
         assignee,
         assignee_changed: assignee_change.is_some(),
         comment,

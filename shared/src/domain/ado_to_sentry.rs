@@ -80,13 +80,11 @@ pub fn plan(
                 // A change equal to what was last synced is already there (or our own echo).
                 plan.status = target.filter(|t| link.sync.sentry_status.as_deref() != Some(*t));
             }
-            if settings.assignee && delivery.assignee_changed {
-                let new = delivery.assignee.as_ref().and_then(|a| a.new.clone());
-                if new.as_deref() != link.sync.sentry_assignee.as_deref()
-                    || new.is_none() && link.sync.sentry_assignee.is_some()
-                {
-                    plan.assignee = Some(new);
-                }
+            if settings.assignee
+                && let Some(new) = assignee_move(delivery, link)
+                && new.as_deref() != link.sync.sentry_assignee.as_deref()
+            {
+                plan.assignee = Some(new);
             }
         }
         "workitem.commented" => {
@@ -147,6 +145,39 @@ pub fn state_transition(delivery: &AdoDelivery, link: &Link) -> Option<(Option<S
     };
     let moved = from.as_deref().is_none_or(|from| !from.eq_ignore_ascii_case(&to));
     moved.then_some((from, to))
+}
+
+/// The assignee to set in Sentry for a field change, judged like the state: from the last
+/// Azure DevOps assignee the link saw (recorded when the link was made; `None` = nobody) to
+/// the assignee *at* the revision (its own change when the payload lacks the snapshot).
+/// `Some(None)` unassigns. `None` when nothing moved or nothing is known.
+pub fn assignee_move(delivery: &AdoDelivery, link: &Link) -> Option<Option<String>> {
+    if delivery.event_type != "workitem.updated" {
+        return None;
+    }
+    let delta = delivery
+        .assignee_changed
+        .then(|| delivery.assignee.as_ref().and_then(|a| a.new.clone()));
+    let to = delivery.current_assignee.clone().or(delta)?;
+    let seen = link.sync.ado_assignee.as_deref();
+    let same = match (to.as_deref(), seen) {
+        (Some(to), Some(seen)) => to.eq_ignore_ascii_case(seen),
+        (None, None) => true,
+        _ => false,
+    };
+    (!same).then_some(to)
+}
+
+/// The assignee to record on the link after a field change: the revision's, when known.
+pub fn assignee_now(delivery: &AdoDelivery) -> Option<Option<String>> {
+    if delivery.event_type != "workitem.updated" {
+        return None;
+    }
+    delivery.current_assignee.clone().or_else(|| {
+        delivery
+            .assignee_changed
+            .then(|| delivery.assignee.as_ref().and_then(|a| a.new.clone()))
+    })
 }
 
 /// The state to record on the link after applying (or skipping as an echo) a delivery.
@@ -244,6 +275,7 @@ mod tests {
                 new: Some("Resolved".into()),
             }),
             current_state: Some("Resolved".into()),
+            current_assignee: None,
             assignee: None,
             assignee_changed: false,
             comment: None,
@@ -372,6 +404,36 @@ mod tests {
     }
 
     #[test]
+    fn the_assignee_move_is_judged_from_the_last_seen_assignee_to_the_snapshot() {
+        let mut title_only = update(4, "x");
+        title_only.state = None;
+        title_only.current_assignee = Some(Some("alice@x.example".into()));
+        let mut seen_nobody = link(Some(3), None);
+        seen_nobody.sync.ado_assignee = Some("bob@x.example".into());
+        assert_eq!(
+            assignee_move(&title_only, &seen_nobody),
+            Some(Some("alice@x.example".into()))
+        );
+        let mut seen_alice = seen_nobody.clone();
+        seen_alice.sync.ado_assignee = Some("Alice@X.example".into());
+        assert_eq!(assignee_move(&title_only, &seen_alice), None);
+        // Unassigned in the snapshot after someone was seen: unassign.
+        title_only.current_assignee = Some(None);
+        assert_eq!(assignee_move(&title_only, &seen_alice), Some(None));
+        // Unassigned before and now: no move; assigned on a link that saw nobody: a move.
+        assert_eq!(assignee_move(&title_only, &link(Some(3), None)), None);
+        assert_eq!(assignee_now(&title_only), Some(None));
+        title_only.current_assignee = Some(Some("alice@x.example".into()));
+        assert_eq!(
+            assignee_move(&title_only, &link(Some(3), None)),
+            Some(Some("alice@x.example".into()))
+        );
+        // No snapshot and no change in the revision: nothing known, no move.
+        title_only.current_assignee = None;
+        assert_eq!(assignee_move(&title_only, &seen_alice), None);
+    }
+
+    #[test]
     fn assignment_and_unassignment() {
         let mut delivery = update(3, "x");
         delivery.state = None;
@@ -390,6 +452,7 @@ mod tests {
         });
         let mut assigned = link(None, None);
         assigned.sync.sentry_assignee = Some("alice@x.example".into());
+        assigned.sync.ado_assignee = Some("alice@x.example".into());
         assert_eq!(
             plan(&assigned, &delivery, None, None, &ON).unwrap().assignee,
             Some(None)

@@ -215,6 +215,10 @@ pub async fn record_link(
         work_item_type: item.field_str("System.WorkItemType").unwrap_or_default().to_string(),
         sync: LinkSyncState {
             ado_state: item.field_str("System.State").map(str::to_string),
+            ado_assignee: item
+                .fields
+                .get("System.AssignedTo")
+                .and_then(crate::domain::identity::email_of),
             last_applied_rev: Some(item.rev),
             ..Default::default()
         },

@@ -9,7 +9,7 @@ use crate::clock;
 use crate::connections::Connection;
 use crate::domain::ado_event::{AdoDelivery, parse_delivery};
 use crate::domain::ado_to_sentry::{
-    SentryPlan, Skip, StateFacts, comment_text, ordered_rev, plan, state_now, state_transition,
+    SentryPlan, Skip, StateFacts, assignee_now, comment_text, ordered_rev, plan, state_now, state_transition,
 };
 use crate::domain::settings::SyncSettings;
 use crate::domain::status::is_done;
@@ -215,16 +215,37 @@ async fn apply(
     Ok(notes)
 }
 
+/// What a delivery leaves on the link: the revision it is ordered by, and the work item's state
+/// and assignee at that revision (when known).
+struct Seen {
+    rev: Option<u64>,
+    state: Option<String>,
+    assignee: Option<Option<String>>,
+}
+
+impl Seen {
+    fn of(delivery: &AdoDelivery) -> Self {
+        Self {
+            rev: ordered_rev(delivery),
+            state: state_now(delivery),
+            assignee: assignee_now(delivery),
+        }
+    }
+}
+
 /// Records what was applied on the link.
-async fn record(app: &App, link: &Link, rev: Option<u64>, state: Option<String>) -> Result<(), Failure> {
+async fn record(app: &App, link: &Link, seen: &Seen) -> Result<(), Failure> {
     update_link_with(app, link, |next| {
         next.sync.sentry_status = link.sync.sentry_status.clone();
         next.sync.sentry_assignee = link.sync.sentry_assignee.clone();
         next.sync.ado_assignee = link.sync.ado_assignee.clone();
         next.sync.work_item_deleted = link.sync.work_item_deleted;
-        next.sync.last_applied_rev = next.sync.last_applied_rev.max(rev);
-        if state.is_some() {
-            next.sync.ado_state = state.clone();
+        next.sync.last_applied_rev = next.sync.last_applied_rev.max(seen.rev);
+        if seen.state.is_some() {
+            next.sync.ado_state = seen.state.clone();
+        }
+        if let Some(assignee) = &seen.assignee {
+            next.sync.ado_assignee = assignee.clone();
         }
     })
     .await
@@ -248,13 +269,13 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
     let mut notes = Vec::new();
     for mut link in links {
         let facts = state_facts(&connection, &settings, &delivery, &link).await?;
-        let (rev, state) = (ordered_rev(&delivery), state_now(&delivery));
+        let seen = Seen::of(&delivery);
         match plan(&link, &delivery, bridge, facts, &settings.inbound()) {
             Ok(plan) => {
                 notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
-                record(app, &link, rev, state).await?;
+                record(app, &link, &seen).await?;
             }
-            Err(Skip::Echo) => record(app, &link, rev, state).await?,
+            Err(Skip::Echo) => record(app, &link, &seen).await?,
             Err(Skip::Stale { .. }) | Err(Skip::Disabled) => {}
         }
     }

@@ -368,7 +368,7 @@ async fn a_sentry_outage_leaves_the_event_failed_then_it_applies_once() {
         setup.server.sentry.issue(ISSUE).status == "resolved"
     })
     .await;
-    let done = store.get_event(&due.id).await.unwrap().unwrap();
+    let done = bridge_tests::wait::ended(&setup.server.app, &due.id).await;
     assert_eq!(done.status, EventStatus::Done);
     let status_writes = setup
         .server
@@ -754,4 +754,62 @@ async fn a_failing_state_change_is_applied_by_the_next_revision_and_not_lost() {
     let link = current_link(&setup).await;
     assert_eq!(link.sync.last_applied_rev, Some(3));
     assert_eq!(link.sync.ado_state.as_deref(), Some("Resolved"));
+}
+
+/// The same for an assignment: a later revision that changed something else carries the
+/// assignee, so a failing assignment is not lost.
+#[tokio::test]
+async fn a_failing_assignment_is_applied_by_the_next_revision_and_not_lost() {
+    let setup = setup().await;
+    setup.server.sentry.fail_next(1);
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([patch::field("System.AssignedTo", "alice@fabrikam.example")]),
+        )
+        .await
+        .unwrap();
+    settled(&setup).await;
+    let failed = events(&setup, EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(setup.server.sentry.issue(ISSUE).assigned_to, None);
+
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([patch::replace("/fields/System.Title", "ZeroDivisionError in billing")]),
+        )
+        .await
+        .unwrap();
+    settled(&setup).await;
+    assert_eq!(
+        setup.server.sentry.issue(ISSUE).assigned_to.as_deref(),
+        Some("user:101")
+    );
+    let writes = sentry_writes(&setup);
+    retry_now(&setup, &failed[0].id).await;
+    assert_eq!(sentry_writes(&setup), writes, "the late retry is stale");
+    // Another unrelated edit: the assignee is where it was, nothing is written.
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([patch::replace("/fields/System.Title", "ZeroDivisionError (billing)")]),
+        )
+        .await
+        .unwrap();
+    settled(&setup).await;
+    assert_eq!(sentry_writes(&setup), writes);
+    assert_eq!(
+        current_link(&setup).await.sync.ado_assignee.as_deref(),
+        Some("alice@fabrikam.example")
+    );
 }

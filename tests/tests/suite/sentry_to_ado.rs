@@ -403,8 +403,7 @@ async fn a_429_storm_is_survived_and_applied_once() {
     store.update_event(&mut failed[0]).await.unwrap();
     setup.server.app.wake.notify_one();
     eventually("resolved", || state(&setup) == "Resolved").await;
-    settled(&setup).await;
-    let event = store.get_event(&failed[0].id).await.unwrap().unwrap();
+    let event = bridge_tests::wait::ended(&setup.server.app, &failed[0].id).await;
     assert_eq!(event.status, EventStatus::Done);
     let writes = setup
         .server
