@@ -10,6 +10,10 @@ pub struct CommentLink {
     pub ado_comment_id: u64,
     pub origin: CommentOrigin,
     pub created_at: i64,
+    /// A Sentry comment deleted before it was mirrored (its create was still failing): kept under
+    /// the Sentry id only, so that late create is not posted. `ado_comment_id` is 0 then.
+    #[serde(default)]
+    pub deleted: bool,
     #[serde(default)]
     pub version: u64,
 }

@@ -326,6 +326,25 @@ impl Store {
         result
     }
 
+    /// Records that a Sentry comment was deleted before it was mirrored (under its Sentry id
+    /// only); `Conflict` if it is linked already.
+    pub async fn mark_comment_deleted(&self, link: &mut CommentLink) -> Result<(), StoreError> {
+        link.deleted = true;
+        link.ado_comment_id = 0;
+        link.version = 1;
+        let result = self
+            .table
+            .write(vec![WriteOp::Put {
+                item: to_item(link)?,
+                condition: Condition::Absent,
+            }])
+            .await;
+        if result.is_err() {
+            link.version = 0;
+        }
+        result
+    }
+
     pub async fn comment_link_by_sentry(
         &self,
         integration_id: &str,

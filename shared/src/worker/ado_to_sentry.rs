@@ -149,6 +149,7 @@ async fn post_comment(
             ado_comment_id,
             origin: CommentOrigin::AzureDevOps,
             created_at: clock::now_ms(),
+            deleted: false,
             version: 0,
         };
         match app.store.create_comment_link(&mut pair).await {

@@ -200,6 +200,69 @@ async fn assigned(
     Ok(Vec::new())
 }
 
+/// Mirrors a new Sentry comment once: a retry first looks for the comment it may have posted
+/// before failing; the pair is recorded under both ids.
+async fn mirror_new_comment(
+    app: &App,
+    connection: &Connection,
+    event: &InboxEvent,
+    link: &Link,
+    comment_id: &str,
+    body: &str,
+) -> Result<Vec<String>, Failure> {
+    let ado = &connection.ado;
+    let found = if event.attempts > 0 {
+        let comments = ado
+            .comments(&link.project, link.work_item_id)
+            .await
+            .map_err(ado_failure)?;
+        comments.into_iter().find(|c| c.text == body).map(|c| c.id)
+    } else {
+        None
+    };
+    let ado_comment_id = match found {
+        Some(id) => id,
+        None => {
+            ado.add_comment(&link.project, link.work_item_id, body, TextFormat::Markdown)
+                .await
+                .map_err(ado_failure)?
+                .id
+        }
+    };
+    let mut pair = sentry_comment_pair(link, comment_id, ado_comment_id);
+    match app.store.create_comment_link(&mut pair).await {
+        Ok(()) | Err(StoreError::Conflict) => Ok(Vec::new()),
+        Err(error) => Err(store_failure(error)),
+    }
+}
+
+fn sentry_comment_pair(link: &Link, comment_id: &str, ado_comment_id: u64) -> CommentLink {
+    CommentLink {
+        integration_id: link.integration_id.clone(),
+        sentry_issue_id: link.sentry_issue_id.clone(),
+        sentry_comment_id: comment_id.to_string(),
+        work_item_id: link.work_item_id,
+        ado_comment_id,
+        origin: CommentOrigin::Sentry,
+        created_at: clock::now_ms(),
+        deleted: false,
+        version: 0,
+    }
+}
+
+/// Leaves the marker that keeps a deleted Sentry comment from being mirrored later.
+async fn remember_deleted(app: &App, link: &Link, comment_id: &str) -> Result<Vec<String>, Failure> {
+    let mut marker = sentry_comment_pair(link, comment_id, 0);
+    match app.store.mark_comment_deleted(&mut marker).await {
+        Ok(()) | Err(StoreError::Conflict) => Ok(Vec::new()),
+        Err(error) => Err(store_failure(error)),
+    }
+}
+
+/// Comments are not ordered by time: each action is applied whenever it arrives, and the
+/// result is the same in any order. An edit of a comment whose create is still failing mirrors
+/// the edited text (the late create then finds the pair and stops); a delete of such a comment
+/// leaves a marker so the late create is not posted.
 #[allow(clippy::too_many_arguments)]
 async fn comment(
     app: &App,
@@ -220,81 +283,46 @@ async fn comment(
         .comment_link_by_sentry(&link.integration_id, comment_id)
         .await
         .map_err(store_failure)?;
-    match action {
-        CommentAction::Created => {
-            if existing.is_some() {
-                return Ok(Vec::new());
-            }
-            let body = comment_text(author, text);
-            let ado = &connection.ado;
-            let found = if event.attempts > 0 {
-                let comments = ado
-                    .comments(&link.project, link.work_item_id)
-                    .await
-                    .map_err(ado_failure)?;
-                comments.into_iter().find(|c| c.text == body).map(|c| c.id)
-            } else {
-                None
-            };
-            let ado_comment_id = match found {
-                Some(id) => id,
-                None => {
-                    ado.add_comment(&link.project, link.work_item_id, &body, TextFormat::Markdown)
-                        .await
-                        .map_err(ado_failure)?
-                        .id
-                }
-            };
-            let mut pair = CommentLink {
-                integration_id: link.integration_id.clone(),
-                sentry_issue_id: link.sentry_issue_id.clone(),
-                sentry_comment_id: comment_id.to_string(),
-                work_item_id: link.work_item_id,
-                ado_comment_id,
-                origin: CommentOrigin::Sentry,
-                created_at: clock::now_ms(),
-                version: 0,
-            };
-            match store.create_comment_link(&mut pair).await {
-                Ok(()) | Err(StoreError::Conflict) => Ok(Vec::new()),
-                Err(error) => Err(store_failure(error)),
-            }
+    let body = comment_text(author, text);
+    match (action, existing) {
+        (_, Some(pair)) if pair.deleted => Ok(vec![format!(
+            "comment {comment_id} was deleted in Sentry; nothing synced"
+        )]),
+        (CommentAction::Created, Some(_)) => Ok(Vec::new()),
+        (CommentAction::Created | CommentAction::Updated, None) => {
+            mirror_new_comment(app, connection, event, link, comment_id, &body).await
         }
-        CommentAction::Updated => match existing {
-            Some(pair) if pair.origin == CommentOrigin::Sentry => {
-                let body = comment_text(author, text);
-                connection
-                    .ado
-                    .update_comment(
-                        &link.project,
-                        pair.work_item_id,
-                        pair.ado_comment_id,
-                        &body,
-                        TextFormat::Markdown,
-                    )
-                    .await
-                    .map_err(ado_failure)?;
-                Ok(Vec::new())
+        (CommentAction::Updated, Some(pair)) if pair.origin == CommentOrigin::Sentry => {
+            connection
+                .ado
+                .update_comment(
+                    &link.project,
+                    pair.work_item_id,
+                    pair.ado_comment_id,
+                    &body,
+                    TextFormat::Markdown,
+                )
+                .await
+                .map_err(ado_failure)?;
+            Ok(Vec::new())
+        }
+        (CommentAction::Updated, Some(_)) => Ok(vec![format!(
+            "comment {comment_id} came from Azure DevOps; its Sentry edit is not synced back"
+        )]),
+        (CommentAction::Deleted, Some(pair)) if pair.origin == CommentOrigin::Sentry => {
+            match connection
+                .ado
+                .delete_comment(&link.project, pair.work_item_id, pair.ado_comment_id)
+                .await
+            {
+                Ok(()) | Err(AdoError::NotFound { .. }) => {}
+                Err(error) => return Err(ado_failure(error)),
             }
-            _ => Ok(vec![format!(
-                "comment {comment_id} is not mirrored in Azure DevOps; edit not synced"
-            )]),
-        },
-        CommentAction::Deleted => match existing {
-            Some(pair) if pair.origin == CommentOrigin::Sentry => {
-                match connection
-                    .ado
-                    .delete_comment(&link.project, pair.work_item_id, pair.ado_comment_id)
-                    .await
-                {
-                    Ok(()) | Err(AdoError::NotFound { .. }) => {}
-                    Err(error) => return Err(ado_failure(error)),
-                }
-                store.delete_comment_link(&pair).await.map_err(store_failure)?;
-                Ok(Vec::new())
-            }
-            _ => Ok(Vec::new()),
-        },
+            store.delete_comment_link(&pair).await.map_err(store_failure)?;
+            remember_deleted(app, link, comment_id).await
+        }
+        (CommentAction::Deleted, Some(_)) => Ok(Vec::new()),
+        (CommentAction::Deleted, None) => remember_deleted(app, link, comment_id).await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Sentry → Azure DevOps end to end: webhooks built like Sentry's samples, signed over the exact
 //! bytes sent, to the server's `/hooks/sentry`; the worker writes to the fake Azure DevOps.
 
-use bridge_tests::fake_ado::{Fault, FaultKind};
+use bridge_tests::fake_ado::{self, Fault, FaultKind};
 use bridge_tests::fake_sentry;
 use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
 use bridge_tests::wait::eventually;
@@ -123,6 +123,51 @@ fn patches(setup: &Setup) -> usize {
         .iter()
         .filter(|r| r.method == Method::PATCH && r.path.contains("/wit/workitems/"))
         .count()
+}
+
+/// The work item's comments that are not deleted.
+fn comments(setup: &Setup) -> Vec<fake_ado::FakeComment> {
+    setup.server.ado.state(|s| {
+        s.work_items[&setup.work_item]
+            .comments
+            .iter()
+            .filter(|c| !c.deleted)
+            .cloned()
+            .collect()
+    })
+}
+
+/// Delivers a sample comment webhook (`created`, `updated` or `deleted`), stamped now.
+async fn comment_in_sentry(setup: &Setup, action: &str) {
+    let (status, _) = deliver(
+        &setup.server,
+        "comment",
+        &webhook(&format!("webhook_comment_{action}.json")),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    settled(setup).await;
+}
+
+/// A Sentry comment's create that fails while Azure DevOps is down; returns the failed event.
+async fn comment_created_while_ado_is_down(setup: &Setup) -> shared::records::InboxEvent {
+    setup.server.ado.fail("/comments", FaultKind::Unavailable, 50);
+    comment_in_sentry(setup, "created").await;
+    setup.server.ado.clear_faults();
+    let failed = events(setup, EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1, "the create failed");
+    failed.into_iter().next().unwrap()
+}
+
+/// Makes a failed event due now and waits for it to end.
+async fn retry_now(setup: &Setup, mut event: shared::records::InboxEvent) -> shared::records::InboxEvent {
+    event.status = EventStatus::Pending;
+    event.next_attempt_at = clock::now_ms();
+    setup.server.app.store.update_event(&mut event).await.unwrap();
+    setup.server.app.wake.notify_one();
+    bridge_tests::wait::ended(&setup.server.app, &event.id).await
 }
 
 fn state(setup: &Setup) -> String {
@@ -254,16 +299,6 @@ async fn assignment_sets_the_identity() {
 #[tokio::test]
 async fn comments_are_mirrored_once_each() {
     let setup = setup().await;
-    let comments = |setup: &Setup| {
-        setup.server.ado.state(|s| {
-            s.work_items[&setup.work_item]
-                .comments
-                .iter()
-                .filter(|c| !c.deleted)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-    };
     let created = webhook("webhook_comment_created.json");
     let timestamp = now();
     deliver(&setup.server, "comment", &created, CLIENT_SECRET, timestamp).await;
@@ -565,4 +600,43 @@ async fn a_late_retry_of_an_older_status_change_does_not_overwrite_a_newer_one()
             .contains("superseded"),
         "{settled_event:?}"
     );
+}
+
+/// An edit of a Sentry comment whose create is still failing mirrors the edited text, once; the
+/// late create then posts nothing.
+#[tokio::test]
+async fn an_edit_of_a_comment_whose_create_failed_mirrors_the_edited_text_once() {
+    let setup = setup().await;
+    let failed = comment_created_while_ado_is_down(&setup).await;
+    comment_in_sentry(&setup, "updated").await;
+    let mirrored = comments(&setup);
+    assert_eq!(mirrored.len(), 1);
+    let edited = fixture("webhook_comment_updated.json")["data"]["comment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(mirrored[0].text.contains(edited.trim()), "{:?}", mirrored[0].text);
+
+    assert_eq!(retry_now(&setup, failed).await.status, EventStatus::Done);
+    let after = comments(&setup);
+    assert_eq!(after.len(), 1, "the late create posts nothing: {after:?}");
+    assert_eq!(after[0].text, mirrored[0].text);
+}
+
+/// A Sentry comment deleted while its create is failing is never posted.
+#[tokio::test]
+async fn a_comment_deleted_while_its_create_failed_is_never_posted() {
+    let setup = setup().await;
+    let failed = comment_created_while_ado_is_down(&setup).await;
+    comment_in_sentry(&setup, "deleted").await;
+    let retried = retry_now(&setup, failed).await;
+    assert_eq!(retried.status, EventStatus::Done);
+    assert!(comments(&setup).is_empty());
+    assert!(
+        retried.last_error.as_deref().unwrap_or_default().contains("deleted"),
+        "{retried:?}"
+    );
+    // And the same after a mirrored comment is deleted: a late retry of its create posts nothing.
+    comment_in_sentry(&setup, "created").await;
+    assert!(comments(&setup).is_empty(), "a deleted comment stays deleted");
 }

@@ -80,6 +80,7 @@ fn comment(sentry_id: &str, ado_id: u64) -> CommentLink {
         ado_comment_id: ado_id,
         origin: CommentOrigin::Sentry,
         created_at: 1,
+        deleted: false,
         version: 0,
     }
 }
