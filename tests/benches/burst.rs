@@ -83,6 +83,20 @@ fn peak_rss_mb(child: &Child) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Current anonymous (heap) and file-backed (mapped database pages) resident memory, in MB.
+fn rss_split_mb(child: &Child) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 /// A distinct `workitem.commented` delivery: comment `n` on `work_item`, by a person.
 fn comment_delivery(n: usize, work_item: u64) -> String {
     json!({
@@ -350,7 +364,12 @@ async fn main() {
     )
     .await["events"]
         .as_array()
-        .map_or(0, Vec::len);
+        .map_or(0, |events| {
+            for event in events {
+                println!("  dead event {}: {}", event["id"], event["last_error"]);
+            }
+            events.len()
+        });
 
     // Check every outcome.
     let mut applied = vec![0usize; deliveries];
@@ -380,6 +399,7 @@ async fn main() {
         unanswered += retries;
     }
     let second_rss = peak_rss_mb(&second);
+    let (anon, file) = rss_split_mb(&second);
     let mut second = second;
     let _ = second.kill();
     let _ = second.wait();
@@ -408,7 +428,9 @@ async fn main() {
         "  comments on Sentry: {exactly_once} of {deliveries} exactly once, {twice} more than once, {} missing",
         deliveries - exactly_once - twice
     );
-    println!("  peak RSS: {first_rss:.1} MB before the kill, {second_rss:.1} MB after the restart (target <= 64 MB)");
+    println!(
+        "  peak RSS: {first_rss:.1} MB before the kill, {second_rss:.1} MB after the restart (target <= 64 MB); at the end {anon:.1} MB heap + {file:.1} MB mapped files"
+    );
     let bad_ok = by_kind["wrong password"].keys().all(|&s| s == 401) && by_kind["malformed"].keys().all(|&s| s == 400);
     let valid_ok = by_kind["valid"].keys().all(|&s| s == 202 || s == 200);
     let verdict = exactly_once == deliveries && dead == 0 && bad_ok && valid_ok;

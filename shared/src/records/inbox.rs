@@ -22,6 +22,10 @@ pub struct InboxEvent {
     /// Unix seconds after which the record may be dropped (set once the event is done).
     #[serde(default)]
     pub expires_at: Option<i64>,
+    /// How many times a worker claimed it. More claims than settled attempts means a worker
+    /// died holding it (a crash leaves no attempt count).
+    #[serde(default)]
+    pub claims: u32,
     #[serde(default)]
     pub version: u64,
 }
@@ -49,8 +53,15 @@ impl InboxEvent {
             received_at: now_ms,
             updated_at: now_ms,
             expires_at: None,
+            claims: 0,
             version: 0,
         }
+    }
+
+    /// Whether an earlier run may have done part of this event's work (a failed attempt, or a
+    /// claim whose worker died), so effects must be looked for before they are made again.
+    pub fn may_have_run_before(&self) -> bool {
+        self.attempts > 0 || self.claims > 1
     }
 }
 

@@ -33,6 +33,12 @@ impl SentryError {
         matches!(self, SentryError::RateLimited { .. } | SentryError::Transport(_))
             || matches!(self, SentryError::Http { status, .. } if *status >= 500)
     }
+
+    /// Sentry's answer to the same text from the same user within an hour: the comment is
+    /// already there (typically posted by an attempt that crashed before recording it).
+    pub fn is_duplicate_comment(&self) -> bool {
+        matches!(self, SentryError::Http { status: 400, message } if message.contains("already posted"))
+    }
 }
 
 #[derive(Clone)]

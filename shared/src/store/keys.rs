@@ -218,6 +218,7 @@ mod tests {
             received_at: 900,
             updated_at: 900,
             expires_at: None,
+            claims: 0,
             version: 0,
         }
     }

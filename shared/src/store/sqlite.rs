@@ -84,7 +84,10 @@ impl SqliteTable {
             ("busy_timeout", "5000"),
             ("cache_size", "-16000"),
             ("temp_store", "MEMORY"),
-            ("mmap_size", "268435456"),
+            // No memory-mapped I/O: mapped database pages count as resident memory and grow
+            // with the file (36 MB after a 10 000-delivery burst); the page cache above is
+            // bounded and the throughput is the same (measured).
+            ("mmap_size", "0"),
             ("wal_autocheckpoint", "10000"),
         ] {
             connection.pragma_update(None, name, value).map_err(backend)?;

@@ -90,6 +90,19 @@ async fn sentry_user(
     connection.sentry.member_user_id(email).await.map_err(sentry_failure)
 }
 
+/// The id of a comment with exactly `text` on the linked Sentry issue, if one was posted.
+async fn posted_comment(connection: &Connection, link: &Link, text: &str) -> Result<Option<String>, Failure> {
+    let comments = connection
+        .sentry
+        .comments(&link.sentry_issue_id)
+        .await
+        .map_err(sentry_failure)?;
+    Ok(comments
+        .into_iter()
+        .find(|c| c.data.get("text").and_then(Value::as_str) == Some(text))
+        .map(|c| c.id))
+}
+
 /// Posts the work item comment once: a comment link records it, and a retry first looks for a
 /// comment it may have posted before crashing.
 async fn post_comment(
@@ -119,26 +132,22 @@ async fn post_comment(
         link.work_item_url.as_deref(),
         comment.id,
     );
-    let existing = if event.attempts > 0 {
-        let comments = connection
-            .sentry
-            .comments(&link.sentry_issue_id)
-            .await
-            .map_err(sentry_failure)?;
-        comments
-            .into_iter()
-            .find(|c| c.data.get("text").and_then(Value::as_str) == Some(text.as_str()))
-            .map(|c| c.id)
+    let existing = if event.may_have_run_before() {
+        posted_comment(connection, link, &text).await?
     } else {
         None
     };
     let sentry_comment_id = match existing {
         Some(id) => id,
-        None => connection
-            .sentry
-            .add_comment(&link.sentry_issue_id, &text)
-            .await
-            .map_err(sentry_failure)?,
+        None => match connection.sentry.add_comment(&link.sentry_issue_id, &text).await {
+            Ok(id) => id,
+            // Posted by an attempt that died before recording it (a crash leaves no attempt
+            // count): find it instead of failing.
+            Err(error) if error.is_duplicate_comment() => posted_comment(connection, link, &text)
+                .await?
+                .ok_or_else(|| Failure::Retry(format!("Sentry: {error}, but it is not listed yet")))?,
+            Err(error) => return Err(sentry_failure(error)),
+        },
     };
     if let Some(ado_comment_id) = comment.id {
         let mut pair = CommentLink {

@@ -140,6 +140,7 @@ pub async fn process(app: &App, mut event: InboxEvent) -> Result<Option<EventSta
     let now = clock::now_ms();
     event.next_attempt_at = now + CLAIM_LEASE_MS;
     event.updated_at = now;
+    event.claims += 1;
     match app.store.update_event(&mut event).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => return Ok(None),
@@ -205,8 +206,22 @@ mod tests {
             received_at: 0,
             updated_at: 0,
             expires_at: None,
+            claims: 0,
             version: 1,
         }
+    }
+
+    #[test]
+    fn an_event_may_have_run_before_after_a_failure_or_a_dead_claim() {
+        let mut e = event();
+        assert!(!e.may_have_run_before());
+        e.claims = 1;
+        assert!(!e.may_have_run_before(), "the first claim is this run");
+        e.claims = 2;
+        assert!(e.may_have_run_before(), "a worker died holding it");
+        e.claims = 1;
+        e.attempts = 1;
+        assert!(e.may_have_run_before());
     }
 
     #[test]

@@ -211,7 +211,7 @@ async fn mirror_new_comment(
     body: &str,
 ) -> Result<Vec<String>, Failure> {
     let ado = &connection.ado;
-    let found = if event.attempts > 0 {
+    let found = if event.may_have_run_before() {
         let comments = ado
             .comments(&link.project, link.work_item_id)
             .await

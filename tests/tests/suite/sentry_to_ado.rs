@@ -3,7 +3,7 @@
 
 use bridge_tests::fake_ado::{self, Fault, FaultKind};
 use bridge_tests::fake_sentry;
-use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
+use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -35,7 +35,12 @@ async fn settled(setup: &Setup) {
 
 /// An integration, and a work item created from Sentry issue 6543210987 (so they are linked).
 async fn setup() -> Setup {
-    let server = start(Backend::Local).await;
+    setup_with_worker(true).await
+}
+
+/// [`setup`], with or without the in-process worker (without, the test drives it).
+async fn setup_with_worker(worker: bool) -> Setup {
+    let server = start_with(Backend::Local, worker).await;
     let integration_id = server.create_integration().await;
     let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
         "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
@@ -639,4 +644,60 @@ async fn a_comment_deleted_while_its_create_failed_is_never_posted() {
     // And the same after a mirrored comment is deleted: a late retry of its create posts nothing.
     comment_in_sentry(&setup, "created").await;
     assert!(comments(&setup).is_empty(), "a deleted comment stays deleted");
+}
+
+/// A worker killed right after posting a comment to Azure DevOps, before recording it, leaves
+/// the event claimed with no attempt counted. The next worker finds the comment it posted
+/// instead of posting it twice.
+#[tokio::test]
+async fn a_comment_whose_worker_died_after_posting_is_not_posted_again() {
+    let setup = setup_with_worker(false).await;
+    let app = &setup.server.app;
+    let (status, _) = deliver(
+        &setup.server,
+        "comment",
+        &webhook("webhook_comment_created.json"),
+        CLIENT_SECRET,
+        now(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let event = events(&setup, EventStatus::Pending).await.remove(0);
+    assert_eq!(
+        shared::worker::process(app, event.clone()).await.unwrap(),
+        Some(EventStatus::Done)
+    );
+    assert_eq!(comments(&setup).len(), 1);
+
+    // What the killed worker leaves: the comment posted, no pair recorded, the event still
+    // claimed (lease run out) with no attempt counted.
+    let comment_id = fixture("webhook_comment_created.json")["data"]["comment_id"].to_string();
+    let pair = app
+        .store
+        .comment_link_by_sentry(&setup.integration_id, &comment_id)
+        .await
+        .unwrap()
+        .expect("the pair was recorded");
+    app.store.delete_comment_link(&pair).await.unwrap();
+    let mut orphan = app.store.get_event(&event.id).await.unwrap().unwrap();
+    orphan.status = EventStatus::Pending;
+    orphan.attempts = 0;
+    orphan.claims = 1;
+    orphan.last_error = None;
+    orphan.expires_at = None;
+    orphan.next_attempt_at = clock::now_ms() - 1;
+    app.store.update_event(&mut orphan).await.unwrap();
+
+    assert_eq!(
+        shared::worker::process(app, orphan).await.unwrap(),
+        Some(EventStatus::Done)
+    );
+    assert_eq!(comments(&setup).len(), 1, "found, not posted again");
+    assert!(
+        app.store
+            .comment_link_by_sentry(&setup.integration_id, &comment_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
