@@ -813,3 +813,65 @@ async fn a_failing_assignment_is_applied_by_the_next_revision_and_not_lost() {
         Some("alice@fabrikam.example")
     );
 }
+
+/// If the comment is on the Sentry issue already although nothing recorded it (an earlier run
+/// posted it and lost its record), Sentry's "already posted" answer resolves to that comment:
+/// the event ends done, the comment is there once.
+#[tokio::test]
+async fn sentry_already_having_the_comment_resolves_to_it() {
+    let setup = setup_on(Backend::Local, false).await;
+    let app = &setup.server.app;
+    let comment = setup
+        .server
+        .ado
+        .comment_as(JAMAL, setup.work_item, "Seen on staging too")
+        .await
+        .unwrap();
+    let event = eventually_pending(&setup).await;
+    let link = current_link(&setup).await;
+    let text = shared::domain::ado_to_sentry::comment_text(
+        "Jamal Hartnett",
+        "Seen on staging too",
+        link.work_item_url.as_deref(),
+        comment["id"].as_u64(),
+    );
+    let posted = setup
+        .server
+        .client
+        .post(format!(
+            "{}/api/0/organizations/{}/issues/{ISSUE}/comments/",
+            setup.server.sentry.base_url(),
+            bridge_tests::fake_sentry::ORG
+        ))
+        .bearer_auth(bridge_tests::fake_sentry::TOKEN)
+        .json(&json!({"text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::CREATED);
+
+    assert_eq!(
+        shared::worker::process(app, event).await.unwrap(),
+        Some(EventStatus::Done)
+    );
+    let comments = setup.server.sentry.issue(ISSUE).comments;
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        app.store
+            .comment_link_by_ado(&setup.integration_id, setup.work_item, comment["id"].as_u64().unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// The one pending event of the integration, once the delivery has arrived.
+async fn eventually_pending(setup: &Setup) -> shared::records::InboxEvent {
+    for _ in 0..250 {
+        if let Some(event) = events(setup, EventStatus::Pending).await.into_iter().next() {
+            return event;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no delivery arrived");
+}
