@@ -16,7 +16,7 @@
 //! `cargo bench -p bridge-tests --bench burst`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bridge_tests::fake_ado::{self, FakeAdo};
 use bridge_tests::fake_sentry::{self, FakeSentry};
+use bridge_tests::release::{free_loopback_address, release_binary, wait_until_listening};
 use serde_json::{Value, json};
 use shared::sentry::signature::sign;
 use tokio::sync::RwLock;
@@ -36,24 +37,9 @@ const SENDERS: usize = 16;
 const SENTRY_OUTAGE_CALLS: u32 = 200;
 const PERSON: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
 
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("release/bridge-local");
-    if !path.is_file() {
-        eprintln!(
-            "{} is missing: run `cargo build --release -p bridge-local` first",
-            path.display()
-        );
-        std::process::exit(2);
-    }
-    path
-}
-
 /// The release server, started on `address` with `data_dir`, ready when this returns.
 async fn start_bridge(address: &str, data_dir: &Path) -> Child {
-    let child = Command::new(binary())
+    let child = Command::new(release_binary("bridge-local"))
         .args(["--listen", address, "--data-dir"])
         .arg(data_dir)
         .env("BRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -61,14 +47,7 @@ async fn start_bridge(address: &str, data_dir: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start bridge-local");
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(address).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "bridge-local never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    wait_until_listening(address, "bridge-local").await;
     child
 }
 
@@ -240,12 +219,7 @@ async fn main() {
     let ado = FakeAdo::start().await;
     let sentry = FakeSentry::start().await;
     let data_dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
+    let address = free_loopback_address();
     let base = format!("http://{address}");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(SENDERS)

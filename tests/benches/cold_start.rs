@@ -11,35 +11,17 @@
 //! Needs the release binaries: `cargo build --release`, then
 //! `cargo bench -p bridge-tests --bench cold_start` (env `BENCH_STARTS` = starts per binary).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
+use bridge_tests::release::{free_loopback_address, release_binary, wait_until_listening};
 use tokio::sync::mpsc;
 
 const LAMBDA_FUNCTIONS: [&str; 4] = ["integrations", "webhook-intake", "sync-worker", "work-items"];
 const TARGET_MS: f64 = 30.0;
-
-fn release_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("release")
-}
-
-fn binary(name: &str) -> PathBuf {
-    let path = release_dir().join(name);
-    if !path.is_file() {
-        eprintln!(
-            "{} is missing: run `cargo build --release` first, then this benchmark again",
-            path.display()
-        );
-        std::process::exit(2);
-    }
-    path
-}
 
 /// A fake Lambda Runtime API: reports each `invocation/next` poll and never answers it (the
 /// benchmark kills the function then).
@@ -59,7 +41,7 @@ async fn runtime_api() -> (String, mpsc::UnboundedReceiver<Instant>) {
 }
 
 fn lambda_command(name: &str, runtime_api: &str) -> Command {
-    let mut command = Command::new(binary(name));
+    let mut command = Command::new(release_binary(name));
     command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
@@ -98,14 +80,9 @@ async fn lambda_start(name: &str, runtime_api: &str, polls: &mut mpsc::Unbounded
 }
 
 async fn local_start(data_dir: &Path) -> Duration {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
+    let address = free_loopback_address();
     let started = Instant::now();
-    let child = Command::new(binary("bridge-local"))
+    let child = Command::new(release_binary("bridge-local"))
         .args(["--listen", &address, "--data-dir"])
         .arg(data_dir)
         .env("BRIDGE_ADMIN_TOKEN", "bench-admin-token")
@@ -113,16 +90,7 @@ async fn local_start(data_dir: &Path) -> Duration {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    loop {
-        if tokio::net::TcpStream::connect(&address).await.is_ok() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "bridge-local never listened"
-        );
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
+    wait_until_listening(&address, "bridge-local").await;
     let ready = started.elapsed();
     stop(child);
     ready

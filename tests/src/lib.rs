@@ -5,5 +5,6 @@
 pub mod fake_ado;
 pub mod fake_sentry;
 pub mod moto;
+pub mod release;
 pub mod server;
 pub mod wait;
