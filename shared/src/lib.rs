@@ -17,6 +17,7 @@ pub mod http;
 pub mod intake;
 pub mod integrations;
 pub mod local;
+pub mod logging;
 pub mod records;
 pub mod secrets;
 pub mod sentry;

@@ -1,12 +1,12 @@
 //! Lambda function `sync-worker`: DynamoDB stream batches of inbox inserts, and the one-minute
 //! schedule that retries due failures. The logic is `shared::worker::lambda`.
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init_lambda();
     let app = shared::App::aws_from_env().await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

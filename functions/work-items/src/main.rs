@@ -1,11 +1,11 @@
 //! Lambda function `work-items`: the Sentry app's webhook URL host (function URL, AuthType NONE:
 //! every request is authenticated by its Sentry signature).
 
-use lambda_http::{Error, run, tracing};
+use lambda_http::{Error, run};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    shared::logging::init_lambda();
     let app = shared::App::aws_from_env().await?;
     run(shared::http::finish(shared::work_items::router(app))).await
 }
