@@ -26,8 +26,8 @@ use base64::Engine;
 use bridge_tests::fake_ado::{self, FakeAdo};
 use bridge_tests::fake_sentry::{self, FakeSentry};
 use bridge_tests::release::{free_loopback_address, release_binary, wait_until_listening};
+use bridge_tests::sentry_app::post_signed;
 use serde_json::{Value, json};
-use shared::sentry::signature::sign;
 use tokio::sync::RwLock;
 
 const ADMIN_TOKEN: &str = "burst-admin-token";
@@ -192,18 +192,13 @@ async fn link_issue(client: &reqwest::Client, base: &str, issue: u64) -> u64 {
         "issueId": issue, "installationId": fake_sentry::INSTALLATION,
         "webUrl": format!("https://acme.sentry.io/issues/{issue}/"), "project": {"slug": "backend", "id": 1},
         "actor": {"type": "user", "id": 1, "name": "Burst"}});
-    let bytes = serde_json::to_vec(&request).unwrap();
-    let answer: Value = client
-        .post(format!("{base}/sentry/issue-link/create"))
-        .header("content-type", "application/json")
-        .header("Sentry-App-Signature", sign(CLIENT_SECRET, &bytes))
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, answer) = post_signed(
+        client,
+        &format!("{base}/sentry/issue-link/create"),
+        &request,
+        CLIENT_SECRET,
+    )
+    .await;
     answer["identifier"]
         .as_str()
         .and_then(|id| id.parse().ok())

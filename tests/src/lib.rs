@@ -6,5 +6,6 @@ pub mod fake_ado;
 pub mod fake_sentry;
 pub mod moto;
 pub mod release;
+pub mod sentry_app;
 pub mod server;
 pub mod wait;

@@ -46,19 +46,13 @@ async fn setup_with_worker(worker: bool) -> Setup {
         "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
         "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64},
         "actor": {"type": "user", "id": 2234567, "name": "Jane Doe"}});
-    let bytes = serde_json::to_vec(&request).unwrap();
-    let created: Value = server
-        .client
-        .post(server.url("/sentry/issue-link/create"))
-        .header("Sentry-App-Signature", sign(CLIENT_SECRET, &bytes))
-        .header("content-type", "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, created) = bridge_tests::sentry_app::post_signed(
+        &server.client,
+        &server.url("/sentry/issue-link/create"),
+        &request,
+        CLIENT_SECRET,
+    )
+    .await;
     let work_item = created["identifier"].as_str().unwrap().parse().unwrap();
     server.sentry.add_issue(ISSUE);
     Setup {

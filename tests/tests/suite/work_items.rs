@@ -20,19 +20,7 @@ async fn setup() -> (TestServer, String) {
 }
 
 async fn post_signed(server: &TestServer, path: &str, body: &Value, secret: &str) -> (StatusCode, Value) {
-    let bytes = serde_json::to_vec(body).unwrap();
-    let response = server
-        .client
-        .post(server.url(path))
-        .header("content-type", "application/json")
-        .header("Request-ID", "9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d")
-        .header("Sentry-App-Signature", sign(secret, &bytes))
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    bridge_tests::sentry_app::post_signed(&server.client, &server.url(path), body, secret).await
 }
 
 async fn options(server: &TestServer, kind: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
