@@ -61,15 +61,6 @@ pub fn already_there(status: &str, current: &str, states: &[WorkItemState]) -> b
     category.is_some_and(|c| categories.contains(&c))
 }
 
-/// Whether a Sentry change received at `received_at` is older than the newest change of the same
-/// field already applied (`applied_at`): then it is superseded and must not overwrite it. Sentry
-/// sends webhooks as things happen and does not retry them, so receipt order is action order;
-/// only a failed event retried later arrives "late". Comments are not ordered (each is mirrored
-/// once, by comment id).
-pub fn superseded(received_at: i64, applied_at: Option<i64>) -> bool {
-    applied_at.is_some_and(|applied| received_at < applied)
-}
-
 /// The Azure DevOps comment for a Sentry comment: attributed, Markdown.
 pub fn comment_text(author: &str, text: &str) -> String {
     format!("**{author}** (Sentry) wrote:\n\n{}", text.trim())
@@ -78,14 +69,6 @@ pub fn comment_text(author: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_strictly_older_changes_are_superseded() {
-        assert!(!superseded(100, None));
-        assert!(superseded(99, Some(100)));
-        assert!(!superseded(100, Some(100)));
-        assert!(!superseded(101, Some(100)));
-    }
 
     fn states(list: &[(&str, &str)]) -> Vec<WorkItemState> {
         list.iter()

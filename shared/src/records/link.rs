@@ -45,6 +45,10 @@ pub struct LinkSyncState {
     /// The same for Sentry assignee changes.
     #[serde(default)]
     pub sentry_assignee_at: Option<i64>,
+    /// When the newest Azure DevOps deleted/restored notice applied was received (Unix ms); an
+    /// older one retried late is superseded.
+    #[serde(default)]
+    pub recycle_bin_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use crate::domain::ado_event::{AdoDelivery, parse_delivery};
 use crate::domain::ado_to_sentry::{
     SentryPlan, Skip, StateFacts, assignee_now, comment_text, ordered_rev, plan, state_now, state_transition,
 };
+use crate::domain::order::superseded;
 use crate::domain::settings::SyncSettings;
 use crate::domain::status::is_done;
 use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link};
@@ -231,16 +232,23 @@ struct Seen {
     rev: Option<u64>,
     state: Option<String>,
     assignee: Option<Option<String>>,
+    /// For recycle-bin notices (which carry no new revision): when this one was received.
+    recycle_bin_at: Option<i64>,
 }
 
 impl Seen {
-    fn of(delivery: &AdoDelivery) -> Self {
+    fn of(delivery: &AdoDelivery, event: &InboxEvent) -> Self {
         Self {
             rev: ordered_rev(delivery),
             state: state_now(delivery),
             assignee: assignee_now(delivery),
+            recycle_bin_at: is_recycle_bin_notice(delivery).then_some(event.received_at),
         }
     }
+}
+
+fn is_recycle_bin_notice(delivery: &AdoDelivery) -> bool {
+    matches!(delivery.event_type.as_str(), "workitem.deleted" | "workitem.restored")
 }
 
 /// Records what was applied on the link.
@@ -257,6 +265,7 @@ async fn record(app: &App, link: &Link, seen: &Seen) -> Result<(), Failure> {
         if let Some(assignee) = &seen.assignee {
             next.sync.ado_assignee = assignee.clone();
         }
+        next.sync.recycle_bin_at = next.sync.recycle_bin_at.max(seen.recycle_bin_at);
     })
     .await
 }
@@ -279,7 +288,14 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
     let mut notes = Vec::new();
     for mut link in links {
         let facts = state_facts(&connection, &settings, &delivery, &link).await?;
-        let seen = Seen::of(&delivery);
+        let seen = Seen::of(&delivery, event);
+        if is_recycle_bin_notice(&delivery) && superseded(event.received_at, link.sync.recycle_bin_at) {
+            notes.push(format!(
+                "superseded by a newer deleted/restored notice for work item {}",
+                delivery.work_item_id
+            ));
+            continue;
+        }
         match plan(&link, &delivery, bridge, facts, &settings.inbound()) {
             Ok(plan) => {
                 notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);

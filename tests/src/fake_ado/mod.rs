@@ -178,6 +178,12 @@ impl FakeAdo {
         wit::apply_patch_as(&self.shared, identity_id, id, ops).await
     }
 
+    /// Deletes (to the recycle bin) or restores a work item as a person would (fires
+    /// `workitem.deleted` / `workitem.restored`).
+    pub async fn recycle_as(&self, identity_id: &str, id: u64, deleted: bool) -> Result<(), (StatusCode, Value)> {
+        wit::recycle_as(&self.shared, identity_id, id, deleted).await
+    }
+
     /// Adds a comment as a person would (fires `workitem.commented`).
     pub async fn comment_as(&self, identity_id: &str, id: u64, text: &str) -> Result<Value, (StatusCode, Value)> {
         wit::add_comment_as(&self.shared, identity_id, id, text, "html").await

@@ -331,6 +331,37 @@ pub(crate) async fn add_comment_as(
     Ok(response)
 }
 
+/// Moves a work item to the recycle bin (`deleted`) or back, as `identity_id`, and delivers
+/// `workitem.deleted` / `workitem.restored`.
+pub(crate) async fn recycle_as(
+    fake: &Fake,
+    identity_id: &str,
+    id: u64,
+    deleted: bool,
+) -> Result<(), (StatusCode, Value)> {
+    let (project_id, resource) = {
+        let mut state = fake.state.lock().unwrap();
+        let actor = state
+            .identity_by_id(identity_id)
+            .cloned()
+            .unwrap_or_else(|| state.acting_identity());
+        let mut item = state.work_items.get(&id).cloned().ok_or_else(|| not_found(id))?;
+        item.deleted = deleted;
+        item.fields.insert("System.ChangedBy".into(), json!(actor.email));
+        let resource = hook_item(&state, &item);
+        let project_id = state.project(&item.project).map(|p| p.id.clone()).unwrap_or_default();
+        state.work_items.insert(id, item);
+        (project_id, resource)
+    };
+    let event_type = if deleted {
+        "workitem.deleted"
+    } else {
+        "workitem.restored"
+    };
+    deliver(fake, event_type, &project_id, resource).await;
+    Ok(())
+}
+
 fn comment_json(state: &FakeState, work_item_id: u64, comment: &FakeComment) -> Value {
     let author = state
         .identity_by_id(&comment.author)

@@ -875,3 +875,40 @@ async fn eventually_pending(setup: &Setup) -> shared::records::InboxEvent {
     }
     panic!("no delivery arrived");
 }
+
+/// A delete notice that failed and is retried after the restore was applied does not mark the
+/// restored work item deleted again (recycle-bin notices carry no new revision: they are
+/// ordered by when they arrived).
+#[tokio::test]
+async fn a_late_retry_of_a_delete_after_the_restore_is_superseded() {
+    let setup = setup().await;
+    setup.server.sentry.fail_next(1);
+    setup.server.ado.recycle_as(JAMAL, setup.work_item, true).await.unwrap();
+    settled(&setup).await;
+    let failed = events(&setup, EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1, "the delete notice failed on the Sentry outage");
+
+    setup
+        .server
+        .ado
+        .recycle_as(JAMAL, setup.work_item, false)
+        .await
+        .unwrap();
+    settled(&setup).await;
+    let notes = setup.server.sentry.issue(ISSUE).comments;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].1.contains("was restored"), "{notes:?}");
+
+    retry_now(&setup, &failed[0].id).await;
+    assert_eq!(
+        setup.server.sentry.issue(ISSUE).comments.len(),
+        1,
+        "no late delete note"
+    );
+    assert!(!current_link(&setup).await.sync.work_item_deleted);
+    let retried = setup.server.app.store.get_event(&failed[0].id).await.unwrap().unwrap();
+    assert!(
+        retried.last_error.as_deref().unwrap_or_default().contains("superseded"),
+        "{retried:?}"
+    );
+}
