@@ -112,6 +112,17 @@ async fn edit_state(setup: &Setup, by: &str, state: &str) {
         .unwrap();
 }
 
+/// Applies JSON Patch `ops` to the work item as Jamal and waits until the worker is done.
+async fn edit_as_person(setup: &Setup, ops: Value) {
+    setup
+        .server
+        .ado
+        .edit_work_item_as(JAMAL, setup.work_item, ops)
+        .await
+        .unwrap();
+    settled(setup).await;
+}
+
 /// Like [`edit_state`], then waits until the worker has applied it.
 async fn set_state(setup: &Setup, by: &str, state: &str) {
     edit_state(setup, by, state).await;
@@ -731,17 +742,11 @@ async fn a_failing_state_change_is_applied_by_the_next_revision_and_not_lost() {
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
 
     // Someone edits the title only: no state in that revision's changes.
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([patch::replace("/fields/System.Title", "ZeroDivisionError in billing")]),
-        )
-        .await
-        .unwrap();
-    settled(&setup).await;
+    edit_as_person(
+        &setup,
+        json!([patch::replace("/fields/System.Title", "ZeroDivisionError in billing")]),
+    )
+    .await;
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
     let writes = sentry_writes(&setup);
 
@@ -762,32 +767,20 @@ async fn a_failing_state_change_is_applied_by_the_next_revision_and_not_lost() {
 async fn a_failing_assignment_is_applied_by_the_next_revision_and_not_lost() {
     let setup = setup().await;
     setup.server.sentry.fail_next(1);
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([patch::field("System.AssignedTo", "alice@fabrikam.example")]),
-        )
-        .await
-        .unwrap();
-    settled(&setup).await;
+    edit_as_person(
+        &setup,
+        json!([patch::field("System.AssignedTo", "alice@fabrikam.example")]),
+    )
+    .await;
     let failed = events(&setup, EventStatus::Failed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(setup.server.sentry.issue(ISSUE).assigned_to, None);
 
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([patch::replace("/fields/System.Title", "ZeroDivisionError in billing")]),
-        )
-        .await
-        .unwrap();
-    settled(&setup).await;
+    edit_as_person(
+        &setup,
+        json!([patch::replace("/fields/System.Title", "ZeroDivisionError in billing")]),
+    )
+    .await;
     assert_eq!(
         setup.server.sentry.issue(ISSUE).assigned_to.as_deref(),
         Some("user:101")
@@ -796,17 +789,11 @@ async fn a_failing_assignment_is_applied_by_the_next_revision_and_not_lost() {
     retry_now(&setup, &failed[0].id).await;
     assert_eq!(sentry_writes(&setup), writes, "the late retry is stale");
     // Another unrelated edit: the assignee is where it was, nothing is written.
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([patch::replace("/fields/System.Title", "ZeroDivisionError (billing)")]),
-        )
-        .await
-        .unwrap();
-    settled(&setup).await;
+    edit_as_person(
+        &setup,
+        json!([patch::replace("/fields/System.Title", "ZeroDivisionError (billing)")]),
+    )
+    .await;
     assert_eq!(sentry_writes(&setup), writes);
     assert_eq!(
         current_link(&setup).await.sync.ado_assignee.as_deref(),
