@@ -116,7 +116,8 @@ pub fn plan(
 /// changes (`workitem.updated`) are: an older one than the link applied is superseded. Comments
 /// are not — each is applied once whenever it arrives (deduped by comment id) and does not move
 /// the link's revision, so a comment delivered or retried late is never dropped, and never
-/// makes a pending field change look stale. Deleted/restored notes always apply.
+/// makes a pending field change look stale. Deleted/restored notices carry no new revision;
+/// they are ordered by arrival instead (`domain::order`).
 pub fn ordered_rev(delivery: &AdoDelivery) -> Option<u64> {
     (delivery.event_type == "workitem.updated")
         .then_some(delivery.rev)
@@ -130,14 +131,8 @@ pub fn ordered_rev(delivery: &AdoDelivery) -> Option<u64> {
 /// applied by any newer revision — after which the retried one is stale — so it is not lost.
 /// `None` when the delivery says nothing about the state or it is where it was.
 pub fn state_transition(delivery: &AdoDelivery, link: &Link) -> Option<(Option<String>, String)> {
-    if delivery.event_type != "workitem.updated" {
-        return None;
-    }
+    let to = state_now(delivery)?;
     let delta = delivery.state.as_ref();
-    let to = delivery
-        .current_state
-        .clone()
-        .or_else(|| delta.and_then(|d| d.new.clone()))?;
     let from = match (&link.sync.ado_state, delta) {
         (Some(synced), _) => Some(synced.clone()),
         (None, Some(delta)) => delta.old.clone(),
@@ -152,13 +147,7 @@ pub fn state_transition(delivery: &AdoDelivery, link: &Link) -> Option<(Option<S
 /// the assignee *at* the revision (its own change when the payload lacks the snapshot).
 /// `Some(None)` unassigns. `None` when nothing moved or nothing is known.
 pub fn assignee_move(delivery: &AdoDelivery, link: &Link) -> Option<Option<String>> {
-    if delivery.event_type != "workitem.updated" {
-        return None;
-    }
-    let delta = delivery
-        .assignee_changed
-        .then(|| delivery.assignee.as_ref().and_then(|a| a.new.clone()));
-    let to = delivery.current_assignee.clone().or(delta)?;
+    let to = assignee_now(delivery)?;
     let seen = link.sync.ado_assignee.as_deref();
     let same = match (to.as_deref(), seen) {
         (Some(to), Some(seen)) => to.eq_ignore_ascii_case(seen),
