@@ -22,6 +22,10 @@ use shared::secrets::{AdoCredential, FileSecretStore, IntegrationSecrets, Secret
 use shared::store::{SqliteTable, Store};
 use tower::ServiceExt;
 
+/// The local server's allocator (`bridge-local`), so the route runs as it does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &str = "bench-webhook-secret";
 const INTEGRATION: &str = "bench";
 
@@ -184,6 +188,14 @@ async fn load(url: &str, requests: usize, concurrency: usize, offset: usize) -> 
     }
 }
 
+/// User + system CPU time of this process so far (Linux `/proc/self/stat`, 100 ticks a second).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -209,12 +221,51 @@ fn main() {
         // The same route on an in-memory database: what the durable commit to the file costs.
         let memory_dir = tempfile::tempdir().unwrap();
         let memory_app = bridge_app(memory_dir.path(), SqliteTable::in_memory().unwrap()).await;
-        let memory_url = serve(shared::http::finish(shared::intake::router(memory_app))).await;
+        let memory_url = serve(shared::http::finish(shared::intake::router(memory_app.clone()))).await;
         let bare = Router::new().route(
             "/hooks/azure-devops/{id}",
             post(|body: Bytes| async move { (StatusCode::ACCEPTED, format!("{{\"received\":{}}}", body.len())) }),
         );
+        if let Ok(only) = std::env::var("BENCH_PROFILE_HANDLER") {
+            let target = if only == "memory" {
+                shared::http::finish(shared::intake::router(memory_app))
+            } else {
+                bridge.clone()
+            };
+            let auth = basic_header();
+            let started = Instant::now();
+            for n in 0..requests {
+                let request = Request::post(format!("/hooks/azure-devops/{INTEGRATION}"))
+                    .header(header::AUTHORIZATION, &auth)
+                    .body(Body::from(delivery(40_000_000 + n)))
+                    .unwrap();
+                let response = target.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::ACCEPTED);
+            }
+            println!(
+                "{only}: {:.1} us per delivery",
+                started.elapsed().as_secs_f64() * 1e6 / requests as f64
+            );
+            return;
+        }
         let bridge_url = serve(bridge.clone()).await;
+        if let Ok(only) = std::env::var("BENCH_PROFILE_HTTP") {
+            let url = match only.as_str() {
+                "memory" => memory_url.clone(),
+                "bare" => serve(bare.clone()).await,
+                _ => bridge_url.clone(),
+            };
+            load(&url, 500, concurrency, 20_000_000).await;
+            let cpu_before = process_cpu_seconds();
+            let run = load(&url, requests, concurrency, 0).await;
+            let cpu = process_cpu_seconds() - cpu_before;
+            println!(
+                "{only}: {:.0} req/s, {:.1} us CPU per request",
+                run.per_second,
+                cpu * 1e6 / requests as f64
+            );
+            return;
+        }
         let bare_url = serve(bare).await;
 
         // Warm both (connections, SQLite pages, secret cache).

@@ -6,6 +6,7 @@
 mod api;
 mod dynamodb;
 mod keys;
+mod read_cache;
 mod sqlite;
 mod table;
 

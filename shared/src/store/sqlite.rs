@@ -2,10 +2,13 @@
 //!
 //! One connection behind an async mutex, statements cached, calls run inline (each is
 //! microseconds; a hand-off to the blocking pool would cost more). Writes use **group commit**:
-//! a writer queues its operations and takes the connection; whoever holds it commits every
-//! queued write in one transaction (each in its own savepoint, so one failed condition
-//! rolls back only its own write), and answers each writer after the commit. Under concurrent
-//! intake that shares the per-commit page writes among many events.
+//! a writer queues its operations and waits for its answer; one committer task (started by the
+//! first write to find none at work) commits everything queued in one transaction (each write
+//! in its own savepoint, so one failed condition rolls back only its own write), answers each
+//! writer after the commit, and carries on while writes keep arriving. Under concurrent intake
+//! that shares the per-commit page writes among many events, and writers never queue for the
+//! connection. Reads are answered from a [`ReadCache`] when they can be: this process owns the
+//! file (exclusive locking), so every write passes through the commit that keeps it true.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -14,6 +17,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use super::read_cache::ReadCache;
 use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp, prefix_upper_bound};
 use crate::clock;
 
@@ -39,10 +43,29 @@ struct PendingWrite {
     reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
+/// Writes waiting for a commit, and whether a committer is at work on them.
+#[derive(Default)]
+struct WriteQueue {
+    pending: Vec<PendingWrite>,
+    committing: bool,
+}
+
+/// The committer task's role. Were the task to stop early (a panic, the runtime shutting
+/// down), the role is given up on the way out, so the next write starts a new committer and
+/// nothing queued waits forever; the writers of the batch in hand get an error.
+struct CommitterRole<'a>(&'a SqliteTable);
+
+impl Drop for CommitterRole<'_> {
+    fn drop(&mut self) {
+        self.0.queue().committing = false;
+    }
+}
+
 #[derive(Clone)]
 pub struct SqliteTable {
     connection: Arc<tokio::sync::Mutex<Connection>>,
-    pending: Arc<Mutex<Vec<PendingWrite>>>,
+    queue: Arc<Mutex<WriteQueue>>,
+    cache: Arc<Mutex<ReadCache>>,
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
@@ -96,7 +119,8 @@ impl SqliteTable {
         connection.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             connection: Arc::new(tokio::sync::Mutex::new(connection)),
-            pending: Arc::new(Mutex::new(Vec::new())),
+            queue: Arc::new(Mutex::new(WriteQueue::default())),
+            cache: Arc::new(Mutex::new(ReadCache::default())),
         })
     }
 
@@ -108,8 +132,49 @@ impl SqliteTable {
         work(&mut guard)
     }
 
-    fn take_pending(&self) -> Vec<PendingWrite> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    fn cache(&self) -> std::sync::MutexGuard<'_, ReadCache> {
+        lock(&self.cache)
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, WriteQueue> {
+        lock(&self.queue)
+    }
+
+    /// Queues a write; true when the caller must commit (no committer is at work).
+    fn enqueue(&self, write: PendingWrite) -> bool {
+        let mut queue = self.queue();
+        queue.pending.push(write);
+        !std::mem::replace(&mut queue.committing, true)
+    }
+
+    /// True when writes are queued (the committer keeps its role for them); false gives the
+    /// role up.
+    fn more_queued(&self) -> bool {
+        let mut queue = self.queue();
+        if queue.pending.is_empty() {
+            queue.committing = false;
+        }
+        queue.committing
+    }
+
+    /// The committer, a task of its own (a writer's request can be dropped mid-way; this
+    /// cannot): commits everything queued, batch by batch, until the queue is empty. It yields
+    /// between batches so the writers it answered run, and new ones gather into the next batch.
+    async fn commit_queued(self) {
+        let role = CommitterRole(&self);
+        while self.more_queued() {
+            self.commit_batch().await;
+            tokio::task::yield_now().await;
+        }
+        // `more_queued` gave the role up, and a new committer may hold it already.
+        std::mem::forget(role);
+    }
+
+    /// Commits everything queued now in one transaction.
+    async fn commit_batch(&self) {
+        let mut connection = self.connection.lock().await;
+        let batch = std::mem::take(&mut self.queue().pending);
+        commit_group(&mut connection, batch, &self.cache, clock::now_ms() / 1000);
     }
 }
 
@@ -131,42 +196,87 @@ fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     })
 }
 
-/// The stored version of a live (unexpired) item, if any.
-fn live_version(connection: &Connection, key: &Key, now_secs: i64) -> rusqlite::Result<Option<u64>> {
-    connection
-        .prepare_cached(
-            "SELECT version FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
-        )?
-        .query_row(params![key.pk, key.sk, now_secs], |row| row.get::<_, i64>(0))
-        .optional()
-        .map(|v| v.map(|v| v as u64))
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn condition_holds(connection: &Connection, key: &Key, condition: Condition, now_secs: i64) -> rusqlite::Result<bool> {
-    Ok(match condition {
-        Condition::None => true,
-        Condition::Absent => live_version(connection, key, now_secs)?.is_none(),
-        Condition::Version(expected) => live_version(connection, key, now_secs)? == Some(expected),
-    })
+/// What a write replaces: the stored row's version and expiry (for its condition) and its index
+/// partitions (for the read cache).
+struct Previous {
+    version: u64,
+    expires_at: Option<i64>,
+    partitions: Vec<(Index, String)>,
 }
+
+fn previous_row(connection: &Connection, key: &Key) -> rusqlite::Result<Option<Previous>> {
+    connection
+        .prepare_cached("SELECT version, expires_at, gsi1pk, gsi2pk FROM items WHERE pk = ?1 AND sk = ?2")?
+        .query_row(params![key.pk, key.sk], |row| {
+            let gsi1: Option<String> = row.get(2)?;
+            let gsi2: Option<String> = row.get(3)?;
+            Ok(Previous {
+                version: row.get::<_, i64>(0)? as u64,
+                expires_at: row.get(1)?,
+                partitions: [(Index::Gsi1, gsi1), (Index::Gsi2, gsi2)]
+                    .into_iter()
+                    .filter_map(|(index, pk)| pk.map(|pk| (index, pk)))
+                    .collect(),
+            })
+        })
+        .optional()
+}
+
+fn condition_holds(previous: Option<&Previous>, condition: Condition, now_secs: i64) -> bool {
+    let live_version = previous
+        .filter(|row| row.expires_at.is_none_or(|at| at > now_secs))
+        .map(|row| row.version);
+    match condition {
+        Condition::None => true,
+        Condition::Absent => live_version.is_none(),
+        Condition::Version(expected) => live_version == Some(expected),
+    }
+}
+
+/// A key a batch wrote, with the index partitions its item left or joined.
+type Written = (Key, Vec<(Index, String)>);
 
 /// Checks each operation's condition and applies it; stops at the first failed condition.
-fn apply_ops(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Result<(), StoreError> {
+fn apply_ops(
+    connection: &Connection,
+    ops: &[WriteOp],
+    now_secs: i64,
+    written: &mut Vec<Written>,
+) -> Result<(), StoreError> {
     for op in ops {
         let (key, condition) = match op {
             WriteOp::Put { item, condition } => (&item.key, *condition),
             WriteOp::Delete { key, condition } => (key, *condition),
         };
-        if !condition_holds(connection, key, condition, now_secs).map_err(backend)? {
+        let previous = previous_row(connection, key).map_err(backend)?;
+        if !condition_holds(previous.as_ref(), condition, now_secs) {
             return Err(StoreError::Conflict);
         }
+        let mut partitions = previous.map(|row| row.partitions).unwrap_or_default();
+        if let WriteOp::Put { item, .. } = op {
+            let new = [(Index::Gsi1, &item.gsi1), (Index::Gsi2, &item.gsi2)];
+            partitions.extend(
+                new.into_iter()
+                    .filter_map(|(index, key)| Some((index, key.as_ref()?.pk.clone()))),
+            );
+        }
+        written.push((key.clone(), partitions));
         apply(connection, op).map_err(backend)?;
     }
     Ok(())
 }
 
 /// Applies one writer's operations inside the open transaction, all or nothing.
-fn apply_group(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Result<(), StoreError> {
+fn apply_group(
+    connection: &Connection,
+    ops: &[WriteOp],
+    now_secs: i64,
+    written: &mut Vec<Written>,
+) -> Result<(), StoreError> {
     let run = |sql: &str| {
         connection
             .prepare_cached(sql)
@@ -174,7 +284,7 @@ fn apply_group(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Resul
             .map_err(backend)
     };
     run("SAVEPOINT write_group")?;
-    let result = apply_ops(connection, ops, now_secs);
+    let result = apply_ops(connection, ops, now_secs, written);
     if result.is_err() {
         run("ROLLBACK TO write_group")?;
     }
@@ -182,29 +292,33 @@ fn apply_group(connection: &Connection, ops: &[WriteOp], now_secs: i64) -> Resul
     result
 }
 
-/// Commits a batch of writes in one transaction and answers each writer.
-fn commit_group(connection: &mut Connection, mut batch: Vec<PendingWrite>, now_secs: i64) {
-    if batch.len() == 1 {
-        // Alone in the group: the transaction itself is the unit, no savepoint needed.
-        let write = batch.remove(0);
-        let result = (|| {
-            let transaction = connection
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            apply_ops(&transaction, &write.ops, now_secs)?;
-            transaction.commit().map_err(backend)
-        })();
-        let _ = write.reply.send(result);
-        return;
-    }
+/// Commits a batch of writes in one transaction and answers each writer. Before the commit,
+/// the read cache forgets everything the batch may change (a write rolled back by its failed
+/// condition only costs a cache miss).
+fn commit_group(connection: &mut Connection, batch: Vec<PendingWrite>, cache: &Mutex<ReadCache>, now_secs: i64) {
+    let mut written = Vec::new();
     let outcome = (|| {
         let transaction = connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(backend)?;
-        let results: Vec<Result<(), StoreError>> = batch
-            .iter()
-            .map(|write| apply_group(&transaction, &write.ops, now_secs))
-            .collect();
+        let results: Vec<Result<(), StoreError>> = if let [write] = batch.as_slice() {
+            // Alone in the group: the transaction itself is the unit, no savepoint needed.
+            let result = apply_ops(&transaction, &write.ops, now_secs, &mut written);
+            if let Err(error) = result {
+                return Ok(vec![Err(error)]);
+            }
+            vec![Ok(())]
+        } else {
+            batch
+                .iter()
+                .map(|write| apply_group(&transaction, &write.ops, now_secs, &mut written))
+                .collect()
+        };
+        let mut cache = lock(cache);
+        for (key, partitions) in &written {
+            cache.forget_write(key, partitions.iter().map(|(index, pk)| (*index, pk.as_str())));
+        }
+        drop(cache);
         transaction.commit().map_err(backend)?;
         Ok::<_, StoreError>(results)
     })();
@@ -257,31 +371,28 @@ fn apply(connection: &Connection, op: &WriteOp) -> rusqlite::Result<()> {
 impl Table for SqliteTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let now = clock::now_ms() / 1000;
+        if let Some(item) = self.cache().item(key, now) {
+            return Ok(Some(item));
+        }
         self.with_connection(move |connection| {
-            connection
+            let item = connection
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
                 ))
                 .and_then(|mut statement| statement.query_row(params![key.pk, key.sk, now], read_item).optional())
-                .map_err(backend)
+                .map_err(backend)?;
+            if let Some(item) = &item {
+                self.cache().remember_item(item);
+            }
+            Ok(item)
         })
         .await
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(PendingWrite { ops, reply });
-        {
-            // Whoever gets the connection commits everything queued so far (ours included,
-            // unless an earlier holder already did).
-            let mut connection = self.connection.lock().await;
-            let batch = self.take_pending();
-            if !batch.is_empty() {
-                commit_group(&mut connection, batch, clock::now_ms() / 1000);
-            }
+        if self.enqueue(PendingWrite { ops, reply }) {
+            tokio::spawn(self.clone().commit_queued());
         }
         answer
             .await
@@ -290,6 +401,9 @@ impl Table for SqliteTable {
 
     async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
         let now = clock::now_ms() / 1000;
+        if let Some(items) = self.cache().query(query, now) {
+            return Ok(items);
+        }
         self.with_connection(move |connection| {
             let (pk_column, sk_column) = match query.index {
                 Index::Primary => ("pk", "sk"),
@@ -312,7 +426,9 @@ impl Table for SqliteTable {
             let rows = statement
                 .query_map(params![query.pk, low, high, now], read_item)
                 .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            let items = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
+            self.cache().remember_query(query, &items);
+            Ok(items)
         })
         .await
     }

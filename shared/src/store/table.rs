@@ -57,7 +57,7 @@ pub enum WriteOp {
     Delete { key: Key, condition: Condition },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Index {
     Primary,
     Gsi1,

@@ -407,6 +407,66 @@ async fn expired_records_are_absent(store: Store) {
     );
 }
 
+/// Every read that follows a write sees it, whichever reads came before (the embedded store
+/// answers repeated reads from memory).
+async fn reads_follow_writes(store: Store) {
+    let mut settings = integration("i1");
+    store.create_integration(&mut settings).await.unwrap();
+    assert_eq!(store.get_integration("i1").await.unwrap().unwrap().name, "name-i1");
+    settings.name = "renamed".into();
+    store.update_integration(&mut settings).await.unwrap();
+    assert_eq!(store.get_integration("i1").await.unwrap().unwrap().name, "renamed");
+
+    store.activate_link(&mut link("i1", "77", 42), 10).await.unwrap();
+    assert!(store.work_item_linked("i1", 42).await.unwrap());
+    assert!(!store.work_item_linked("i1", 50).await.unwrap());
+    store.activate_link(&mut link("i1", "77", 50), 20).await.unwrap();
+    assert!(!store.work_item_linked("i1", 42).await.unwrap(), "the link moved away");
+    assert!(store.work_item_linked("i1", 50).await.unwrap(), "the link moved here");
+    assert_eq!(store.link_history("i1", "77").await.unwrap().len(), 1);
+    store.activate_link(&mut link("i1", "77", 60), 30).await.unwrap();
+    assert_eq!(store.link_history("i1", "77").await.unwrap().len(), 2);
+
+    assert!(store.due_events(i64::MAX, 10).await.unwrap().is_empty());
+    let mut queued = event("e1", EventStatus::Pending, 5, 5);
+    store.insert_event(&mut queued).await.unwrap();
+    assert_eq!(store.due_events(i64::MAX, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .events_by_status("i1", EventStatus::Pending, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut duplicate = event("e1", EventStatus::Pending, 6, 6);
+    assert_eq!(store.insert_event(&mut duplicate).await.unwrap(), Inserted::Duplicate);
+    assert_eq!(
+        store.get_event("e1").await.unwrap().unwrap().next_attempt_at,
+        5,
+        "the duplicate changed nothing"
+    );
+    queued.status = EventStatus::Done;
+    store.update_event(&mut queued).await.unwrap();
+    assert!(store.due_events(i64::MAX, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_by_status("i1", EventStatus::Pending, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.events_by_status("i1", EventStatus::Done, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.get_event("e1").await.unwrap().unwrap().status, EventStatus::Done);
+
+    assert!(store.delete_integration("i1").await.unwrap());
+    assert!(store.get_integration("i1").await.unwrap().is_none());
+    assert!(!store.work_item_linked("i1", 60).await.unwrap());
+}
+
 fn mapping(email: &str) -> UserMapping {
     UserMapping {
         integration_id: "i1".into(),
@@ -506,7 +566,44 @@ conformance!(
     expired_records_are_absent,
     user_mappings,
     cursors,
+    reads_follow_writes,
 );
+
+/// Readers racing a writer never see a value go back, and once a write has answered, every
+/// read sees it: the read cache is filled under the connection and emptied before the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_racing_writes_never_go_back() {
+    let (store, _dir) = sqlite_store();
+    let mut settings = integration("i1");
+    store.create_integration(&mut settings).await.unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (store, done) = (store.clone(), done.clone());
+        readers.push(tokio::spawn(async move {
+            let mut seen = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let version = store.get_integration("i1").await.unwrap().unwrap().version;
+                assert!(version >= seen, "read version {version} after {seen}");
+                seen = version;
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for n in 0..300 {
+        settings.name = format!("name {n}");
+        store.update_integration(&mut settings).await.unwrap();
+        assert_eq!(
+            store.get_integration("i1").await.unwrap().unwrap().name,
+            settings.name,
+            "a read after the write's answer"
+        );
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+}
 
 /// The SQLite store is shared by concurrent tasks: parallel conditional inserts of one key
 /// produce exactly one winner.
