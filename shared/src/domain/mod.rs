@@ -1,6 +1,7 @@
 //! Pure sync decisions: plain functions over plain data, no I/O. Handlers do the I/O around them.
 
 pub mod ado_event;
+pub mod ado_payload;
 pub mod ado_to_sentry;
 pub mod identity;
 pub mod order;

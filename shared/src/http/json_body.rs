@@ -34,13 +34,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// Parses JSON, mapping failures to 400 errors that say what is wrong without echoing values.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+    serde_json::from_slice(bytes).map_err(json_error)
+}
+
+/// The 400 for a body that failed to parse: not JSON, or JSON of the wrong shape.
+pub fn json_error(error: serde_json::Error) -> ApiError {
+    match error.classify() {
         serde_json::error::Category::Data => ApiError::malformed(format!(
             "request body has the wrong shape: {}",
             without_values(&error.to_string())
         )),
         _ => ApiError::malformed(format!("request body is not valid JSON: {error}")),
-    })
+    }
 }
 
 /// serde reports `invalid type: string "value", expected …`; keep the kind, drop the value.

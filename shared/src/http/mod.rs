@@ -5,7 +5,7 @@ mod admin_auth;
 mod json_body;
 
 pub use admin_auth::require_admin;
-pub use json_body::{JsonBody, MAX_BODY_BYTES, parse_json};
+pub use json_body::{JsonBody, MAX_BODY_BYTES, json_error, parse_json};
 
 use axum::Router;
 use axum::routing::get;

@@ -1,7 +1,8 @@
 //! `POST /hooks/azure-devops/{integration_id}`. Azure DevOps reads the status of a delivery as a
 //! verdict on the subscription (410 disables it at once, other non-2xx put it on probation), so:
 //! 2xx for every authenticated delivery, even ignored ones; 401 only for a wrong secret; 410 for
-//! an integration that is gone; 5xx only when the event could not be persisted.
+//! an integration that is gone; 5xx only when the event could not be persisted. The inbox keeps
+//! the parts of the delivery the bridge reads ([`ado_payload::keep`]), a third of its size.
 
 use std::sync::Arc;
 
@@ -15,8 +16,9 @@ use super::basic_auth::{basic_password, webhook_secret_matches};
 use crate::App;
 use crate::clock;
 use crate::domain::ado_event::{HANDLED_EVENTS, dedupe_key, parse_delivery};
+use crate::domain::ado_payload;
 use crate::error::ApiError;
-use crate::http::{MAX_BODY_BYTES, parse_json};
+use crate::http::{MAX_BODY_BYTES, json_error, parse_json};
 use crate::records::{EventSource, InboxEvent};
 use crate::secrets::SecretsError;
 use crate::store::Inserted;
@@ -60,12 +62,13 @@ pub async fn ado_hook(
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
-    let payload: Value = parse_json(&bytes)?;
-    let delivery =
-        parse_delivery(&payload).map_err(|e| ApiError::malformed(format!("not an Azure DevOps delivery: {e}")))?;
-    if !HANDLED_EVENTS.contains(&delivery.event_type.as_str()) {
+    let (kept, event_type) = ado_payload::keep(&bytes).map_err(json_error)?;
+    if event_type.is_some_and(|t| !HANDLED_EVENTS.contains(&t.as_str())) {
         return Ok(ignored("event type not handled"));
     }
+    let payload: Value = parse_json(kept.as_bytes())?;
+    let delivery =
+        parse_delivery(&payload).map_err(|e| ApiError::malformed(format!("not an Azure DevOps delivery: {e}")))?;
     if !app
         .store
         .work_item_linked(&integration.id, delivery.work_item_id)
@@ -74,13 +77,12 @@ pub async fn ado_hook(
         return Ok(ignored("work item not linked"));
     }
     let now = clock::now_ms();
-    let raw = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::malformed("request body is not UTF-8"))?;
     let mut event = InboxEvent::pending(
         dedupe_key(&delivery),
         &integration.id,
         EventSource::AzureDevOps,
         &delivery.event_type,
-        raw,
+        kept,
         now,
     );
     match app.store.insert_event(&mut event).await? {

@@ -549,6 +549,21 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
         .await
         .unwrap();
     assert_eq!(ignored.status(), StatusCode::OK);
+    // An event of another kind has another shape (no work item at all): still 2xx, so Azure
+    // DevOps does not put the subscription on probation.
+    let push = json!({"id": "p1", "eventType": "git.push", "resource": {"commits": [{"commitId": "abc"}]}});
+    let ignored = client
+        .post(&hook)
+        .basic_auth("x", Some(&secret))
+        .json(&push)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ignored.status(), StatusCode::OK);
+    assert_eq!(
+        ignored.json::<Value>().await.unwrap()["reason"],
+        "event type not handled"
+    );
     let mut unlinked = valid.clone();
     unlinked["resource"]["workItemId"] = json!(999);
     let ignored = client

@@ -1,0 +1,185 @@
+//! What the inbox keeps of an Azure DevOps delivery: the parts the bridge reads, in the
+//! delivery's own shape, so [`parse_delivery`](super::ado_event::parse_delivery) reads the kept
+//! copy exactly as it reads the original.
+//!
+//! A real delivery is 3–7 KB, most of it `message`/`detailedMessage` (the change rendered three
+//! ways), `_links`, URLs, containers, and work item fields the bridge never reads. The kept copy
+//! is about a third of that: one DynamoDB write unit per delivery instead of four to seven, and
+//! fewer pages per event in the embedded store. Values are copied through untouched (`RawValue`),
+//! so nothing the bridge reads is re-encoded; everything else is skipped without being built.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+type Raw<'a> = Option<&'a RawValue>;
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Delivery<'a> {
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    subscription_id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    notification_id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    event_type: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    created_date: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    resource: Option<Resource<'a>>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<'a> {
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    work_item_id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    rev: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    revised_by: Option<Identity<'a>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    comment_version_ref: Option<CommentRef<'a>>,
+    /// The changed fields (`oldValue`/`newValue`) on `workitem.updated`; the current fields on
+    /// the other events.
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    fields: Option<Fields<'a>>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    revision: Option<Revision<'a>>,
+}
+
+/// `revisedBy`: who made the change (an IdentityRef; the bridge reads its `id`).
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity<'a> {
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    name: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    display_name: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    unique_name: Raw<'a>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentRef<'a> {
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    comment_id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    version: Raw<'a>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Revision<'a> {
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    id: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    rev: Raw<'a>,
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    fields: Option<Fields<'a>>,
+}
+
+/// The work item fields the bridge reads.
+#[derive(Deserialize, Serialize)]
+struct Fields<'a> {
+    #[serde(rename = "System.TeamProject", borrow, skip_serializing_if = "Option::is_none")]
+    team_project: Raw<'a>,
+    #[serde(rename = "System.WorkItemType", borrow, skip_serializing_if = "Option::is_none")]
+    work_item_type: Raw<'a>,
+    #[serde(rename = "System.State", borrow, skip_serializing_if = "Option::is_none")]
+    state: Raw<'a>,
+    #[serde(rename = "System.AssignedTo", borrow, skip_serializing_if = "Option::is_none")]
+    assigned_to: Raw<'a>,
+    #[serde(rename = "System.Title", borrow, skip_serializing_if = "Option::is_none")]
+    title: Raw<'a>,
+    #[serde(rename = "System.ChangedBy", borrow, skip_serializing_if = "Option::is_none")]
+    changed_by: Raw<'a>,
+    #[serde(rename = "System.History", borrow, skip_serializing_if = "Option::is_none")]
+    history: Raw<'a>,
+}
+
+/// A delivery's body, reduced to what the inbox keeps. The event type comes back too (`None`
+/// when it is missing or not a string), so the caller can ignore events it does not handle
+/// before it asks anything else of the body. `Err` = not a JSON object of a delivery's shape.
+pub fn keep(body: &[u8]) -> Result<(String, Option<String>), serde_json::Error> {
+    let delivery: Delivery<'_> = serde_json::from_slice(body)?;
+    let event_type = delivery
+        .event_type
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+    Ok((serde_json::to_string(&delivery)?, event_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ado_event::parse_delivery;
+    use serde_json::{Value, json};
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/azure-devops/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_kept_copy_reads_exactly_as_the_delivery_and_is_much_smaller() {
+        for name in [
+            "workitem.updated.state_and_assignee.json",
+            "workitem.updated.resolved_unassigned.json",
+            "workitem.updated.echo_from_bridge.json",
+            "workitem.updated.minimal_resource.SYNTHETIC.json",
+            "workitem.commented.json",
+            "workitem.created.json",
+            "workitem.deleted.json",
+            "workitem.restored.json",
+        ] {
+            let original = fixture(name);
+            let (kept, event_type) = keep(original.as_bytes()).unwrap();
+            let original: Value = serde_json::from_str(&original).unwrap();
+            let kept_value: Value = serde_json::from_str(&kept).unwrap();
+            assert_eq!(parse_delivery(&kept_value), parse_delivery(&original), "{name}");
+            assert_eq!(event_type.as_deref(), original["eventType"].as_str(), "{name}");
+            if !name.contains("minimal") {
+                let full = original.to_string().len();
+                assert!(kept.len() * 2 < full, "{name}: kept {} of {full} bytes", kept.len());
+            }
+        }
+    }
+
+    #[test]
+    fn fields_the_bridge_does_not_read_are_dropped_and_values_pass_through() {
+        let body = json!({
+            "id": "e1", "eventType": "workitem.updated", "message": {"text": "long"},
+            "resource": {"workItemId": 7, "rev": 3, "_links": {}, "url": "https://x",
+                "fields": {"System.State": {"oldValue": "New", "newValue": "Done"}, "System.Reason": {"newValue": "x"}},
+                "revision": {"id": 7, "rev": 3, "fields": {"System.Title": "a \"quoted\" title", "System.Tags": "t"}}}
+        })
+        .to_string();
+        let (kept, event_type) = keep(body.as_bytes()).unwrap();
+        assert_eq!(event_type.as_deref(), Some("workitem.updated"));
+        let kept: Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(
+            kept,
+            json!({
+                "id": "e1", "eventType": "workitem.updated",
+                "resource": {"workItemId": 7, "rev": 3,
+                    "fields": {"System.State": {"oldValue": "New", "newValue": "Done"}},
+                    "revision": {"id": 7, "rev": 3, "fields": {"System.Title": "a \"quoted\" title"}}}
+            })
+        );
+    }
+
+    #[test]
+    fn other_events_and_odd_shapes() {
+        let (_, event_type) = keep(br#"{"eventType": "git.push", "resource": {"commits": []}}"#).unwrap();
+        assert_eq!(event_type.as_deref(), Some("git.push"));
+        assert_eq!(keep(br#"{"eventType": 5}"#).unwrap().1, None);
+        assert!(keep(b"[1, 2]").is_err(), "not an object");
+        assert!(keep(b"{\"id\": ").is_err(), "not JSON");
+        assert!(keep(br#"{"resource": "text"}"#).is_err(), "resource is not an object");
+    }
+}
