@@ -22,10 +22,6 @@ use shared::secrets::{AdoCredential, FileSecretStore, IntegrationSecrets, Secret
 use shared::store::{SqliteTable, Store};
 use tower::ServiceExt;
 
-/// The local server's allocator (`bridge-local`), so the route runs as it does there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const SECRET: &str = "bench-webhook-secret";
 const INTEGRATION: &str = "bench";
 

@@ -5,13 +5,18 @@
 //! it commits — the item's own key, and the cached queries of every index partition the item was
 //! in before the write or is in after it. A reader fills the cache while it still holds the
 //! connection, so a commit can never slip between its read and its fill. Bounded: when it holds
-//! `CAPACITY` entries of either kind it starts over empty.
+//! `CAPACITY` entries of either kind it starts over empty, and it keeps no answer of more than
+//! `MAX_ANSWER_ITEMS` items.
 
 use std::collections::HashMap;
 
 use super::table::{Index, Item, Key, Query};
 
-const CAPACITY: usize = 1024;
+const CAPACITY: usize = 512;
+
+/// Longer answers (the worker's scans of due events, say) are not kept: they are read once and
+/// would hold many large items.
+const MAX_ANSWER_ITEMS: usize = 4;
 
 /// An index partition: the index and its partition key.
 type Partition = (Index, String);
@@ -52,11 +57,18 @@ impl ReadCache {
     }
 
     pub fn remember_query(&mut self, query: &Query, items: &[Item]) {
+        if items.len() > MAX_ANSWER_ITEMS {
+            return;
+        }
         if self.queries.len() >= CAPACITY {
             self.queries.clear();
         }
         let answers = self.queries.entry((query.index, query.pk.clone())).or_default();
         answers.retain(|(asked, _)| asked != query);
+        if answers.len() >= MAX_ANSWER_ITEMS {
+            // A partition asked many different ways (a scan bounded by the time, say): keep the latest.
+            answers.remove(0);
+        }
         answers.push((query.clone(), items.to_vec()));
     }
 
@@ -153,6 +165,19 @@ mod tests {
         assert_eq!(cache.query(&history, 0), Some(vec![]));
         cache.forget_write(&Key::new("INT#i", "LINKHIST#9"), []);
         assert_eq!(cache.query(&history, 0), None);
+    }
+
+    #[test]
+    fn long_answers_are_not_kept() {
+        let mut cache = ReadCache::default();
+        let scan = query(Index::Gsi1, "DUE", "", 100);
+        let items: Vec<Item> = (0..=MAX_ANSWER_ITEMS)
+            .map(|n| item("E", &n.to_string(), None, None))
+            .collect();
+        cache.remember_query(&scan, &items);
+        assert_eq!(cache.query(&scan, 0), None);
+        cache.remember_query(&scan, &items[..MAX_ANSWER_ITEMS]);
+        assert!(cache.query(&scan, 0).is_some());
     }
 
     #[test]

@@ -609,25 +609,25 @@ async fn sqlite_reads_racing_writes_never_go_back() {
 /// produce exactly one winner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_concurrent_inserts_have_one_winner() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(Arc::new(SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap()));
-    let mut tasks = Vec::new();
-    for n in 0..16 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .insert_event(&mut event("same", EventStatus::Pending, n, n))
-                .await
-                .unwrap()
-        }));
-    }
+    let (store, _dir) = sqlite_store();
+    assert_eq!(concurrent_inserts(&store, 16, |_| "same".into()).await, 1);
+}
+
+/// Inserts `count` pending events at once, event `n` keyed `key(n)`; how many were new.
+async fn concurrent_inserts(store: &Store, count: i64, key: impl Fn(i64) -> String) -> usize {
+    let tasks: Vec<_> = (0..count)
+        .map(|n| {
+            let (store, id) = (store.clone(), key(n));
+            tokio::spawn(async move { store.insert_event(&mut event(&id, EventStatus::Pending, n, n)).await })
+        })
+        .collect();
     let mut new = 0;
     for task in tasks {
-        if task.await.unwrap() == Inserted::New {
+        if task.await.unwrap().unwrap() == Inserted::New {
             new += 1;
         }
     }
-    assert_eq!(new, 1);
+    new
 }
 
 /// Group commit: concurrent writes share transactions, yet a failed condition in one write
@@ -636,23 +636,7 @@ async fn sqlite_concurrent_inserts_have_one_winner() {
 async fn sqlite_group_commit_isolates_conflicts() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(Arc::new(SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap()));
-    let mut tasks = Vec::new();
-    for n in 0..64i64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .insert_event(&mut event(&format!("key-{}", n % 8), EventStatus::Pending, n, n))
-                .await
-                .unwrap()
-        }));
-    }
-    let mut new = 0;
-    for task in tasks {
-        if task.await.unwrap() == Inserted::New {
-            new += 1;
-        }
-    }
-    assert_eq!(new, 8);
+    assert_eq!(concurrent_inserts(&store, 64, |n| format!("key-{}", n % 8)).await, 8);
     assert_eq!(store.due_events(i64::MAX, 100).await.unwrap().len(), 8);
     drop(store);
     let reopened = Store::new(Arc::new(SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap()));
