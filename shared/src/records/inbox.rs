@@ -9,7 +9,8 @@ pub struct InboxEvent {
     pub integration_id: String,
     pub source: EventSource,
     pub event_type: String,
-    /// The delivery body exactly as received.
+    /// The delivery as JSON: from Azure DevOps, the parts the bridge reads
+    /// ([`ado_payload::keep`](crate::domain::ado_payload::keep)); from Sentry, the body as received.
     pub payload: String,
     pub status: EventStatus,
     pub attempts: u32,
