@@ -105,7 +105,9 @@ impl SqliteTable {
         for (name, value) in [
             ("synchronous", "NORMAL"),
             ("busy_timeout", "5000"),
-            ("cache_size", "-16000"),
+            // 4 MB of pages: every commit scans the cache's hash table once (SQLite drops pages
+            // past the end), so a larger cache costs each commit (16 MB: 1.9 % of intake CPU).
+            ("cache_size", "-4000"),
             ("temp_store", "MEMORY"),
             // No memory-mapped I/O: mapped database pages count as resident memory and grow
             // with the file (36 MB after a 10 000-delivery burst); the page cache above is
