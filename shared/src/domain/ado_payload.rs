@@ -103,11 +103,59 @@ struct Fields<'a> {
     history: Raw<'a>,
 }
 
+/// The longest comment (`System.History`, HTML) the inbox keeps whole. The only field kept that
+/// has no limit of its own: a longer one is cut here, so the event still fits a DynamoDB item
+/// (400 KB) — otherwise intake would answer 5xx to every redelivery and Azure DevOps would put
+/// the subscription on probation — and the Sentry comment stays readable.
+pub const MAX_COMMENT_BYTES: usize = 64 * 1024;
+
+/// Where a cut comment ends: the Sentry comment also links the whole one in Azure DevOps.
+const CUT_NOTE: &str = "<br>… (cut here: the whole comment is in Azure DevOps)";
+
+/// `html` cut to at most [`MAX_COMMENT_BYTES`] on a character boundary, never inside a tag,
+/// with a note that it was cut.
+fn cut_comment(html: &str) -> String {
+    let mut end = MAX_COMMENT_BYTES.min(html.len());
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut kept = &html[..end];
+    if let Some(open) = kept.rfind('<')
+        && kept.rfind('>').is_none_or(|close| close < open)
+    {
+        kept = &kept[..open];
+    }
+    format!("{kept}{CUT_NOTE}")
+}
+
+/// What is kept of a `System.History` over the limit: the comment cut, or nothing when it is a
+/// value of another shape (the change record of an update, which the bridge does not read).
+fn kept_history(raw: &RawValue) -> Result<Option<Box<RawValue>>, serde_json::Error> {
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(html) => serde_json::value::to_raw_value(&cut_comment(&html)).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
 /// A delivery's body, reduced to what the inbox keeps. The event type comes back too (`None`
 /// when it is missing or not a string), so the caller can ignore events it does not handle
 /// before it asks anything else of the body. `Err` = not a JSON object of a delivery's shape.
 pub fn keep(body: &[u8]) -> Result<(String, Option<String>), serde_json::Error> {
-    let delivery: Delivery<'_> = serde_json::from_slice(body)?;
+    let (mut current, mut revised) = (None, None);
+    let mut delivery: Delivery<'_> = serde_json::from_slice(body)?;
+    if let Some(resource) = delivery.resource.as_mut() {
+        for (fields, history) in [
+            (resource.fields.as_mut(), &mut current),
+            (resource.revision.as_mut().and_then(|r| r.fields.as_mut()), &mut revised),
+        ] {
+            if let Some(fields) = fields
+                && let Some(raw) = fields.history.filter(|raw| raw.get().len() > MAX_COMMENT_BYTES)
+            {
+                *history = kept_history(raw)?;
+                fields.history = history.as_deref();
+            }
+        }
+    }
     let event_type = delivery
         .event_type
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
@@ -171,6 +219,45 @@ mod tests {
                     "revision": {"id": 7, "rev": 3, "fields": {"System.Title": "a \"quoted\" title"}}}
             })
         );
+    }
+
+    #[test]
+    fn a_huge_comment_is_cut_never_inside_a_tag_or_a_character() {
+        let mut delivery: Value = serde_json::from_str(&fixture("workitem.commented.json")).unwrap();
+        let picture = format!("<img src=\"data:image/png;base64,{}\">", "A".repeat(300_000));
+        let words = "é".repeat(MAX_COMMENT_BYTES / 2 - 10);
+        delivery["resource"]["fields"]["System.History"] = json!(format!("<div>{words}{picture}</div>"));
+        let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap();
+        assert!(kept.len() < MAX_COMMENT_BYTES + 4096, "kept {} bytes", kept.len());
+        let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
+            .unwrap()
+            .comment
+            .unwrap();
+        assert!(comment.text.starts_with("<div>é"));
+        assert!(
+            comment.text.ends_with(&format!("é{CUT_NOTE}")),
+            "cut before the unfinished tag"
+        );
+        assert!(!comment.text.contains("<img"));
+
+        // The limit falls inside a two-byte character: the cut steps back to its start.
+        delivery["resource"]["fields"]["System.History"] = json!(format!("a{}", "é".repeat(MAX_COMMENT_BYTES)));
+        let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap();
+        let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
+            .unwrap()
+            .comment
+            .unwrap();
+        assert_eq!(comment.text.len(), MAX_COMMENT_BYTES - 1 + CUT_NOTE.len());
+
+        // A comment just under the limit is kept whole.
+        let whole = "x".repeat(MAX_COMMENT_BYTES - 100);
+        delivery["resource"]["fields"]["System.History"] = json!(whole);
+        let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap();
+        let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
+            .unwrap()
+            .comment
+            .unwrap();
+        assert_eq!(comment.text, whole);
     }
 
     #[test]

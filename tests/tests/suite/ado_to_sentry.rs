@@ -299,6 +299,39 @@ async fn a_comment_appears_once_even_when_delivered_three_times() {
     assert!(link.is_some(), "the comment pair is recorded");
 }
 
+/// A comment far over DynamoDB's 400 KB item limit (a pasted picture inline, say) is still
+/// accepted on the AWS shape — the inbox keeps it cut — and posted once, ending with a note.
+#[tokio::test]
+async fn a_huge_comment_is_accepted_and_posted_cut() {
+    let setup = setup_on(Backend::Aws, true).await;
+    let picture = format!("<img src=\"data:image/png;base64,{}\">", "A".repeat(600_000));
+    setup
+        .server
+        .ado
+        .comment_as(JAMAL, setup.work_item, &format!("<p>Stack trace attached</p>{picture}"))
+        .await
+        .unwrap();
+    let delivery = setup
+        .server
+        .ado
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event_type == "workitem.commented")
+        .unwrap();
+    assert_eq!(delivery.status, Some(202), "accepted, not a 5xx to redeliver forever");
+    let sentry = &setup.server.sentry;
+    eventually("comment", || !sentry.issue(ISSUE).comments.is_empty()).await;
+    let comments = sentry.issue(ISSUE).comments;
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].1.contains("Stack trace attached"), "{}", comments[0].1);
+    assert!(
+        comments[0]
+            .1
+            .contains("(cut here: the whole comment is in Azure DevOps)")
+    );
+    assert!(comments[0].1.len() < 1_000, "the picture's data is not posted");
+}
+
 #[tokio::test]
 async fn an_older_revision_after_a_newer_one_is_ignored() {
     let setup = setup().await;
