@@ -1,11 +1,15 @@
 //! Intake benchmark (DESIGN.md §8): the Azure DevOps hook route of the local server (SQLite,
-//! secrets file) against a bare axum handler on the same machine, in the same run.
+//! secrets file) against a bare axum handler on the same machine, in the same run, with
+//! real-shaped deliveries (the 5.2 KB `workitem.updated` fixture, a distinct event each).
 //!
-//! Prints deliveries per second and client-observed p50/p99 for both over loopback HTTP with
-//! concurrency, their ratio (target ≥ 50 %), and the route's in-process handler time p99
-//! (target ≤ 2 ms); and the same route on an in-memory database, which shows how much of the
-//! gap is the durable commit to the file. Run: `cargo bench -p bridge-tests --bench intake` (env BENCH_REQUESTS,
-//! BENCH_CONCURRENCY to change the load).
+//! Alternates bare and bridge in rounds (so a slow moment of a shared machine hits one round,
+//! not one side) and prints, per round, deliveries per second, client-observed p50/p99 over
+//! loopback HTTP with concurrency and CPU time per request; then the median round's ratio
+//! (target ≥ 50 %), the same route on an in-memory database (what the durable commit to the
+//! file costs), and the route's in-process handler time (target p99 ≤ 2 ms).
+//! Run: `cargo bench -p bridge-tests --bench intake`. Env: `BENCH_REQUESTS`, `BENCH_CONCURRENCY`,
+//! `BENCH_ROUNDS`; for a profiler, `BENCH_PROFILE_HTTP=file|memory|bare` runs one line alone and
+//! `BENCH_PROFILE_HANDLER=file|memory` the route in process.
 
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
