@@ -124,6 +124,19 @@ pub async fn delete(State(fake): State<Fake>, Path((_org, id)): Path<(String, St
     }
 }
 
+/// POSTs `payload` to a subscription's URL with its Basic credentials, as Azure DevOps does.
+pub async fn post_to_subscriber(
+    fake: &Fake,
+    inputs: &Value,
+    payload: &Value,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut request = fake.http.post(inputs["url"].as_str().unwrap_or_default()).json(payload);
+    if let Some(user) = inputs["basicAuthUsername"].as_str() {
+        request = request.basic_auth(user, inputs["basicAuthPassword"].as_str());
+    }
+    request.send().await
+}
+
 /// Delivers `resource` for `event_type` in `project_id` to every enabled matching subscription,
 /// awaiting each subscriber's answer (so tests see deliveries as soon as the change returns).
 pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: Value) {
@@ -168,11 +181,10 @@ pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: 
             },
             "createdDate": "2026-11-27T12:00:00Z"
         });
-        let mut request = fake.http.post(&url).json(&payload);
-        if let Some(user) = inputs["basicAuthUsername"].as_str() {
-            request = request.basic_auth(user, inputs["basicAuthPassword"].as_str());
-        }
-        let status = request.send().await.ok().map(|r| r.status().as_u16());
+        let status = post_to_subscriber(fake, inputs, &payload)
+            .await
+            .ok()
+            .map(|r| r.status().as_u16());
         fake.deliveries.lock().unwrap().push(Delivery {
             subscription_id,
             event_type: event_type.to_string(),

@@ -151,6 +151,20 @@ impl FakeAdo {
         self.shared.deliveries.lock().unwrap().clone()
     }
 
+    /// The first delivery so far that `matches`.
+    pub fn delivery_where(&self, matches: impl Fn(&Delivery) -> bool) -> Option<Delivery> {
+        self.deliveries().into_iter().find(|d| matches(d))
+    }
+
+    /// Sends `payload` again to `delivery`'s subscriber with its credentials, as Azure DevOps
+    /// redelivers a notification.
+    pub async fn redeliver(&self, delivery: &Delivery, payload: &Value) -> reqwest::Response {
+        let inputs = self.subscription_raw(&delivery.subscription_id).expect("subscription")["consumerInputs"].clone();
+        hooks::post_to_subscriber(&self.shared, &inputs, payload)
+            .await
+            .expect("subscriber reachable")
+    }
+
     /// Stored subscriptions (as the API returns them, password masked).
     pub fn subscriptions(&self) -> Vec<Value> {
         let state = self.shared.state.lock().unwrap();

@@ -264,25 +264,10 @@ async fn a_comment_appears_once_even_when_delivered_three_times() {
     );
 
     // Azure DevOps redelivers the same notification: the same body twice more.
-    let delivery = setup
-        .server
-        .ado
-        .deliveries()
-        .into_iter()
-        .find(|d| d.event_type == "workitem.commented")
-        .unwrap();
-    let raw = setup.server.ado.subscription_raw(&delivery.subscription_id).unwrap();
-    let password = raw["consumerInputs"]["basicAuthPassword"].as_str().unwrap().to_string();
+    let ado = &setup.server.ado;
+    let delivery = ado.delivery_where(|d| d.event_type == "workitem.commented").unwrap();
     for _ in 0..2 {
-        let response = setup
-            .server
-            .client
-            .post(&delivery.url)
-            .basic_auth("azure-devops", Some(&password))
-            .json(&delivery.payload)
-            .send()
-            .await
-            .unwrap();
+        let response = ado.redeliver(&delivery, &delivery.payload).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.json::<Value>().await.unwrap()["status"], "duplicate");
     }
@@ -314,9 +299,7 @@ async fn a_huge_comment_is_accepted_and_posted_cut() {
     let delivery = setup
         .server
         .ado
-        .deliveries()
-        .into_iter()
-        .find(|d| d.event_type == "workitem.commented")
+        .delivery_where(|d| d.event_type == "workitem.commented")
         .unwrap();
     assert_eq!(delivery.status, Some(202), "accepted, not a 5xx to redeliver forever");
     let sentry = &setup.server.sentry;
@@ -341,26 +324,11 @@ async fn an_older_revision_after_a_newer_one_is_ignored() {
     let writes = sentry_writes(&setup);
 
     // The rev-2 notification (Active → Resolved) arrives late, as a different notification.
-    let mut late = setup
-        .server
-        .ado
-        .deliveries()
-        .into_iter()
-        .find(|d| d.payload["resource"]["rev"] == 2)
-        .unwrap();
-    late.payload["id"] = json!("late-notification");
-    let raw = setup.server.ado.subscription_raw(&late.subscription_id).unwrap();
-    let password = raw["consumerInputs"]["basicAuthPassword"].as_str().unwrap().to_string();
-    let response = setup
-        .server
-        .client
-        .post(&late.url)
-        .basic_auth("azure-devops", Some(&password))
-        .json(&late.payload)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let ado = &setup.server.ado;
+    let late = ado.delivery_where(|d| d.payload["resource"]["rev"] == 2).unwrap();
+    let mut payload = late.payload.clone();
+    payload["id"] = json!("late-notification");
+    assert_eq!(ado.redeliver(&late, &payload).await.status(), StatusCode::ACCEPTED);
     settled(&setup).await;
     assert_eq!(sentry_writes(&setup), writes);
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
@@ -497,6 +465,23 @@ async fn nothing_queued(setup: &Setup) {
     }
 }
 
+/// POSTs `body` to `hook` with the right webhook password; the answer.
+async fn post_hook(
+    client: &reqwest::Client,
+    hook: &str,
+    secret: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    client
+        .post(hook)
+        .basic_auth("x", Some(secret))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn bad_deliveries_are_refused_and_queue_nothing() {
     let setup = setup().await;
@@ -541,57 +526,27 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
         StatusCode::UNAUTHORIZED
     );
 
-    let malformed = client
-        .post(&hook)
-        .basic_auth("x", Some(&secret))
-        .body("{\"id\": ")
-        .send()
-        .await
-        .unwrap();
+    let malformed = post_hook(client, &hook, &secret, "{\"id\": ").await;
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         malformed.json::<Value>().await.unwrap()["error"]["code"],
         "malformed_request"
     );
-    let not_a_delivery = client
-        .post(&hook)
-        .basic_auth("x", Some(&secret))
-        .json(&json!({"hello": 1}))
-        .send()
-        .await
-        .unwrap();
+    let not_a_delivery = post_hook(client, &hook, &secret, json!({"hello": 1}).to_string()).await;
     assert_eq!(not_a_delivery.status(), StatusCode::BAD_REQUEST);
 
     let huge = vec![b'x'; 2 * 1024 * 1024];
-    let too_large = client
-        .post(&hook)
-        .basic_auth("x", Some(&secret))
-        .body(huge)
-        .send()
-        .await
-        .unwrap();
+    let too_large = post_hook(client, &hook, &secret, huge).await;
     assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     let mut other_event = valid.clone();
     other_event["eventType"] = json!("build.complete");
-    let ignored = client
-        .post(&hook)
-        .basic_auth("x", Some(&secret))
-        .json(&other_event)
-        .send()
-        .await
-        .unwrap();
+    let ignored = post_hook(client, &hook, &secret, other_event.to_string()).await;
     assert_eq!(ignored.status(), StatusCode::OK);
     // An event of another kind has another shape (no work item at all): still 2xx, so Azure
     // DevOps does not put the subscription on probation.
     let push = json!({"id": "p1", "eventType": "git.push", "resource": {"commits": [{"commitId": "abc"}]}});
-    let ignored = client
-        .post(&hook)
-        .basic_auth("x", Some(&secret))
-        .json(&push)
-        .send()
-        .await
-        .unwrap();
+    let ignored = post_hook(client, &hook, &secret, push.to_string()).await;
     assert_eq!(ignored.status(), StatusCode::OK);
     assert_eq!(
         ignored.json::<Value>().await.unwrap()["reason"],
@@ -599,24 +554,12 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
     );
     let mut unlinked = valid.clone();
     unlinked["resource"]["workItemId"] = json!(999);
-    let ignored = client
-        .post(&hook)
-        .basic_auth("x", Some(&secret))
-        .json(&unlinked)
-        .send()
-        .await
-        .unwrap();
+    let ignored = post_hook(client, &hook, &secret, unlinked.to_string()).await;
     assert_eq!(ignored.status(), StatusCode::OK);
     assert_eq!(ignored.json::<Value>().await.unwrap()["reason"], "work item not linked");
 
     let unknown = setup.server.url("/hooks/azure-devops/no-such-integration");
-    let gone = client
-        .post(&unknown)
-        .basic_auth("x", Some(&secret))
-        .json(&valid)
-        .send()
-        .await
-        .unwrap();
+    let gone = post_hook(client, &unknown, &secret, valid.to_string()).await;
     assert_eq!(gone.status(), StatusCode::GONE);
     nothing_queued(&setup).await;
 
@@ -627,13 +570,7 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let gone = client
-        .post(&hook)
-        .basic_auth("x", Some(&secret))
-        .json(&valid)
-        .send()
-        .await
-        .unwrap();
+    let gone = post_hook(client, &hook, &secret, valid.to_string()).await;
     assert_eq!(gone.status(), StatusCode::GONE);
     assert_eq!(gone.json::<Value>().await.unwrap()["error"]["code"], "integration_gone");
     nothing_queued(&setup).await;
