@@ -80,6 +80,11 @@ async fn deliver(server: &TestServer, resource: &str, body: &str, secret: &str, 
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A webhook signed with the app's client secret, sent now.
+async fn deliver_now(server: &TestServer, resource: &str, body: &str) -> (StatusCode, Value) {
+    deliver(server, resource, body, CLIENT_SECRET, now()).await
+}
+
 fn now() -> i64 {
     clock::now_ms() / 1000
 }
@@ -104,14 +109,7 @@ async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::Inbo
 
 /// Delivers the sample `issue.resolved` webhook, signed, stamped now.
 async fn resolve_in_sentry(setup: &Setup) -> (StatusCode, Value) {
-    deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_resolved.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await
+    deliver_now(&setup.server, "issue", &webhook("webhook_issue_resolved.json")).await
 }
 
 fn patches(setup: &Setup) -> usize {
@@ -138,12 +136,10 @@ fn comments(setup: &Setup) -> Vec<fake_ado::FakeComment> {
 
 /// Delivers a sample comment webhook (`created`, `updated` or `deleted`), stamped now.
 async fn comment_in_sentry(setup: &Setup, action: &str) {
-    let (status, _) = deliver(
+    let (status, _) = deliver_now(
         &setup.server,
         "comment",
         &webhook(&format!("webhook_comment_{action}.json")),
-        CLIENT_SECRET,
-        now(),
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -199,14 +195,7 @@ async fn resolve_and_unresolve_move_the_work_item_through_the_mapped_states() {
         patch.body
     );
 
-    deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_unresolved.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    deliver_now(&setup.server, "issue", &webhook("webhook_issue_unresolved.json")).await;
     settled(&setup).await;
     assert_eq!(state(&setup), "Active");
 
@@ -236,14 +225,7 @@ async fn resolve_and_unresolve_move_the_work_item_through_the_mapped_states() {
     assert_eq!(patches(&setup), 3, "exactly one write per change");
 
     // Ignored changes nothing by default.
-    deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_ignored.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    deliver_now(&setup.server, "issue", &webhook("webhook_issue_ignored.json")).await;
     settled(&setup).await;
     assert_eq!(patches(&setup), 3);
 }
@@ -253,7 +235,7 @@ async fn assignment_sets_the_identity() {
     let setup = setup().await;
     let mut assigned = fixture("webhook_issue_assigned.json");
     assigned["data"]["assignee"]["email"] = json!("alice@fabrikam.example");
-    let (status, _) = deliver(&setup.server, "issue", &compact(&assigned), CLIENT_SECRET, now()).await;
+    let (status, _) = deliver_now(&setup.server, "issue", &compact(&assigned)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     settled(&setup).await;
     let assignee = setup
@@ -284,7 +266,7 @@ async fn assignment_sets_the_identity() {
     // Someone Azure DevOps does not know: recorded, not retried, no write.
     let before = patches(&setup);
     assigned["data"]["assignee"]["email"] = json!("john.smith@contoso.com");
-    deliver(&setup.server, "issue", &compact(&assigned), CLIENT_SECRET, now()).await;
+    deliver_now(&setup.server, "issue", &compact(&assigned)).await;
     settled(&setup).await;
     assert_eq!(patches(&setup), before);
     let done = events(&setup, EventStatus::Done).await;
@@ -316,28 +298,14 @@ async fn comments_are_mirrored_once_each() {
     );
     assert_eq!(mirrored[0].format, "markdown");
 
-    deliver(
-        &setup.server,
-        "comment",
-        &webhook("webhook_comment_updated.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    deliver_now(&setup.server, "comment", &webhook("webhook_comment_updated.json")).await;
     settled(&setup).await;
     let edited = comments(&setup);
     assert_eq!(edited.len(), 1);
     assert_ne!(edited[0].text, mirrored[0].text, "edited in place");
     assert_eq!(edited[0].version, 2);
 
-    deliver(
-        &setup.server,
-        "comment",
-        &webhook("webhook_comment_deleted.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    deliver_now(&setup.server, "comment", &webhook("webhook_comment_deleted.json")).await;
     settled(&setup).await;
     assert!(comments(&setup).is_empty());
     let calls = setup.server.ado.requests();
@@ -370,14 +338,7 @@ async fn an_inbound_resolve_echoed_back_by_sentry_writes_nothing() {
     .await;
     settled(&setup).await;
     let before = patches(&setup);
-    deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_resolved_by_app.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    deliver_now(&setup.server, "issue", &webhook("webhook_issue_resolved_by_app.json")).await;
     settled(&setup).await;
     assert_eq!(
         patches(&setup),
@@ -475,21 +436,19 @@ async fn signatures_timestamps_and_strangers() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "stale: {answer}");
     let mut stranger = fixture("webhook_issue_resolved.json");
     stranger["installation"]["uuid"] = json!("00000000-0000-4000-8000-000000000000");
-    let (status, answer) = deliver(&setup.server, "issue", &compact(&stranger), CLIENT_SECRET, now()).await;
+    let (status, answer) = deliver_now(&setup.server, "issue", &compact(&stranger)).await;
     assert_eq!(
         (status, answer["reason"].as_str()),
         (StatusCode::OK, Some("unknown installation"))
     );
-    let (status, _) = deliver(
+    let (status, _) = deliver_now(
         &setup.server,
         "installation",
         &webhook("webhook_installation_created.json"),
-        CLIENT_SECRET,
-        now(),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = deliver(&setup.server, "issue", "{not json", CLIENT_SECRET, now()).await;
+    let (status, _) = deliver_now(&setup.server, "issue", "{not json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     for status in [
         EventStatus::Pending,
@@ -568,14 +527,7 @@ async fn a_late_retry_of_an_older_status_change_does_not_overwrite_a_newer_one()
 
     // The issue is unresolved again in Sentry; that change applies (nothing to write: the work
     // item was never resolved).
-    let (status, _) = deliver(
-        &setup.server,
-        "issue",
-        &webhook("webhook_issue_unresolved.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    let (status, _) = deliver_now(&setup.server, "issue", &webhook("webhook_issue_unresolved.json")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     settled(&setup).await;
     let before = patches(&setup);
@@ -647,14 +599,7 @@ async fn a_comment_deleted_while_its_create_failed_is_never_posted() {
 async fn a_comment_whose_worker_died_after_posting_is_not_posted_again() {
     let setup = setup_with_worker(false).await;
     let app = &setup.server.app;
-    let (status, _) = deliver(
-        &setup.server,
-        "comment",
-        &webhook("webhook_comment_created.json"),
-        CLIENT_SECRET,
-        now(),
-    )
-    .await;
+    let (status, _) = deliver_now(&setup.server, "comment", &webhook("webhook_comment_created.json")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let event = events(&setup, EventStatus::Pending).await.remove(0);
     assert_eq!(
