@@ -8,6 +8,8 @@
 //! fewer pages per event in the embedded store. Values are copied through untouched (`RawValue`),
 //! so nothing the bridge reads is re-encoded; everything else is skipped without being built.
 
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -26,7 +28,12 @@ struct Delivery<'a> {
     event_type: Raw<'a>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     created_date: Raw<'a>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     resource: Option<Resource<'a>>,
 }
 
@@ -39,16 +46,91 @@ struct Resource<'a> {
     work_item_id: Raw<'a>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     rev: Raw<'a>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     revised_by: Option<Identity<'a>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     comment_version_ref: Option<CommentRef<'a>>,
     /// The changed fields (`oldValue`/`newValue`) on `workitem.updated`; the current fields on
     /// the other events.
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     fields: Option<Fields<'a>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     revision: Option<Revision<'a>>,
+}
+
+/// A part of the delivery read as its struct when it has that shape, and left out otherwise — as
+/// `parse_delivery` treats a part of another shape as absent — so an odd part never turns an
+/// authenticated delivery into a 400 (which Azure DevOps would count against the subscription).
+/// One pass: an object goes to the struct, anything else is skipped.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    deserializer.deserialize_any(Lenient(std::marker::PhantomData))
+}
+
+struct Lenient<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Lenient<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
 /// `revisedBy`: who made the change (an IdentityRef; the bridge reads its `id`).
@@ -80,7 +162,12 @@ struct Revision<'a> {
     id: Raw<'a>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     rev: Raw<'a>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     fields: Option<Fields<'a>>,
 }
 
@@ -139,7 +226,7 @@ fn kept_history(raw: &RawValue) -> Result<Option<Box<RawValue>>, serde_json::Err
 
 /// A delivery's body, reduced to what the inbox keeps. The event type comes back too (`None`
 /// when it is missing or not a string), so the caller can ignore events it does not handle
-/// before it asks anything else of the body. `Err` = not a JSON object of a delivery's shape.
+/// before it asks anything else of the body. `Err` = not JSON, or not an object.
 pub fn keep(body: &[u8]) -> Result<(String, Option<String>), serde_json::Error> {
     let (mut current, mut revised) = (None, None);
     let mut delivery: Delivery<'_> = serde_json::from_slice(body)?;
@@ -261,12 +348,35 @@ mod tests {
     }
 
     #[test]
+    fn odd_parts_read_as_they_do_in_the_original() {
+        let original = fixture("workitem.updated.state_and_assignee.json");
+        for (path, odd) in [
+            ("/resource/revisedBy", json!("Jamal")),
+            ("/resource/fields", json!(["System.State"])),
+            ("/resource/revision", json!("rev 3")),
+            ("/resource/revision/fields", json!(null)),
+            ("/resource/commentVersionRef", json!(5)),
+        ] {
+            let mut delivery: Value = serde_json::from_str(&original).unwrap();
+            let (parent, name) = path.rsplit_once('/').unwrap();
+            delivery.pointer_mut(parent).unwrap()[name] = odd;
+            let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let kept: Value = serde_json::from_str(&kept).unwrap();
+            assert_eq!(parse_delivery(&kept), parse_delivery(&delivery), "{path}");
+        }
+    }
+
+    #[test]
     fn other_events_and_odd_shapes() {
         let (_, event_type) = keep(br#"{"eventType": "git.push", "resource": {"commits": []}}"#).unwrap();
         assert_eq!(event_type.as_deref(), Some("git.push"));
         assert_eq!(keep(br#"{"eventType": 5}"#).unwrap().1, None);
         assert!(keep(b"[1, 2]").is_err(), "not an object");
         assert!(keep(b"{\"id\": ").is_err(), "not JSON");
-        assert!(keep(br#"{"resource": "text"}"#).is_err(), "resource is not an object");
+        let (kept, _) = keep(br#"{"eventType": "git.push", "resource": "text"}"#).unwrap();
+        assert_eq!(
+            kept, r#"{"eventType":"git.push"}"#,
+            "a resource of another shape is left out"
+        );
     }
 }
