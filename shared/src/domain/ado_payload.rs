@@ -13,7 +13,7 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-type Raw<'a> = Option<&'a RawValue>;
+pub(super) type Raw<'a> = Option<&'a RawValue>;
 
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,7 +82,7 @@ struct Resource<'a> {
 /// `parse_delivery` treats a part of another shape as absent — so an odd part never turns an
 /// authenticated delivery into a 400 (which Azure DevOps would count against the subscription).
 /// One pass: an object goes to the struct, anything else is skipped.
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(super) fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -201,7 +201,7 @@ const CUT_NOTE: &str = "<br>… (cut here: the whole comment is in Azure DevOps)
 
 /// `html` cut to at most [`MAX_COMMENT_BYTES`] on a character boundary, never inside a tag,
 /// with a note that it was cut.
-fn cut_comment(html: &str) -> String {
+pub(super) fn cut_comment(html: &str) -> String {
     let mut end = MAX_COMMENT_BYTES.min(html.len());
     while !html.is_char_boundary(end) {
         end -= 1;

@@ -6,6 +6,7 @@ pub mod ado_to_sentry;
 pub mod identity;
 pub mod order;
 pub mod sentry_event;
+pub mod sentry_payload;
 pub mod sentry_to_ado;
 pub mod settings;
 pub mod status;

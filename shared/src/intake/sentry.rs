@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::clock;
 use crate::domain::sentry_event::{SentryChange, dedupe_key, parse_webhook};
+use crate::domain::sentry_payload;
 use crate::error::ApiError;
-use crate::http::{MAX_BODY_BYTES, parse_json};
+use crate::http::{MAX_BODY_BYTES, json_error, parse_json};
 use crate::records::{EventSource, InboxEvent};
 use crate::sentry::signature;
 use crate::store::Inserted;
@@ -92,7 +93,7 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         }
         Err(message) => return Err(ApiError::malformed(format!("not a Sentry webhook: {message}"))),
     };
-    let raw = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::malformed("request body is not UTF-8"))?;
+    let kept = sentry_payload::keep(&bytes).map_err(json_error)?;
     let event_type = format!("{resource}.{}", payload["action"].as_str().unwrap_or_default());
     let mut queued = Vec::new();
     for integration in integrations {
@@ -109,7 +110,7 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
             &integration.id,
             EventSource::Sentry,
             &event_type,
-            raw.clone(),
+            kept.clone(),
             now,
         );
         if app.store.insert_event(&mut event).await? == Inserted::New {

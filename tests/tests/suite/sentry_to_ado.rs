@@ -35,12 +35,12 @@ async fn settled(setup: &Setup) {
 
 /// An integration, and a work item created from Sentry issue 6543210987 (so they are linked).
 async fn setup() -> Setup {
-    setup_with_worker(true).await
+    setup_on(Backend::Local, true).await
 }
 
-/// [`setup`], with or without the in-process worker (without, the test drives it).
-async fn setup_with_worker(worker: bool) -> Setup {
-    let server = start_with(Backend::Local, worker).await;
+/// [`setup`] on `backend`, with or without the in-process worker (without, the test drives it).
+async fn setup_on(backend: Backend, worker: bool) -> Setup {
+    let server = start_with(backend, worker).await;
     let integration_id = server.create_integration().await;
     let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
         "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
@@ -512,6 +512,34 @@ async fn an_alert_rule_firing_three_times_creates_one_work_item() {
     assert_eq!(external[0].1["identifier"], link.work_item_id.to_string());
 }
 
+/// An alert webhook carries the whole event; one far over DynamoDB's 400 KB item limit is still
+/// queued on the AWS shape (the inbox keeps what it reads) and creates its work item. Sentry does
+/// not redeliver to an internal integration: a failed write here would be a lost alert.
+#[tokio::test]
+async fn a_huge_alert_event_creates_its_work_item_on_aws() {
+    let setup = setup_on(Backend::Aws, true).await;
+    let issue = "7000000002";
+    setup.server.sentry.add_issue(issue);
+    let frames: Vec<Value> = (0..5_000)
+        .map(|n| json!({"filename": format!("app/module_{n}.js"), "lineno": n, "context_line": "x".repeat(80)}))
+        .collect();
+    let alert = json!({"action": "triggered", "installation": {"uuid": fake_sentry::INSTALLATION},
+        "data": {"event": {"issue_id": issue, "title": "TypeError: x is undefined", "culprit": "app.js in render",
+                           "issue_url": format!("https://contoso.sentry.io/issues/{issue}/"),
+                           "exception": {"values": [{"stacktrace": {"frames": frames}}]}},
+                 "triggered_rule": "Errors in checkout",
+                 "issue_alert": {"id": 12, "title": "Errors in checkout",
+                                 "settings": [{"name": "ado_project", "value": "Fabrikam-Fiber"}, {"name": "work_item_type", "value": "Bug"}]}},
+        "actor": {"type": "application", "id": "sentry", "name": "Sentry"}});
+    let body = compact(&alert);
+    assert!(body.len() > 400_000);
+    let (status, answer) = deliver_now(&setup.server, "event_alert", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    settled(&setup).await;
+    let link = setup.server.stored_link(&setup.integration_id, issue).await;
+    assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
+}
+
 /// A resolve that fails (Azure DevOps down) and is retried after the issue was unresolved again
 /// must not resolve the work item: the newer unresolve wins, and the late retry is superseded.
 #[tokio::test]
@@ -597,7 +625,7 @@ async fn a_comment_deleted_while_its_create_failed_is_never_posted() {
 /// instead of posting it twice.
 #[tokio::test]
 async fn a_comment_whose_worker_died_after_posting_is_not_posted_again() {
-    let setup = setup_with_worker(false).await;
+    let setup = setup_on(Backend::Local, false).await;
     let app = &setup.server.app;
     let (status, _) = deliver_now(&setup.server, "comment", &webhook("webhook_comment_created.json")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
