@@ -3,8 +3,9 @@
 //! One connection behind an async mutex, statements cached, calls run inline (each is
 //! microseconds; a hand-off to the blocking pool would cost more). Writes use **group commit**:
 //! a writer queues its operations and waits for its answer; one committer task (started by the
-//! first write to find none at work) commits everything queued in one transaction (each write
-//! in its own savepoint, so one failed condition rolls back only its own write), answers each
+//! first write to find none at work) commits everything queued in one transaction (a write of
+//! several operations in its own savepoint, so one failed condition rolls back only its own
+//! write; a single operation checks before it changes anything), answers each
 //! writer after the commit, and carries on while writes keep arriving. Under concurrent intake
 //! that shares the per-commit page writes among many events, and writers never queue for the
 //! connection. Reads are answered from a [`ReadCache`] when they can be: this process owns the
@@ -324,19 +325,10 @@ fn commit_group(connection: &mut Connection, batch: Vec<PendingWrite>, cache: &M
         let transaction = connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(backend)?;
-        let results: Vec<Result<(), StoreError>> = if let [write] = batch.as_slice() {
-            // Alone in the group: the transaction itself is the unit, no savepoint needed.
-            let result = apply_ops(&transaction, &write.ops, now_secs, &mut written);
-            if let Err(error) = result {
-                return Ok(vec![Err(error)]);
-            }
-            vec![Ok(())]
-        } else {
-            batch
-                .iter()
-                .map(|write| apply_group(&transaction, &write.ops, now_secs, &mut written))
-                .collect()
-        };
+        let results: Vec<Result<(), StoreError>> = batch
+            .iter()
+            .map(|write| apply_group(&transaction, &write.ops, now_secs, &mut written))
+            .collect();
         let mut cache = lock(cache);
         for (key, partitions) in &written {
             cache.forget_write(key, partitions.iter().map(|(index, pk)| (*index, pk.as_str())));
