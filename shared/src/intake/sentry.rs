@@ -47,7 +47,9 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     let timestamp = header(&headers, "sentry-hook-timestamp")
         .unwrap_or_default()
         .to_string();
-    let payload: Value = parse_json(&bytes)?;
+    // One pass over the body keeps what the worker reads; everything below reads that copy.
+    let kept = sentry_payload::keep(&bytes).map_err(json_error)?;
+    let payload: Value = parse_json(kept.as_bytes())?;
     let installation = payload["installation"]["uuid"].as_str().unwrap_or_default();
     if installation.is_empty() {
         return Err(ApiError::malformed(
@@ -93,7 +95,6 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         }
         Err(message) => return Err(ApiError::malformed(format!("not a Sentry webhook: {message}"))),
     };
-    let kept = sentry_payload::keep(&bytes).map_err(json_error)?;
     let event_type = format!("{resource}.{}", payload["action"].as_str().unwrap_or_default());
     let mut queued = Vec::new();
     for integration in integrations {
