@@ -67,28 +67,70 @@ fn current_assignee(fields: &Value) -> Option<Option<String>> {
     }
 }
 
+/// Which notification a delivery is, and about which work item: what the intake checks and
+/// dedupes on (read from the kept copy by
+/// [`ado_payload::keep`](super::ado_payload::keep), by the same rules as [`parse_delivery`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub event_type: String,
+    /// The event id (the same for redeliveries of one notification).
+    pub event_id: String,
+    pub work_item_id: u64,
+    pub rev: Option<u64>,
+}
+
+impl Envelope {
+    /// The inbox key: one per (event, work item, revision), so a redelivery is a duplicate.
+    pub fn dedupe_key(&self) -> String {
+        format!(
+            "ado:{}:{}:{}",
+            self.event_id,
+            self.work_item_id,
+            self.rev.map(|r| r.to_string()).unwrap_or_default()
+        )
+    }
+}
+
+impl AdoDelivery {
+    pub fn envelope(&self) -> Envelope {
+        Envelope {
+            event_type: self.event_type.clone(),
+            event_id: self.event_id.clone(),
+            work_item_id: self.work_item_id,
+            rev: self.rev,
+        }
+    }
+}
+
+/// What a broken envelope lacks (the `Err` of [`parse_delivery`] and of the intake's check).
+pub const NO_EVENT_TYPE: &str = "`eventType` is missing";
+pub const NO_EVENT_ID: &str = "`id` is missing";
+pub const NO_RESOURCE: &str = "`resource` is missing";
+pub const NO_WORK_ITEM_ID: &str = "the work item id is missing from `resource`";
+
+/// Where the work item id is: `workItemId` on updates (`id` is the update's number there),
+/// `id` on the other events.
+pub fn work_item_id_field(event_type: &str) -> &'static str {
+    if event_type == "workitem.updated" {
+        "workItemId"
+    } else {
+        "id"
+    }
+}
+
 /// Checks the envelope and reads the parts the bridge uses. `Err` names what is missing.
 pub fn parse_delivery(payload: &Value) -> Result<AdoDelivery, String> {
-    let event_type = payload["eventType"]
-        .as_str()
-        .ok_or("`eventType` is missing")?
-        .to_string();
+    let event_type = payload["eventType"].as_str().ok_or(NO_EVENT_TYPE)?.to_string();
     let event_id = match &payload["id"] {
         Value::String(id) if !id.is_empty() => id.clone(),
         Value::Number(n) => n.to_string(),
-        _ => return Err("`id` is missing".into()),
+        _ => return Err(NO_EVENT_ID.into()),
     };
-    let resource = payload
-        .get("resource")
-        .filter(|r| r.is_object())
-        .ok_or("`resource` is missing")?;
+    let resource = payload.get("resource").filter(|r| r.is_object()).ok_or(NO_RESOURCE)?;
     let updated = event_type == "workitem.updated";
-    let work_item_id = if updated {
-        resource["workItemId"].as_u64()
-    } else {
-        resource["id"].as_u64()
-    }
-    .ok_or("the work item id is missing from `resource`")?;
+    let work_item_id = resource[work_item_id_field(&event_type)]
+        .as_u64()
+        .ok_or(NO_WORK_ITEM_ID)?;
     // Current field values: `revision.fields` on updates, `fields` on the other events.
     let current = if updated {
         &resource["revision"]["fields"]
@@ -133,16 +175,6 @@ pub fn parse_delivery(payload: &Value) -> Result<AdoDelivery, String> {
     })
 }
 
-/// The inbox key: one per (event, work item, revision), so a redelivery is a duplicate.
-pub fn dedupe_key(delivery: &AdoDelivery) -> String {
-    format!(
-        "ado:{}:{}:{}",
-        delivery.event_id,
-        delivery.work_item_id,
-        delivery.rev.map(|r| r.to_string()).unwrap_or_default()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +212,10 @@ mod tests {
             Some("d291b0c4-a05c-4ea6-8df1-4b41d5f39eff")
         );
         assert!(delivery.comment.is_none());
-        assert_eq!(dedupe_key(&delivery), "ado:59437b90-f084-48cb-b93c-6d0ff1f4da62:42:2");
+        assert_eq!(
+            delivery.envelope().dedupe_key(),
+            "ado:59437b90-f084-48cb-b93c-6d0ff1f4da62:42:2"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
+
+use super::ado_event::{Envelope, NO_EVENT_ID, NO_EVENT_TYPE, NO_RESOURCE, NO_WORK_ITEM_ID, work_item_id_field};
 
 pub(super) type Raw<'a> = Option<&'a RawValue>;
 
@@ -224,10 +227,52 @@ fn kept_history(raw: &RawValue) -> Result<Option<Box<RawValue>>, serde_json::Err
     }
 }
 
-/// A delivery's body, reduced to what the inbox keeps. The event type comes back too (`None`
-/// when it is missing or not a string), so the caller can ignore events it does not handle
-/// before it asks anything else of the body. `Err` = not JSON, or not an object.
-pub fn keep(body: &[u8]) -> Result<(String, Option<String>), serde_json::Error> {
+/// What [`keep`] makes of a delivery's body.
+#[derive(Debug)]
+pub struct Kept {
+    /// The kept copy, as JSON.
+    pub json: String,
+    /// `None` when missing or not a string, so the caller can ignore events it does not handle
+    /// before it asks anything else of the body.
+    pub event_type: Option<String>,
+    /// The envelope, read from the same pass as `parse_delivery` reads it (so the body is parsed
+    /// once); `Err` names what is missing.
+    pub envelope: Result<Envelope, String>,
+}
+
+fn as_u64(raw: Raw<'_>) -> Option<u64> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// The event id as `parse_delivery` reads it: a non-empty string, or a number.
+fn event_id(raw: Raw<'_>) -> Option<String> {
+    match serde_json::from_str(raw?.get()).ok()? {
+        Value::String(id) if !id.is_empty() => Some(id),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn envelope(delivery: &Delivery<'_>, event_type: Option<&str>) -> Result<Envelope, String> {
+    let event_type = event_type.ok_or(NO_EVENT_TYPE)?;
+    let event_id = event_id(delivery.id).ok_or(NO_EVENT_ID)?;
+    let resource = delivery.resource.as_ref().ok_or(NO_RESOURCE)?;
+    let work_item_id = if work_item_id_field(event_type) == "id" {
+        resource.id
+    } else {
+        resource.work_item_id
+    };
+    Ok(Envelope {
+        event_type: event_type.to_string(),
+        event_id,
+        work_item_id: as_u64(work_item_id).ok_or(NO_WORK_ITEM_ID)?,
+        rev: as_u64(resource.rev),
+    })
+}
+
+/// A delivery's body, reduced to what the inbox keeps, with its event type and envelope.
+/// `Err` = not JSON, or not an object.
+pub fn keep(body: &[u8]) -> Result<Kept, serde_json::Error> {
     let (mut current, mut revised) = (None, None);
     let mut delivery: Delivery<'_> = serde_json::from_slice(body)?;
     if let Some(resource) = delivery.resource.as_mut() {
@@ -246,7 +291,11 @@ pub fn keep(body: &[u8]) -> Result<(String, Option<String>), serde_json::Error> 
     let event_type = delivery
         .event_type
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
-    Ok((serde_json::to_string(&delivery)?, event_type))
+    Ok(Kept {
+        json: serde_json::to_string(&delivery)?,
+        envelope: envelope(&delivery, event_type.as_deref()),
+        event_type,
+    })
 }
 
 #[cfg(test)]
@@ -273,10 +322,15 @@ mod tests {
             "workitem.restored.json",
         ] {
             let original = fixture(name);
-            let (kept, event_type) = keep(original.as_bytes()).unwrap();
+            let Kept {
+                json: kept,
+                event_type,
+                envelope,
+            } = keep(original.as_bytes()).unwrap();
             let original: Value = serde_json::from_str(&original).unwrap();
             let kept_value: Value = serde_json::from_str(&kept).unwrap();
             assert_eq!(parse_delivery(&kept_value), parse_delivery(&original), "{name}");
+            assert_eq!(envelope, parse_delivery(&original).map(|d| d.envelope()), "{name}");
             assert_eq!(event_type.as_deref(), original["eventType"].as_str(), "{name}");
             if !name.contains("minimal") {
                 let full = original.to_string().len();
@@ -294,7 +348,9 @@ mod tests {
                 "revision": {"id": 7, "rev": 3, "fields": {"System.Title": "a \"quoted\" title", "System.Tags": "t"}}}
         })
         .to_string();
-        let (kept, event_type) = keep(body.as_bytes()).unwrap();
+        let Kept {
+            json: kept, event_type, ..
+        } = keep(body.as_bytes()).unwrap();
         assert_eq!(event_type.as_deref(), Some("workitem.updated"));
         let kept: Value = serde_json::from_str(&kept).unwrap();
         assert_eq!(
@@ -314,7 +370,7 @@ mod tests {
         let picture = format!("<img src=\"data:image/png;base64,{}\">", "A".repeat(300_000));
         let words = "é".repeat(MAX_COMMENT_BYTES / 2 - 10);
         delivery["resource"]["fields"]["System.History"] = json!(format!("<div>{words}{picture}</div>"));
-        let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap();
+        let Kept { json: kept, .. } = keep(delivery.to_string().as_bytes()).unwrap();
         assert!(kept.len() < MAX_COMMENT_BYTES + 4096, "kept {} bytes", kept.len());
         let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
             .unwrap()
@@ -329,7 +385,7 @@ mod tests {
 
         // The limit falls inside a two-byte character: the cut steps back to its start.
         delivery["resource"]["fields"]["System.History"] = json!(format!("a{}", "é".repeat(MAX_COMMENT_BYTES)));
-        let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap();
+        let Kept { json: kept, .. } = keep(delivery.to_string().as_bytes()).unwrap();
         let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
             .unwrap()
             .comment
@@ -339,7 +395,7 @@ mod tests {
         // A comment just under the limit is kept whole.
         let whole = "x".repeat(MAX_COMMENT_BYTES - 100);
         delivery["resource"]["fields"]["System.History"] = json!(whole);
-        let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap();
+        let Kept { json: kept, .. } = keep(delivery.to_string().as_bytes()).unwrap();
         let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
             .unwrap()
             .comment
@@ -360,20 +416,57 @@ mod tests {
             let mut delivery: Value = serde_json::from_str(&original).unwrap();
             let (parent, name) = path.rsplit_once('/').unwrap();
             delivery.pointer_mut(parent).unwrap()[name] = odd;
-            let (kept, _) = keep(delivery.to_string().as_bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let Kept {
+                json: kept, envelope, ..
+            } = keep(delivery.to_string().as_bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
             let kept: Value = serde_json::from_str(&kept).unwrap();
             assert_eq!(parse_delivery(&kept), parse_delivery(&delivery), "{path}");
+            assert_eq!(envelope, parse_delivery(&delivery).map(|d| d.envelope()), "{path}");
         }
     }
 
     #[test]
+    fn the_envelope_is_read_as_parse_delivery_reads_it() {
+        let updated = r#""eventType": "workitem.updated", "resource": {"workItemId": 7, "id": 70, "rev": 3}"#;
+        let commented = r#""eventType": "workitem.commented", "resource": {"workItemId": 7, "id": 70}"#;
+        for body in [
+            format!(r#"{{"id": "e1", {updated}}}"#),
+            format!(r#"{{"id": 12, {commented}}}"#),
+            format!(r#"{{"id": 1e3, {commented}}}"#),
+            format!(r#"{{"id": "", {updated}}}"#),
+            format!(r#"{{"id": null, {updated}}}"#),
+            format!(r#"{{"id": ["e1"], {updated}}}"#),
+            format!(r#"{{{updated}}}"#),
+            r#"{"id": "e1"}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.updated"}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.updated", "resource": [1]}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.updated", "resource": {"id": 7}}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.updated", "resource": {"workItemId": -7}}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.updated", "resource": {"workItemId": 7.5, "rev": 1}}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.deleted", "resource": {"id": "7", "rev": "2"}}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.deleted", "resource": {"id": 7, "rev": 2.0}}"#.to_string(),
+            r#"{"id": "e1", "eventType": "workitem.updated", "resource": {"workItemId": 18446744073709551616}}"#
+                .to_string(),
+        ] {
+            let original: Value = serde_json::from_str(&body).unwrap();
+            let read = parse_delivery(&original).map(|d| d.envelope());
+            assert_eq!(keep(body.as_bytes()).unwrap().envelope, read, "{body}");
+        }
+        let read = keep(format!(r#"{{"id": 1e3, {commented}}}"#).as_bytes())
+            .unwrap()
+            .envelope
+            .unwrap();
+        assert_eq!((read.event_id.as_str(), read.work_item_id), ("1000.0", 70));
+    }
+
+    #[test]
     fn other_events_and_odd_shapes() {
-        let (_, event_type) = keep(br#"{"eventType": "git.push", "resource": {"commits": []}}"#).unwrap();
+        let Kept { event_type, .. } = keep(br#"{"eventType": "git.push", "resource": {"commits": []}}"#).unwrap();
         assert_eq!(event_type.as_deref(), Some("git.push"));
-        assert_eq!(keep(br#"{"eventType": 5}"#).unwrap().1, None);
+        assert_eq!(keep(br#"{"eventType": 5}"#).unwrap().event_type, None);
         assert!(keep(b"[1, 2]").is_err(), "not an object");
         assert!(keep(b"{\"id\": ").is_err(), "not JSON");
-        let (kept, _) = keep(br#"{"eventType": "git.push", "resource": "text"}"#).unwrap();
+        let Kept { json: kept, .. } = keep(br#"{"eventType": "git.push", "resource": "text"}"#).unwrap();
         assert_eq!(
             kept, r#"{"eventType":"git.push"}"#,
             "a resource of another shape is left out"

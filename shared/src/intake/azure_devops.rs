@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use super::basic_auth::{basic_password, webhook_secret_matches};
 use crate::App;
 use crate::clock;
-use crate::domain::ado_event::{HANDLED_EVENTS, dedupe_key, parse_delivery};
+use crate::domain::ado_event::HANDLED_EVENTS;
 use crate::domain::ado_payload;
 use crate::error::ApiError;
-use crate::http::{MAX_BODY_BYTES, json_error, parse_json};
+use crate::http::{MAX_BODY_BYTES, json_error};
 use crate::records::{EventSource, InboxEvent};
 use crate::secrets::SecretsError;
 use crate::store::Inserted;
@@ -62,27 +62,27 @@ pub async fn ado_hook(
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
-    let (kept, event_type) = ado_payload::keep(&bytes).map_err(json_error)?;
-    if event_type.is_some_and(|t| !HANDLED_EVENTS.contains(&t.as_str())) {
+    let kept = ado_payload::keep(&bytes).map_err(json_error)?;
+    if kept.event_type.is_some_and(|t| !HANDLED_EVENTS.contains(&t.as_str())) {
         return Ok(ignored("event type not handled"));
     }
-    let payload: Value = parse_json(kept.as_bytes())?;
-    let delivery =
-        parse_delivery(&payload).map_err(|e| ApiError::malformed(format!("not an Azure DevOps delivery: {e}")))?;
+    let envelope = kept
+        .envelope
+        .map_err(|e| ApiError::malformed(format!("not an Azure DevOps delivery: {e}")))?;
     if !app
         .store
-        .work_item_linked(&integration.id, delivery.work_item_id)
+        .work_item_linked(&integration.id, envelope.work_item_id)
         .await?
     {
         return Ok(ignored("work item not linked"));
     }
     let now = clock::now_ms();
     let mut event = InboxEvent::pending(
-        dedupe_key(&delivery),
+        envelope.dedupe_key(),
         &integration.id,
         EventSource::AzureDevOps,
-        &delivery.event_type,
-        kept,
+        &envelope.event_type,
+        kept.json,
         now,
     );
     match app.store.insert_event(&mut event).await? {
