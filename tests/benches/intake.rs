@@ -161,16 +161,20 @@ struct Run {
     p99: Duration,
     /// Process CPU time (user + system, both servers and the load) per request.
     cpu_per_request: Duration,
+    /// The share of the machine's cores the process kept busy: below ~95 % the line was not
+    /// limited by CPU alone (threads waited: for a lock, an fsync, or for work).
+    busy: f64,
 }
 
 impl Run {
     fn line(&self, name: &str) -> String {
         format!(
-            "{name:<18}: {:>8.0} req/s   p50 {:>6.3} ms   p99 {:>6.3} ms   CPU {:>5.1} us/request",
+            "{name:<18}: {:>8.0} req/s   p50 {:>6.3} ms   p99 {:>6.3} ms   CPU {:>5.1} us/request, cores {:>3.0} % busy",
             self.per_second,
             self.p50.as_secs_f64() * 1e3,
             self.p99.as_secs_f64() * 1e3,
-            self.cpu_per_request.as_secs_f64() * 1e6
+            self.cpu_per_request.as_secs_f64() * 1e6,
+            self.busy * 100.0
         )
     }
 }
@@ -221,6 +225,7 @@ async fn load(url: &str, requests: usize, concurrency: usize, offset: usize) -> 
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
         cpu_per_request: Duration::from_secs_f64(cpu / requests as f64),
+        busy: cpu / elapsed.as_secs_f64() / std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
     }
 }
 
@@ -349,6 +354,12 @@ fn main() {
             100.0 * ratio(&results[results.len() / 2]),
             median_bridge.cpu_per_request.as_secs_f64() * 1e6,
             median_bare.cpu_per_request.as_secs_f64() * 1e6
+        );
+        println!(
+            "  cores busy        : bridge {:.0} %, bare {:.0} %; at equal use of the cores the ratio would be the CPU ratio, {:.1} %",
+            median_bridge.busy * 100.0,
+            median_bare.busy * 100.0,
+            100.0 * median_bare.cpu_per_request.as_secs_f64() / median_bridge.cpu_per_request.as_secs_f64()
         );
         println!(
             "  same route, in-memory SQLite (no file writes): {:.0} req/s = {:.1} % of bare",
