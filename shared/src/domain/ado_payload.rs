@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::records::Payload;
+
 use super::ado_event::{Envelope, NO_EVENT_ID, NO_EVENT_TYPE, NO_RESOURCE, NO_WORK_ITEM_ID, work_item_id_field};
 
 pub(super) type Raw<'a> = Option<&'a RawValue>;
@@ -230,8 +232,8 @@ fn kept_history(raw: &RawValue) -> Result<Option<Box<RawValue>>, serde_json::Err
 /// What [`keep`] makes of a delivery's body.
 #[derive(Debug)]
 pub struct Kept {
-    /// The kept copy, as JSON.
-    pub json: String,
+    /// The kept copy.
+    pub json: Payload,
     /// `None` when missing or not a string, so the caller can ignore events it does not handle
     /// before it asks anything else of the body.
     pub event_type: Option<String>,
@@ -292,7 +294,7 @@ pub fn keep(body: &[u8]) -> Result<Kept, serde_json::Error> {
         .event_type
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
     Ok(Kept {
-        json: serde_json::to_string(&delivery)?,
+        json: Payload::to_json(&delivery)?,
         envelope: envelope(&delivery, event_type.as_deref()),
         event_type,
     })
@@ -328,13 +330,17 @@ mod tests {
                 envelope,
             } = keep(original.as_bytes()).unwrap();
             let original: Value = serde_json::from_str(&original).unwrap();
-            let kept_value: Value = serde_json::from_str(&kept).unwrap();
+            let kept_value: Value = serde_json::from_str(kept.get()).unwrap();
             assert_eq!(parse_delivery(&kept_value), parse_delivery(&original), "{name}");
             assert_eq!(envelope, parse_delivery(&original).map(|d| d.envelope()), "{name}");
             assert_eq!(event_type.as_deref(), original["eventType"].as_str(), "{name}");
             if !name.contains("minimal") {
                 let full = original.to_string().len();
-                assert!(kept.len() * 2 < full, "{name}: kept {} of {full} bytes", kept.len());
+                assert!(
+                    kept.get().len() * 2 < full,
+                    "{name}: kept {} of {full} bytes",
+                    kept.get().len()
+                );
             }
         }
     }
@@ -352,7 +358,7 @@ mod tests {
             json: kept, event_type, ..
         } = keep(body.as_bytes()).unwrap();
         assert_eq!(event_type.as_deref(), Some("workitem.updated"));
-        let kept: Value = serde_json::from_str(&kept).unwrap();
+        let kept: Value = serde_json::from_str(kept.get()).unwrap();
         assert_eq!(
             kept,
             json!({
@@ -371,8 +377,12 @@ mod tests {
         let words = "é".repeat(MAX_COMMENT_BYTES / 2 - 10);
         delivery["resource"]["fields"]["System.History"] = json!(format!("<div>{words}{picture}</div>"));
         let Kept { json: kept, .. } = keep(delivery.to_string().as_bytes()).unwrap();
-        assert!(kept.len() < MAX_COMMENT_BYTES + 4096, "kept {} bytes", kept.len());
-        let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
+        assert!(
+            kept.get().len() < MAX_COMMENT_BYTES + 4096,
+            "kept {} bytes",
+            kept.get().len()
+        );
+        let comment = parse_delivery(&serde_json::from_str(kept.get()).unwrap())
             .unwrap()
             .comment
             .unwrap();
@@ -386,7 +396,7 @@ mod tests {
         // The limit falls inside a two-byte character: the cut steps back to its start.
         delivery["resource"]["fields"]["System.History"] = json!(format!("a{}", "é".repeat(MAX_COMMENT_BYTES)));
         let Kept { json: kept, .. } = keep(delivery.to_string().as_bytes()).unwrap();
-        let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
+        let comment = parse_delivery(&serde_json::from_str(kept.get()).unwrap())
             .unwrap()
             .comment
             .unwrap();
@@ -396,7 +406,7 @@ mod tests {
         let whole = "x".repeat(MAX_COMMENT_BYTES - 100);
         delivery["resource"]["fields"]["System.History"] = json!(whole);
         let Kept { json: kept, .. } = keep(delivery.to_string().as_bytes()).unwrap();
-        let comment = parse_delivery(&serde_json::from_str(&kept).unwrap())
+        let comment = parse_delivery(&serde_json::from_str(kept.get()).unwrap())
             .unwrap()
             .comment
             .unwrap();
@@ -419,7 +429,7 @@ mod tests {
             let Kept {
                 json: kept, envelope, ..
             } = keep(delivery.to_string().as_bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
-            let kept: Value = serde_json::from_str(&kept).unwrap();
+            let kept: Value = serde_json::from_str(kept.get()).unwrap();
             assert_eq!(parse_delivery(&kept), parse_delivery(&delivery), "{path}");
             assert_eq!(envelope, parse_delivery(&delivery).map(|d| d.envelope()), "{path}");
         }
@@ -468,7 +478,8 @@ mod tests {
         assert!(keep(b"{\"id\": ").is_err(), "not JSON");
         let Kept { json: kept, .. } = keep(br#"{"eventType": "git.push", "resource": "text"}"#).unwrap();
         assert_eq!(
-            kept, r#"{"eventType":"git.push"}"#,
+            kept.get(),
+            r#"{"eventType":"git.push"}"#,
             "a resource of another shape is left out"
         );
     }

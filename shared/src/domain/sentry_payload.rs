@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::records::Payload;
+
 use super::ado_payload::{MAX_COMMENT_BYTES, Raw, cut_comment, lenient};
 
 #[derive(Deserialize, Serialize)]
@@ -113,7 +115,7 @@ struct IssueAlert<'a> {
 }
 
 /// A webhook's body reduced to what the inbox keeps. `Err` = not JSON, or not an object.
-pub fn keep(body: &[u8]) -> Result<String, serde_json::Error> {
+pub fn keep(body: &[u8]) -> Result<Payload, serde_json::Error> {
     let mut webhook: Webhook<'_> = serde_json::from_slice(body)?;
     if let Some(data) = webhook.data.as_mut()
         && let Some(serde_json::Value::String(text)) = data.comment.as_mut()
@@ -121,7 +123,7 @@ pub fn keep(body: &[u8]) -> Result<String, serde_json::Error> {
     {
         *text = cut_comment(text);
     }
-    serde_json::to_string(&webhook)
+    Payload::to_json(&webhook)
 }
 
 #[cfg(test)]
@@ -148,7 +150,7 @@ mod tests {
     }
 
     fn kept(webhook: &Value) -> Value {
-        serde_json::from_str(&keep(webhook.to_string().as_bytes()).unwrap()).unwrap()
+        serde_json::from_str(keep(webhook.to_string().as_bytes()).unwrap().get()).unwrap()
     }
 
     #[test]
@@ -185,8 +187,8 @@ mod tests {
         let webhook = alert(json!({"exception": {"values": [{"stacktrace": {"frames": frames}}]}, "breadcrumbs": []}));
         assert!(webhook.to_string().len() > 400_000);
         let copy = keep(webhook.to_string().as_bytes()).unwrap();
-        assert!(copy.len() < 1_000, "{} bytes", copy.len());
-        let copy: Value = serde_json::from_str(&copy).unwrap();
+        assert!(copy.get().len() < 1_000, "{} bytes", copy.get().len());
+        let copy: Value = serde_json::from_str(copy.get()).unwrap();
         assert_eq!(
             parse_webhook("event_alert", &copy),
             parse_webhook("event_alert", &webhook)

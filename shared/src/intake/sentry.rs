@@ -49,7 +49,7 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         .to_string();
     // One pass over the body keeps what the worker reads; everything below reads that copy.
     let kept = sentry_payload::keep(&bytes).map_err(json_error)?;
-    let payload: Value = parse_json(kept.as_bytes())?;
+    let payload: Value = parse_json(kept.get().as_bytes())?;
     let installation = payload["installation"]["uuid"].as_str().unwrap_or_default();
     if installation.is_empty() {
         return Err(ApiError::malformed(

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use super::Payload;
+
 /// A webhook delivery accepted by intake, waiting to be (or having been) processed.
 /// Keyed by its dedupe key, so a second delivery of the same event is never a second event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,7 +13,7 @@ pub struct InboxEvent {
     pub event_type: String,
     /// The delivery as JSON: from Azure DevOps, the parts the bridge reads
     /// ([`ado_payload::keep`](crate::domain::ado_payload::keep)); from Sentry, the body as received.
-    pub payload: String,
+    pub payload: Payload,
     pub status: EventStatus,
     pub attempts: u32,
     /// When a pending or failed event is due (Unix ms).
@@ -38,7 +40,7 @@ impl InboxEvent {
         integration_id: &str,
         source: EventSource,
         event_type: &str,
-        payload: String,
+        payload: Payload,
         now_ms: i64,
     ) -> Self {
         Self {

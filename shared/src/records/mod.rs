@@ -6,6 +6,7 @@ mod cursor;
 mod inbox;
 mod integration;
 mod link;
+mod payload;
 mod repository;
 mod user_mapping;
 
@@ -14,5 +15,6 @@ pub use cursor::Cursor;
 pub use inbox::{EventSource, EventStatus, InboxEvent};
 pub use integration::{AdoAuthKind, AzureDevOpsSettings, Integration, SentrySettings};
 pub use link::{Link, LinkOrigin, LinkSyncState};
+pub use payload::Payload;
 pub use repository::Repository;
 pub use user_mapping::UserMapping;

@@ -210,7 +210,7 @@ mod tests {
             integration_id: "i1".into(),
             source: EventSource::AzureDevOps,
             event_type: "workitem.updated".into(),
-            payload: "{}".into(),
+            payload: crate::records::Payload::to_json(&serde_json::json!({})).unwrap(),
             status,
             attempts: 0,
             next_attempt_at: 1_000,

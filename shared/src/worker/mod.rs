@@ -26,7 +26,7 @@ pub(crate) struct Context {
 
 /// Loads the payload, the integration, its settings, secrets and clients.
 pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Failure> {
-    let payload = serde_json::from_str(&event.payload)
+    let payload = serde_json::from_str(event.payload.get())
         .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
     let Some(integration) = app
         .store
@@ -198,7 +198,7 @@ mod tests {
             integration_id: "i".into(),
             source: EventSource::AzureDevOps,
             event_type: "workitem.updated".into(),
-            payload: "{}".into(),
+            payload: crate::records::Payload::to_json(&serde_json::json!({})).unwrap(),
             status: EventStatus::Pending,
             attempts: 0,
             next_attempt_at: 0,

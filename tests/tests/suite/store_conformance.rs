@@ -59,7 +59,7 @@ fn event(id: &str, status: EventStatus, next_attempt_at: i64, received_at: i64) 
         integration_id: "i1".into(),
         source: EventSource::AzureDevOps,
         event_type: "workitem.updated".into(),
-        payload: r#"{"id":"n"}"#.into(),
+        payload: Payload::from_json(r#"{"id":"n"}"#.into()).unwrap(),
         status,
         attempts: 0,
         next_attempt_at,
@@ -318,7 +318,7 @@ async fn events_are_deduplicated(store: Store) {
     let mut first = event("ado:n1:42:3", EventStatus::Pending, 100, 100);
     assert_eq!(store.insert_event(&mut first).await.unwrap(), Inserted::New);
     let mut again = event("ado:n1:42:3", EventStatus::Pending, 200, 200);
-    again.payload = "different".into();
+    again.payload = Payload::from_json(r#"{"different":true}"#.into()).unwrap();
     assert_eq!(store.insert_event(&mut again).await.unwrap(), Inserted::Duplicate);
     let stored = store.get_event("ado:n1:42:3").await.unwrap().unwrap();
     assert_eq!(stored.payload, first.payload);
