@@ -167,6 +167,19 @@ struct Run {
 }
 
 impl Run {
+    /// A run of `requests` that took `elapsed`, with `cpu` seconds of CPU in all (servers and load).
+    fn new(requests: usize, elapsed: f64, mut latencies: Vec<Duration>, cpu: f64) -> Self {
+        latencies.sort();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        Self {
+            per_second: requests as f64 / elapsed,
+            p50: percentile(&latencies, 0.5),
+            p99: percentile(&latencies, 0.99),
+            cpu_per_request: Duration::from_secs_f64(cpu / requests as f64),
+            busy: cpu / elapsed / cores,
+        }
+    }
+
     fn line(&self, name: &str) -> String {
         format!(
             "{name:<18}: {:>8.0} req/s   p50 {:>6.3} ms   p99 {:>6.3} ms   CPU {:>5.1} us/request, cores {:>3.0} % busy",
@@ -179,14 +192,76 @@ impl Run {
     }
 }
 
-/// `requests` POSTs from `concurrency` tasks against `url`; every answer must be 2xx.
+/// Where the load runs: in this process beside the servers (`BENCH_CLIENT=inline`), or, by
+/// default, in a copy of this binary, as Azure DevOps is another machine: the client's
+/// allocations then do not wait on the servers' allocator locks.
+fn client_in_own_process() -> bool {
+    std::env::var("BENCH_CLIENT").map_or(true, |mode| mode != "inline")
+}
+
+/// The load as a child process is told it by these variables, and prints one line.
+const CHILD_LOAD: &str = "BENCH_CHILD_LOAD";
+const RESULT_PREFIX: &str = "load-result";
+
+/// `requests` POSTs from `concurrency` tasks against `url`; every answer must be 2xx. The CPU
+/// counted is this process's and, when the load runs in a child, the child's.
 async fn load(url: &str, requests: usize, concurrency: usize, offset: usize) -> Run {
+    if !client_in_own_process() {
+        let cpu_before = process_cpu_seconds();
+        let (elapsed, latencies) = send_load(url, requests, concurrency, offset).await;
+        return Run::new(requests, elapsed, latencies, process_cpu_seconds() - cpu_before);
+    }
+    let cpu_before = process_cpu_seconds();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--bench")
+        .env(CHILD_LOAD, format!("{url} {requests} {concurrency} {offset}"))
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    let output = tokio::task::spawn_blocking(move || child).await.unwrap().unwrap();
+    let servers_cpu = process_cpu_seconds() - cpu_before;
+    assert!(output.status.success(), "the load process failed");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let numbers: Vec<f64> = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(RESULT_PREFIX))
+        .expect("the load process printed no result")
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (elapsed, load_cpu) = (numbers[0], numbers[1]);
+    let latencies = numbers[2..]
+        .iter()
+        .map(|&us| Duration::from_secs_f64(us / 1e6))
+        .collect();
+    Run::new(requests, elapsed, latencies, servers_cpu + load_cpu)
+}
+
+/// The child's side of [`load`]: sends, then prints the elapsed seconds, its own CPU seconds and
+/// each latency in microseconds.
+fn run_child_load(spec: &str) {
+    let parts: Vec<&str> = spec.split_whitespace().collect();
+    let number = |i: usize| parts[i].parse::<usize>().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cpu_before = process_cpu_seconds();
+    let (elapsed, latencies) = runtime.block_on(send_load(parts[0], number(1), number(2), number(3)));
+    let cpu = process_cpu_seconds() - cpu_before;
+    let latencies: Vec<String> = latencies
+        .iter()
+        .map(|l| format!("{:.1}", l.as_secs_f64() * 1e6))
+        .collect();
+    println!("{RESULT_PREFIX} {elapsed} {cpu} {}", latencies.join(" "));
+}
+
+/// Sends the load; the elapsed seconds and each request's latency.
+async fn send_load(url: &str, requests: usize, concurrency: usize, offset: usize) -> (f64, Vec<Duration>) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
         .unwrap();
     let auth = basic_header();
-    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
@@ -217,16 +292,7 @@ async fn load(url: &str, requests: usize, concurrency: usize, offset: usize) -> 
     for task in tasks {
         latencies.extend(task.await.unwrap());
     }
-    let elapsed = started.elapsed();
-    let cpu = process_cpu_seconds() - cpu_before;
-    latencies.sort();
-    Run {
-        per_second: requests as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
-        cpu_per_request: Duration::from_secs_f64(cpu / requests as f64),
-        busy: cpu / elapsed.as_secs_f64() / std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
-    }
+    (started.elapsed().as_secs_f64(), latencies)
 }
 
 /// User + system CPU time of this process so far (Linux `/proc/self/stat`, 100 ticks a second).
@@ -245,6 +311,9 @@ async fn serve(router: Router) -> String {
 }
 
 fn main() {
+    if let Ok(spec) = std::env::var(CHILD_LOAD) {
+        return run_child_load(&spec);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -337,8 +406,9 @@ fn main() {
         handler.sort();
 
         println!(
-            "intake benchmark: {requests} real-shaped deliveries ({} bytes) per run, concurrency {concurrency}, loopback HTTP/1.1",
-            delivery(0).len()
+            "intake benchmark: {requests} real-shaped deliveries ({} bytes) per run, concurrency {concurrency}, loopback HTTP/1.1, the client {}",
+            delivery(0).len(),
+            if client_in_own_process() { "in a process of its own" } else { "in the servers' process (BENCH_CLIENT=inline)" }
         );
         let ratio = |(bare, bridge): &(Run, Run)| bridge.per_second / bare.per_second;
         for (round, result) in results.iter().enumerate() {
