@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::basic_auth::{basic_password, webhook_secret_matches};
 use crate::App;
@@ -23,12 +23,33 @@ use crate::records::{EventSource, InboxEvent};
 use crate::secrets::SecretsError;
 use crate::store::Inserted;
 
-fn accepted(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
+/// The answer to an authenticated delivery, serialised straight from this struct (no `json!` map
+/// built first).
+#[derive(Serialize)]
+struct Receipt<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
-fn ignored(reason: &str) -> Response {
-    accepted(StatusCode::OK, json!({"status": "ignored", "reason": reason}))
+fn accepted(status: StatusCode, event_status: &'static str, event_id: &str) -> Response {
+    let receipt = Receipt {
+        status: event_status,
+        event_id: Some(event_id),
+        reason: None,
+    };
+    (status, axum::Json(receipt)).into_response()
+}
+
+fn ignored(reason: &'static str) -> Response {
+    let receipt = Receipt {
+        status: "ignored",
+        event_id: None,
+        reason: Some(reason),
+    };
+    (StatusCode::OK, axum::Json(receipt)).into_response()
 }
 
 pub async fn ado_hook(
@@ -88,14 +109,8 @@ pub async fn ado_hook(
     match app.store.insert_event(&mut event).await? {
         Inserted::New => {
             app.wake.notify_one();
-            Ok(accepted(
-                StatusCode::ACCEPTED,
-                json!({"status": "queued", "event_id": event.id}),
-            ))
+            Ok(accepted(StatusCode::ACCEPTED, "queued", &event.id))
         }
-        Inserted::Duplicate => Ok(accepted(
-            StatusCode::OK,
-            json!({"status": "duplicate", "event_id": event.id}),
-        )),
+        Inserted::Duplicate => Ok(accepted(StatusCode::OK, "duplicate", &event.id)),
     }
 }

@@ -269,7 +269,14 @@ async fn a_comment_appears_once_even_when_delivered_three_times() {
     for _ in 0..2 {
         let response = ado.redeliver(&delivery, &delivery.payload).await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.json::<Value>().await.unwrap()["status"], "duplicate");
+        let answer = response.json::<Value>().await.unwrap();
+        assert_eq!(answer["status"], "duplicate");
+        let event_id = answer["event_id"].as_str().unwrap();
+        assert!(event_id.starts_with("ado:"), "{answer}");
+        assert!(
+            setup.server.app.store.get_event(event_id).await.unwrap().is_some(),
+            "{answer}"
+        );
     }
     settled(&setup).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
