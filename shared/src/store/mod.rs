@@ -8,6 +8,7 @@ mod dynamodb;
 mod keys;
 mod read_cache;
 mod sqlite;
+mod sqlite_checkpoint;
 mod table;
 
 pub use api::{Inserted, Store};

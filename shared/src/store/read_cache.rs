@@ -1,6 +1,6 @@
 //! Reads of the embedded store answered from memory.
 //!
-//! Coherent only because one process owns the database file (SQLite's exclusive locking): every
+//! Coherent only because one process owns the database file (a lock on `{file}.lock`): every
 //! write goes through that process's commit, which drops each entry the write may change before
 //! it commits — the item's own key, and the cached queries of every index partition the item was
 //! in before the write or is in after it. A reader fills the cache while it still holds the

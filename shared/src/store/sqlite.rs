@@ -9,7 +9,8 @@
 //! writer after the commit, and carries on while writes keep arriving. Under concurrent intake
 //! that shares the per-commit page writes among many events, and writers never queue for the
 //! connection. Reads are answered from a [`ReadCache`] when they can be: this process owns the
-//! file (exclusive locking), so every write passes through the commit that keeps it true.
+//! file (a lock on `{file}.lock`), so every write passes through the commit that keeps it true.
+//! WAL checkpoints run on a thread and connection of their own ([`Checkpointer`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::read_cache::ReadCache;
+use super::sqlite_checkpoint::Checkpointer;
 use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp, prefix_upper_bound};
 use crate::clock;
 
@@ -67,6 +69,29 @@ pub struct SqliteTable {
     connection: Arc<tokio::sync::Mutex<Connection>>,
     queue: Arc<Mutex<WriteQueue>>,
     cache: Arc<Mutex<ReadCache>>,
+    /// A file database's checkpoint thread (none in memory).
+    checkpointer: Option<Arc<Checkpointer>>,
+    /// The lock on `{file}.lock`, held while this table is open: the read cache is coherent only
+    /// while one process writes the file.
+    _owner: Option<Arc<std::fs::File>>,
+}
+
+/// Takes `{path}.lock` for this process; another process (or table) holding it is an error.
+fn own(path: &Path) -> Result<std::fs::File, StoreError> {
+    let lock_path = format!("{}.lock", path.display());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Backend(format!("{lock_path}: {e}")))?;
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => {
+            StoreError::Backend(format!("{} is in use by another bridge process", path.display()))
+        }
+        std::fs::TryLockError::Error(e) => StoreError::Backend(format!("{lock_path}: {e}")),
+    })?;
+    Ok(file)
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
@@ -81,7 +106,11 @@ fn backend(error: rusqlite::Error) -> StoreError {
 impl SqliteTable {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::init(Connection::open(path).map_err(backend)?)
+        let owner = own(path)?;
+        let mut table = Self::init(Connection::open(path).map_err(backend)?)?;
+        table.checkpointer = Some(Arc::new(Checkpointer::start(path).map_err(StoreError::Backend)?));
+        table._owner = Some(Arc::new(owner));
+        Ok(table)
     }
 
     /// A private in-memory database (tests, benchmarks).
@@ -90,11 +119,8 @@ impl SqliteTable {
     }
 
     fn init(connection: Connection) -> Result<Self, StoreError> {
-        // One process owns the file: exclusive locking keeps the WAL index in memory and skips
-        // the file locks of every transaction; WAL with NORMAL sync survives a killed process.
-        connection
-            .pragma_update(None, "locking_mode", "EXCLUSIVE")
-            .map_err(backend)?;
+        // WAL with NORMAL sync survives a killed process. Normal (not exclusive) locking, so the
+        // checkpoint thread's connection can work beside this one.
         let mode: String = connection
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(backend)?;
@@ -124,6 +150,8 @@ impl SqliteTable {
             connection: Arc::new(tokio::sync::Mutex::new(connection)),
             queue: Arc::new(Mutex::new(WriteQueue::default())),
             cache: Arc::new(Mutex::new(ReadCache::default())),
+            checkpointer: None,
+            _owner: None,
         })
     }
 
@@ -195,6 +223,9 @@ impl SqliteTable {
         let mut connection = self.connection.lock().await;
         let batch = std::mem::take(&mut self.queue().pending);
         commit_group(&mut connection, batch, &self.cache, clock::now_ms() / 1000);
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.nudge();
+        }
     }
 }
 

@@ -646,3 +646,39 @@ async fn sqlite_group_commit_isolates_conflicts() {
         "committed to the file"
     );
 }
+
+/// One table per database file: a second open while the first is alive is refused with a clear
+/// error (the read cache is coherent only while one writer owns the file); once the first is
+/// gone the file opens again.
+#[tokio::test]
+async fn sqlite_file_has_one_owner_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let first = SqliteTable::open(&path).unwrap();
+    let Err(StoreError::Backend(message)) = SqliteTable::open(&path) else {
+        panic!("a second open of the same file succeeded");
+    };
+    assert!(message.contains("in use by another bridge process"), "{message}");
+    drop(first);
+    SqliteTable::open(&path).expect("open again once the first is closed");
+}
+
+/// Checkpoints run on their own thread: writes far below the committer's automatic checkpoint
+/// (10 000 pages) still reach the database file itself, not only the WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_reach_the_database_file_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let store = Store::new(Arc::new(SqliteTable::open(&path).unwrap()));
+    let before = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(concurrent_inserts(&store, 200, |n| format!("key-{n}")).await, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::metadata(&path).unwrap().len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint reached the database file"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.due_events(i64::MAX, 1000).await.unwrap().len(), 200);
+}
