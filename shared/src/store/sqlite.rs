@@ -76,7 +76,12 @@ pub struct SqliteTable {
     _owner: Option<Arc<std::fs::File>>,
 }
 
-/// Takes `{path}.lock` for this process; another process (or table) holding it is an error.
+/// How long `open` waits for the lock: a table of this process that was just dropped may still
+/// be ending its committer task, which holds it a moment longer.
+const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes `{path}.lock` for this process; another process (or table) holding it past
+/// [`OWNER_WAIT`] is an error.
 fn own(path: &Path) -> Result<std::fs::File, StoreError> {
     let lock_path = format!("{}.lock", path.display());
     let file = std::fs::OpenOptions::new()
@@ -85,13 +90,22 @@ fn own(path: &Path) -> Result<std::fs::File, StoreError> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| StoreError::Backend(format!("{lock_path}: {e}")))?;
-    file.try_lock().map_err(|e| match e {
-        std::fs::TryLockError::WouldBlock => {
-            StoreError::Backend(format!("{} is in use by another bridge process", path.display()))
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < OWNER_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Backend(format!(
+                    "{} is in use by another bridge process",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::Backend(format!("{lock_path}: {e}"))),
         }
-        std::fs::TryLockError::Error(e) => StoreError::Backend(format!("{lock_path}: {e}")),
-    })?;
-    Ok(file)
+    }
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
