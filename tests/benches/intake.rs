@@ -212,12 +212,15 @@ async fn load(url: &str, requests: usize, concurrency: usize, offset: usize) -> 
         return Run::new(requests, elapsed, latencies, process_cpu_seconds() - cpu_before);
     }
     let cpu_before = process_cpu_seconds();
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
         .arg("--bench")
         .env(CHILD_LOAD, format!("{url} {requests} {concurrency} {offset}"))
-        .stderr(std::process::Stdio::inherit())
-        .output();
-    let output = tokio::task::spawn_blocking(move || child).await.unwrap().unwrap();
+        .stderr(std::process::Stdio::inherit());
+    let output = tokio::task::spawn_blocking(move || child.output())
+        .await
+        .unwrap()
+        .unwrap();
     let servers_cpu = process_cpu_seconds() - cpu_before;
     assert!(output.status.success(), "the load process failed");
     let stdout = String::from_utf8(output.stdout).unwrap();

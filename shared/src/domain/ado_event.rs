@@ -91,8 +91,10 @@ impl Envelope {
     }
 }
 
+#[cfg(test)]
 impl AdoDelivery {
-    pub fn envelope(&self) -> Envelope {
+    /// The envelope as the intake reads it (tests compare the two readers).
+    pub(crate) fn envelope(&self) -> Envelope {
         Envelope {
             event_type: self.event_type.clone(),
             event_id: self.event_id.clone(),

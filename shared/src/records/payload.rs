@@ -1,7 +1,7 @@
 //! An inbox event's payload: JSON text, stored as the JSON it is rather than as a string.
 //!
 //! Written as a string, every quote of the ~1 KB payload was escaped on each write and unescaped
-//! on each read — ~13 % of the instructions of an Azure DevOps delivery's intake. Written raw, it
+//! on each read — ~9 % of the instructions of an Azure DevOps delivery's intake (callgrind). Written raw, it
 //! is one copy. Only JSON gets in (a payload is made by serialising or by parsing), and a record
 //! written before this, with the payload as a string, still reads.
 

@@ -69,11 +69,16 @@ pub struct SqliteTable {
     connection: Arc<tokio::sync::Mutex<Connection>>,
     queue: Arc<Mutex<WriteQueue>>,
     cache: Arc<Mutex<ReadCache>>,
-    /// A file database's checkpoint thread (none in memory).
-    checkpointer: Option<Arc<Checkpointer>>,
-    /// The lock on `{file}.lock`, held while this table is open: the read cache is coherent only
-    /// while one process writes the file.
-    _owner: Option<Arc<std::fs::File>>,
+    /// What a file database has beside its connection (an in-memory one has neither).
+    file: Option<Arc<FileOwnership>>,
+}
+
+/// A database file's lock and checkpoint thread, for as long as the table is open.
+struct FileOwnership {
+    /// The lock on `{file}.lock`: the read cache is coherent only while one process writes the
+    /// file.
+    _lock: std::fs::File,
+    checkpointer: Checkpointer,
 }
 
 /// How long `open` waits for the lock: a table of this process that was just dropped may still
@@ -120,11 +125,16 @@ fn backend(error: rusqlite::Error) -> StoreError {
 impl SqliteTable {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let owner = own(path)?;
-        let mut table = Self::init(Connection::open(path).map_err(backend)?)?;
-        table.checkpointer = Some(Arc::new(Checkpointer::start(path).map_err(StoreError::Backend)?));
-        table._owner = Some(Arc::new(owner));
-        Ok(table)
+        let lock = own(path)?;
+        let table = Self::init(Connection::open(path).map_err(backend)?)?;
+        let checkpointer = Checkpointer::start(path).map_err(StoreError::Backend)?;
+        Ok(Self {
+            file: Some(Arc::new(FileOwnership {
+                _lock: lock,
+                checkpointer,
+            })),
+            ..table
+        })
     }
 
     /// A private in-memory database (tests, benchmarks).
@@ -164,8 +174,7 @@ impl SqliteTable {
             connection: Arc::new(tokio::sync::Mutex::new(connection)),
             queue: Arc::new(Mutex::new(WriteQueue::default())),
             cache: Arc::new(Mutex::new(ReadCache::default())),
-            checkpointer: None,
-            _owner: None,
+            file: None,
         })
     }
 
@@ -237,8 +246,8 @@ impl SqliteTable {
         let mut connection = self.connection.lock().await;
         let batch = std::mem::take(&mut self.queue().pending);
         commit_group(&mut connection, batch, &self.cache, clock::now_ms() / 1000);
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.nudge();
+        if let Some(file) = &self.file {
+            file.checkpointer.nudge();
         }
     }
 }
