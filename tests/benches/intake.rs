@@ -106,14 +106,15 @@ async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
 }
 
 /// A real-shaped `workitem.updated` delivery (5.4 KB: the fixture of a state and assignee
-/// change on work item 42) with `@N@` where the notification id and revision go and `@ID@`
-/// where the event id goes.
+/// change on work item 42) with `@N@` where the notification id and revision go, `@ID@` where
+/// the event id goes and `@T@` where the time the event was raised goes.
 static TEMPLATE: LazyLock<String> = LazyLock::new(|| {
     let mut delivery: Value = serde_json::from_str(include_str!(
         "../../shared/tests/fixtures/azure-devops/workitem.updated.state_and_assignee.json"
     ))
     .unwrap();
     delivery["id"] = json!("@ID@");
+    delivery["createdDate"] = json!("@T@");
     delivery["notificationId"] = json!("@N@");
     delivery["resource"]["rev"] = json!("@N@");
     delivery["resource"]["revision"]["rev"] = json!("@N@");
@@ -121,7 +122,7 @@ static TEMPLATE: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Delivery `n`: a distinct event with a GUID-like id in no particular order, as Azure DevOps
-/// sends them.
+/// sends them, raised 100 us after delivery `n - 1`.
 fn delivery(n: usize) -> Vec<u8> {
     let mut x = (n as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -135,9 +136,17 @@ fn delivery(n: usize) -> Vec<u8> {
         n & 0xfff,
         n
     );
+    let (seconds, ticks) = (n / 10_000, (n % 10_000) * 1_000);
+    let created = format!(
+        "2026-12-02T{:02}:{:02}:{:02}.{ticks:07}Z",
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60
+    );
     TEMPLATE
         .replace("\"@N@\"", &(n + 2).to_string())
         .replace("@ID@", &id)
+        .replace("@T@", &created)
         .into_bytes()
 }
 

@@ -254,6 +254,7 @@ mod tests {
         AdoDelivery {
             event_id: "e".into(),
             event_type: "workitem.updated".into(),
+            created_date: None,
             work_item_id: 42,
             rev: Some(rev),
             revised_by_id: Some(by.into()),

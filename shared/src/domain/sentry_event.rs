@@ -144,14 +144,22 @@ pub fn parse_webhook(resource: &str, payload: &Value) -> Result<Option<SentryCha
 }
 
 /// The inbox key of a webhook: a hash of the raw body and `Sentry-Hook-Timestamp` (Sentry's
-/// `Request-ID` changes on every send; identical actions can have identical bodies), per integration.
+/// `Request-ID` changes on every send; identical actions can have identical bodies), per
+/// integration. The timestamp also leads the hash, as the creation time leads an Azure DevOps
+/// key ([`Envelope::dedupe_key`](super::ado_event::Envelope::dedupe_key)): keys of webhooks sent
+/// together sort together.
 pub fn dedupe_key(integration_id: &str, body: &[u8], timestamp: &str) -> String {
     let mut hash = Sha256::new();
     hash.update(body);
     hash.update(b"\n");
     hash.update(timestamp.as_bytes());
     let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sentry:{integration_id}:{digest}")
+    let seconds_like = !timestamp.is_empty() && timestamp.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if seconds_like {
+        format!("sentry:{integration_id}:{timestamp}:{digest}")
+    } else {
+        format!("sentry:{integration_id}:{digest}")
+    }
 }
 
 /// Whether a comment is one the bridge posted (a mirrored Azure DevOps comment).
@@ -241,6 +249,8 @@ mod tests {
         assert_eq!(a, dedupe_key("i1", b"{}", "1700000000"));
         assert_ne!(a, dedupe_key("i1", b"{}", "1700000001"));
         assert_ne!(a, dedupe_key("i2", b"{}", "1700000000"));
+        assert!(dedupe_key("i1", b"{\"z\":1}", "1700000000") < dedupe_key("i1", b"{}", "1700000001"));
+        assert!(!dedupe_key("i1", b"{}", "1e9/x").contains("1e9/x"));
         assert!(is_bridge_comment("**Jamal** (Azure DevOps) wrote:\n\nhi"));
     }
 }
