@@ -11,6 +11,10 @@
 //! `BENCH_ROUNDS`; for a profiler, `BENCH_PROFILE_HTTP=file|memory|bare` runs one line alone and
 //! `BENCH_PROFILE_HANDLER=file|memory` the route in process.
 
+/// bridge-local's allocator, so the route is measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
