@@ -252,7 +252,13 @@ impl SqliteTable {
     }
 }
 
-const COLUMNS: &str = "pk, sk, kind, version, data, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at";
+/// The item columns, as a literal (statements are built with `concat!`).
+macro_rules! columns {
+    () => {
+        "pk, sk, kind, version, data, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at"
+    };
+}
+const COLUMNS: &str = columns!();
 
 fn read_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let index = |pk: Option<String>, sk: Option<String>| pk.zip(sk).map(|(pk, sk)| Key { pk, sk });
@@ -326,22 +332,33 @@ fn apply_ops(
             WriteOp::Put { item, condition } => (&item.key, *condition),
             WriteOp::Delete { key, condition } => (key, *condition),
         };
+        if let WriteOp::Put { item, .. } = op
+            && condition == Condition::Absent
+            && put(connection, item, OnConflict::Skip).map_err(backend)?
+        {
+            // A new key (every new inbox event): one statement, no read first.
+            written.push((key.clone(), joined_partitions(item).collect()));
+            continue;
+        }
         let previous = previous_row(connection, key).map_err(backend)?;
         if !condition_holds(previous.as_ref(), condition, now_secs) {
             return Err(StoreError::Conflict);
         }
         let mut partitions = previous.map(|row| row.partitions).unwrap_or_default();
         if let WriteOp::Put { item, .. } = op {
-            let new = [(Index::Gsi1, &item.gsi1), (Index::Gsi2, &item.gsi2)];
-            partitions.extend(
-                new.into_iter()
-                    .filter_map(|(index, key)| Some((index, key.as_ref()?.pk.clone()))),
-            );
+            partitions.extend(joined_partitions(item));
         }
         written.push((key.clone(), partitions));
         apply(connection, op).map_err(backend)?;
     }
     Ok(())
+}
+
+/// The index partitions an item joins.
+fn joined_partitions(item: &Item) -> impl Iterator<Item = (Index, String)> + '_ {
+    [(Index::Gsi1, &item.gsi1), (Index::Gsi2, &item.gsi2)]
+        .into_iter()
+        .filter_map(|(index, key)| Some((index, key.as_ref()?.pk.clone())))
 }
 
 /// Applies one writer's operations inside the open transaction, all or nothing.
@@ -405,27 +422,49 @@ fn commit_group(connection: &mut Connection, batch: Vec<PendingWrite>, cache: &M
     }
 }
 
+/// What a put does to a stored row with its key.
+#[derive(Clone, Copy)]
+enum OnConflict {
+    Replace,
+    /// Leaves the stored row; the put reports that it wrote nothing.
+    Skip,
+}
+
+/// Writes `item`; false when [`OnConflict::Skip`] met a stored row.
+fn put(connection: &Connection, item: &Item, on_conflict: OnConflict) -> rusqlite::Result<bool> {
+    let sql = match on_conflict {
+        OnConflict::Replace => concat!(
+            "INSERT OR REPLACE INTO items (",
+            columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        OnConflict::Skip => concat!(
+            "INSERT INTO items (",
+            columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"
+        ),
+    };
+    let (g1pk, g1sk) = item.gsi1.as_ref().map(|k| (k.pk.as_str(), k.sk.as_str())).unzip();
+    let (g2pk, g2sk) = item.gsi2.as_ref().map(|k| (k.pk.as_str(), k.sk.as_str())).unzip();
+    let changed = connection.prepare_cached(sql)?.execute(params![
+        item.key.pk,
+        item.key.sk,
+        item.kind,
+        item.version as i64,
+        item.data,
+        g1pk,
+        g1sk,
+        g2pk,
+        g2sk,
+        item.expires_at
+    ])?;
+    Ok(changed > 0)
+}
+
 fn apply(connection: &Connection, op: &WriteOp) -> rusqlite::Result<()> {
     match op {
         WriteOp::Put { item, .. } => {
-            let (g1pk, g1sk) = item.gsi1.as_ref().map(|k| (k.pk.as_str(), k.sk.as_str())).unzip();
-            let (g2pk, g2sk) = item.gsi2.as_ref().map(|k| (k.pk.as_str(), k.sk.as_str())).unzip();
-            connection
-                .prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ))?
-                .execute(params![
-                    item.key.pk,
-                    item.key.sk,
-                    item.kind,
-                    item.version as i64,
-                    item.data,
-                    g1pk,
-                    g1sk,
-                    g2pk,
-                    g2sk,
-                    item.expires_at
-                ])?;
+            put(connection, item, OnConflict::Replace)?;
         }
         WriteOp::Delete { key, .. } => {
             connection
