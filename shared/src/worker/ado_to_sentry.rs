@@ -28,15 +28,26 @@ fn sentry_failure(error: SentryError) -> Failure {
     }
 }
 
+/// What the worker can tell about a delivery's state move.
+enum StateJudgement {
+    /// The delivery does not move the state.
+    NoMove,
+    Judged(StateFacts),
+    /// The state moved to has no known category (the type's states are unknown to Azure
+    /// DevOps, or do not name it): why, for the event's notes. (The state moved from may be
+    /// another type's, after a change of type; unknown, it counts as not done.)
+    Unknown(String),
+}
+
 /// Done-ness of the old and new state, from the cached type states (or the explicit list).
 async fn state_facts(
     connection: &Connection,
     settings: &SyncSettings,
     delivery: &AdoDelivery,
     link: &Link,
-) -> Result<Option<StateFacts>, Failure> {
+) -> Result<StateJudgement, Failure> {
     let Some((from, to)) = state_transition(delivery, link) else {
-        return Ok(None);
+        return Ok(StateJudgement::NoMove);
     };
     let project = delivery.project.clone().unwrap_or_else(|| link.project.clone());
     let work_item_type = delivery
@@ -57,18 +68,21 @@ async fn state_facts(
             Err(error) => return Err(Failure::Retry(format!("Azure DevOps: {error}"))),
         },
     };
-    let done = |state: &Option<String>| {
-        state.as_deref().is_some_and(|name| {
-            let category = states
-                .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(name))
-                .map(|s| s.category.as_str());
-            is_done(name, category, explicit)
-        })
+    let category = |name: &str| {
+        states
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(|s| s.category.as_str())
     };
-    Ok(Some(StateFacts {
-        old_done: done(&from),
-        new_done: done(&Some(to)),
+    if explicit.is_none() && category(&to).is_none() {
+        return Ok(StateJudgement::Unknown(format!(
+            "state `{to}` of {project} / {work_item_type} has no known category; the status was not synced"
+        )));
+    }
+    let done = |state: Option<&str>| state.is_some_and(|name| is_done(name, category(name), explicit));
+    Ok(StateJudgement::Judged(StateFacts {
+        old_done: done(from.as_deref()),
+        new_done: done(Some(&to)),
     }))
 }
 
@@ -287,8 +301,18 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
     let bridge = integration.azure_devops.bridge_identity_id.as_deref();
     let mut notes = Vec::new();
     for mut link in links {
-        let facts = state_facts(&connection, &settings, &delivery, &link).await?;
-        let seen = Seen::of(&delivery, event);
+        let mut seen = Seen::of(&delivery, event);
+        let facts = match state_facts(&connection, &settings, &delivery, &link).await? {
+            StateJudgement::NoMove => None,
+            StateJudgement::Judged(facts) => Some(facts),
+            StateJudgement::Unknown(note) => {
+                // Not recorded as synced: a later revision is judged from the last state the
+                // bridge could judge, so the move is not lost.
+                notes.push(note);
+                seen.state = None;
+                None
+            }
+        };
         if is_recycle_bin_notice(&delivery) && superseded(event.received_at, link.sync.recycle_bin_at) {
             notes.push(format!(
                 "superseded by a newer deleted/restored notice for work item {}",

@@ -179,7 +179,8 @@ pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: 
                 "account": {"id": "a1d5c3e2-0000-4000-8000-000000000001", "baseUrl": format!("{base_url}/")},
                 "project": {"id": project_id, "baseUrl": format!("{base_url}/")}
             },
-            "createdDate": "2026-11-27T12:00:00Z"
+            // When the event was raised, as Azure DevOps stamps it (a redelivery resends it).
+            "createdDate": shared::clock::rfc3339(shared::clock::now_ms())
         });
         let status = post_to_subscriber(fake, inputs, &payload)
             .await

@@ -753,6 +753,38 @@ async fn a_failing_state_change_is_applied_by_the_next_revision_and_not_lost() {
     assert_eq!(link.sync.ado_state.as_deref(), Some("Resolved"));
 }
 
+/// A state the bridge cannot categorize (here the work item's type is one Azure DevOps has no
+/// states for) is not recorded as synced: the next revision is judged from the last state the
+/// bridge could judge, so the resolve is applied then rather than lost.
+#[tokio::test]
+async fn a_state_of_unknown_category_is_not_recorded_as_synced() {
+    let setup = setup().await;
+    set_state(&setup, JAMAL, "Active").await;
+    edit_as_person(
+        &setup,
+        json!([
+            patch::replace("/fields/System.WorkItemType", "Mystery"),
+            patch::replace("/fields/System.State", "Resolved")
+        ]),
+    )
+    .await;
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
+    let link = current_link(&setup).await;
+    assert_eq!(link.sync.ado_state.as_deref(), Some("Active"));
+    let done = events(&setup, EventStatus::Done).await;
+    assert!(
+        done.iter().any(|e| e
+            .last_error
+            .as_deref()
+            .is_some_and(|note| note.contains("`Resolved` of Fabrikam-Fiber / Mystery has no known category"))),
+        "{done:?}"
+    );
+
+    edit_as_person(&setup, json!([patch::replace("/fields/System.WorkItemType", "Bug")])).await;
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+    assert_eq!(current_link(&setup).await.sync.ado_state.as_deref(), Some("Resolved"));
+}
+
 /// The same for an assignment: a later revision that changed something else carries the
 /// assignee, so a failing assignment is not lost.
 #[tokio::test]
