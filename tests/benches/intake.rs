@@ -394,7 +394,7 @@ fn main() {
 
         // Rounds of bare then bridge, so a slow moment of a shared machine hits one round, not
         // one side; the ratio reported is the median round's.
-        let rounds = env_number("BENCH_ROUNDS", 3).max(1);
+        let rounds = env_number("BENCH_ROUNDS", 5).max(1);
         let mut results = Vec::new();
         for round in 0..rounds {
             let offset = round * requests;
