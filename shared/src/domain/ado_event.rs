@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::identity::{display_name_of, email_of};
+use super::key_time::key_time;
 
 /// The events the bridge acts on.
 pub const HANDLED_EVENTS: [&str; 4] = [
@@ -34,7 +35,8 @@ pub struct AdoDelivery {
     /// The event id (the same for redeliveries of one notification).
     pub event_id: String,
     pub event_type: String,
-    /// When Azure DevOps raised the event (`createdDate`), when it reads as a timestamp.
+    /// When Azure DevOps raised the event (`createdDate`), when it reads as a timestamp
+    /// ([`key_time`]).
     pub created_date: Option<String>,
     pub work_item_id: u64,
     pub rev: Option<u64>,
@@ -96,15 +98,6 @@ impl Envelope {
             None => format!("ado:{}:{}:{rev}", self.event_id, self.work_item_id),
         }
     }
-}
-
-/// `createdDate` as the key may use it: an ISO 8601 timestamp's characters only (it becomes part
-/// of an event id, which goes into URLs), else `None`.
-pub fn created_date(value: &str) -> Option<String> {
-    let timestamp_like = (10..=40).contains(&value.len())
-        && value.starts_with(|c: char| c.is_ascii_digit())
-        && value.bytes().all(|b| b.is_ascii_digit() || b"-:.TZ+".contains(&b));
-    timestamp_like.then(|| value.to_string())
 }
 
 #[cfg(test)]
@@ -178,7 +171,7 @@ pub fn parse_delivery(payload: &Value) -> Result<AdoDelivery, String> {
     });
     Ok(AdoDelivery {
         event_id,
-        created_date: payload["createdDate"].as_str().and_then(created_date),
+        created_date: payload["createdDate"].as_str().and_then(key_time).map(str::to_string),
         work_item_id,
         rev: resource["rev"].as_u64(),
         revised_by_id: text(&resource["revisedBy"]["id"]),
@@ -247,7 +240,7 @@ mod tests {
             ("2026-09-02T08:15:08.0000001Z", "0a"),
             ("2026-09-02T08:15:09.12Z", "00"),
         ] {
-            delivery.created_date = created_date(created);
+            delivery.created_date = Some(created.into());
             delivery.event_id = id.into();
             keys.push(delivery.envelope().dedupe_key());
         }

@@ -16,9 +16,8 @@ use serde_json::value::RawValue;
 
 use crate::records::Payload;
 
-use super::ado_event::{
-    Envelope, NO_EVENT_ID, NO_EVENT_TYPE, NO_RESOURCE, NO_WORK_ITEM_ID, created_date, work_item_id_field,
-};
+use super::ado_event::{Envelope, NO_EVENT_ID, NO_EVENT_TYPE, NO_RESOURCE, NO_WORK_ITEM_ID, work_item_id_field};
+use super::key_time::key_time;
 
 pub(super) type Raw<'a> = Option<&'a RawValue>;
 
@@ -272,7 +271,7 @@ fn envelope(delivery: &Delivery<'_>, event_type: Option<&str>) -> Result<Envelop
         created_date: delivery
             .created_date
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-            .and_then(|date| created_date(&date)),
+            .filter(|date| key_time(date).is_some()),
         work_item_id: as_u64(work_item_id).ok_or(NO_WORK_ITEM_ID)?,
         rev: as_u64(resource.rev),
     })

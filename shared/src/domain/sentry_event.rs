@@ -3,6 +3,8 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::key_time::key_time;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assignee {
     /// `id` is the Sentry user id (for looking up an email the webhook hides).
@@ -154,11 +156,9 @@ pub fn dedupe_key(integration_id: &str, body: &[u8], timestamp: &str) -> String 
     hash.update(b"\n");
     hash.update(timestamp.as_bytes());
     let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let seconds_like = !timestamp.is_empty() && timestamp.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    if seconds_like {
-        format!("sentry:{integration_id}:{timestamp}:{digest}")
-    } else {
-        format!("sentry:{integration_id}:{digest}")
+    match key_time(timestamp) {
+        Some(time) => format!("sentry:{integration_id}:{time}:{digest}"),
+        None => format!("sentry:{integration_id}:{digest}"),
     }
 }
 
