@@ -21,5 +21,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cfn-lint template.yaml"
 cfn_lint template.yaml
 
+echo "== cargo build --workspace --bins (aws-local's tests run the function binaries)"
+cargo build --workspace --bins
+
 echo "== cargo test --workspace"
 cargo test --workspace

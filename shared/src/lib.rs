@@ -13,6 +13,7 @@ pub mod connections;
 pub mod domain;
 pub mod error;
 pub mod files;
+pub mod functions;
 pub mod http;
 pub mod intake;
 pub mod integrations;

@@ -10,6 +10,8 @@ use axum::Router;
 use crate::App;
 use crate::config::{AdminAuth, Config, ConfigError, trim_url};
 use crate::files;
+use crate::functions::HttpFunction;
+use crate::http::Routes;
 use crate::secrets::{FileSecretStore, Secret};
 use crate::store::{SqliteTable, Store};
 
@@ -38,6 +40,15 @@ pub fn parse_options(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<LocalOptions, String> {
+    parse_command_line(USAGE, args, env)
+}
+
+/// [`parse_options`] for a program with the same options and its own `usage` text (`aws-local`).
+pub fn parse_command_line(
+    usage: &str,
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<LocalOptions, String> {
     let mut listen = env("BRIDGE_LISTEN");
     let mut data_dir = env("BRIDGE_DATA_DIR");
     let mut args = args.into_iter();
@@ -49,12 +60,12 @@ pub fn parse_options(
         let slot = match flag.as_str() {
             "--listen" => &mut listen,
             "--data-dir" => &mut data_dir,
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument {other}\n\n{USAGE}")),
+            "-h" | "--help" => return Err(usage.to_string()),
+            other => return Err(format!("unknown argument {other}\n\n{usage}")),
         };
         let value = inline
             .or_else(|| args.next())
-            .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))?;
+            .ok_or_else(|| format!("{flag} needs a value\n\n{usage}"))?;
         *slot = Some(value);
     }
     let listen_text = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -117,14 +128,34 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
     Ok(App::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
 }
 
+/// Resolves on Ctrl-C or SIGTERM (for a graceful stop).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}
+
+/// Every function's routes, once each, and `GET /healthz`.
+pub fn routes(app: Arc<App>) -> Routes {
+    HttpFunction::ALL
+        .into_iter()
+        .fold(crate::http::health_routes(), |routes, function| {
+            routes.merge(function.own_routes(app.clone()))
+        })
+}
+
 /// Every function's routes on one router.
 pub fn router(app: Arc<App>) -> Router {
-    crate::http::finish(
-        crate::http::health_router()
-            .merge(crate::intake::router(app.clone()))
-            .merge(crate::work_items::router(app.clone()))
-            .merge(crate::integrations::router(app)),
-    )
+    crate::http::finish(routes(app).into_router())
 }
 
 #[cfg(test)]

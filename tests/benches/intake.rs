@@ -343,18 +343,18 @@ fn main() {
             SqliteTable::open(&dir.path().join("bench.sqlite3")).unwrap(),
         )
         .await;
-        let bridge = shared::http::finish(shared::intake::router(app.clone()));
+        let bridge = shared::http::finish(shared::intake::routes(app.clone()).into_router());
         // The same route on an in-memory database: what the durable commit to the file costs.
         let memory_dir = tempfile::tempdir().unwrap();
         let memory_app = bridge_app(memory_dir.path(), SqliteTable::in_memory().unwrap()).await;
-        let memory_url = serve(shared::http::finish(shared::intake::router(memory_app.clone()))).await;
+        let memory_url = serve(shared::http::finish(shared::intake::routes(memory_app.clone()).into_router())).await;
         let bare = Router::new().route(
             "/hooks/azure-devops/{id}",
             post(|body: Bytes| async move { (StatusCode::ACCEPTED, format!("{{\"received\":{}}}", body.len())) }),
         );
         if let Ok(only) = std::env::var("BENCH_PROFILE_HANDLER") {
             let target = if only == "memory" {
-                shared::http::finish(shared::intake::router(memory_app))
+                shared::http::finish(shared::intake::routes(memory_app).into_router())
             } else {
                 bridge.clone()
             };

@@ -2,6 +2,7 @@
 //! Secrets Manager APIs on loopback), app builders for both deployment shapes, and an HTTP
 //! harness that serves a router on a free loopback port.
 
+pub mod aws_local;
 pub mod fake_ado;
 pub mod fake_sentry;
 pub mod moto;

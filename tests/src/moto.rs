@@ -68,14 +68,24 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// A table name no other test uses.
+pub fn table_name() -> String {
+    format!("bridge-test-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// A fresh DynamoDB table (unique name) laid out as `template.yaml` declares it.
 pub async fn dynamo_table() -> DynamoTable {
     let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-    let name = format!("bridge-test-{}", uuid::Uuid::new_v4().simple());
+    let name = table_name();
     DynamoTable::create_table(&client, &name)
         .await
         .expect("create table in moto");
     DynamoTable::new(client, name)
+}
+
+/// The existing table `name` (created by someone else, e.g. `aws-local`).
+pub async fn dynamo_table_named(name: &str) -> DynamoTable {
+    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), name)
 }
 
 /// A typed store over a fresh DynamoDB table.

@@ -21,3 +21,39 @@ pub async fn post_signed(client: &reqwest::Client, url: &str, body: &Value, secr
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// POSTs a webhook as Sentry sends one to the app's webhook URL: the exact `body` bytes, with
+/// `Sentry-Hook-Resource`, `Sentry-Hook-Timestamp` and the signature over the bytes.
+pub async fn post_webhook(
+    client: &reqwest::Client,
+    url: &str,
+    resource: &str,
+    body: &str,
+    secret: &str,
+    timestamp: i64,
+) -> (StatusCode, Value) {
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("Request-ID", uuid::Uuid::new_v4().simple().to_string())
+        .header("Sentry-Hook-Resource", resource)
+        .header("Sentry-Hook-Timestamp", timestamp.to_string())
+        .header("Sentry-Hook-Signature", sign(secret, body.as_bytes()))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A sample of Sentry's integration platform from the repo's test data
+/// (`shared/tests/fixtures/sentry-platform/{name}`).
+pub fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../shared/tests/fixtures/sentry-platform/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}

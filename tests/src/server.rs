@@ -8,6 +8,7 @@ use shared::config::{AdminAuth, Config};
 use shared::secrets::{FileSecretStore, Secret, SecretStore, SecretsManagerStore};
 use shared::store::{SqliteTable, Store};
 
+use crate::aws_local::{self, AwsLocal};
 use crate::fake_ado::{self, FakeAdo};
 use crate::fake_sentry::{self, FakeSentry};
 
@@ -22,6 +23,9 @@ pub struct TestServer {
     pub ado: FakeAdo,
     /// The fake Sentry its integrations talk to.
     pub sentry: FakeSentry,
+    /// The AWS form on one machine, when the server is `aws-local` (`app` then only observes its
+    /// table and secrets: the functions run in processes of their own).
+    pub stack: Option<AwsLocal>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -73,8 +77,10 @@ impl TestServer {
 pub enum Backend {
     /// SQLite + local secrets file (the embedded default).
     Local,
-    /// DynamoDB + Secrets Manager, on moto (the AWS shape).
+    /// DynamoDB + Secrets Manager, on moto (the AWS shape), served in process.
     Aws,
+    /// The AWS form end to end: `aws-local` runs the Lambda binaries, the stream and the schedule.
+    AwsLocal,
 }
 
 fn config(public_url: String) -> Config {
@@ -93,7 +99,11 @@ pub async fn start(backend: Backend) -> TestServer {
 }
 
 /// Like [`start`]; without the worker when `worker` is false (to drive the Lambda worker by hand).
+/// `aws-local` always has its worker (the stream and the schedule).
 pub async fn start_with(backend: Backend, worker: bool) -> TestServer {
+    if let Backend::AwsLocal = backend {
+        return start_aws_local(AWS_LOCAL_SCHEDULE).await;
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -106,7 +116,7 @@ pub async fn start_with(backend: Backend, worker: bool) -> TestServer {
             let secrets = FileSecretStore::open(&dir.path().join("secrets.json")).expect("secrets file");
             (Store::new(Arc::new(table)), Arc::new(secrets), Some(dir))
         }
-        Backend::Aws => {
+        Backend::Aws | Backend::AwsLocal => {
             let store = crate::moto::dynamo_store().await;
             let secrets = SecretsManagerStore::new(crate::moto::secrets_manager().await);
             (store, Arc::new(secrets), None)
@@ -124,6 +134,56 @@ pub async fn start_with(backend: Backend, worker: bool) -> TestServer {
         client: reqwest::Client::new(),
         ado: FakeAdo::start().await,
         sentry: FakeSentry::start().await,
+        stack: None,
         _dir: dir,
+    }
+}
+
+/// How often `aws-local`'s schedule invokes `sync-worker` in tests (every minute when deployed).
+pub const AWS_LOCAL_SCHEDULE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The directory of the workspace's binaries this test binary was built with (`target/debug`).
+pub fn workspace_binaries() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let deps = exe.parent().expect("target/<profile>/deps");
+    deps.parent().expect("target/<profile>").to_path_buf()
+}
+
+/// `aws-local` on a free loopback port: the function binaries of this build, a table and a
+/// secret prefix of its own on the test binary's moto, the schedule every `schedule_every`.
+pub async fn start_aws_local(schedule_every: std::time::Duration) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("address");
+    let public_url = format!("http://{address}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = crate::moto::table_name();
+    let config = config(public_url);
+    let stack = AwsLocal::start(
+        aws_local::Options {
+            data_dir: dir.path().to_path_buf(),
+            public_url: None,
+            admin_token: Secret::new(ADMIN_TOKEN),
+            schedule_every,
+            binaries: workspace_binaries(),
+            moto_endpoint: crate::moto::endpoint().to_string(),
+            table_name: table.clone(),
+            secret_prefix: config.secret_prefix.clone(),
+        },
+        listener,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("aws-local did not start: {e}"));
+    let store = Store::new(Arc::new(crate::moto::dynamo_table_named(&table).await));
+    let secrets = SecretsManagerStore::new(crate::moto::secrets_manager().await);
+    TestServer {
+        address,
+        app: App::new(store, Arc::new(secrets), config),
+        client: reqwest::Client::new(),
+        ado: FakeAdo::start().await,
+        sentry: FakeSentry::start().await,
+        stack: Some(stack),
+        _dir: Some(dir),
     }
 }

@@ -8,5 +8,5 @@ async fn main() -> Result<(), Error> {
     // Webhook URLs handed to Azure DevOps are built from it: fail at start, not on first create.
     shared::config::required_env("BRIDGE_PUBLIC_URL")?;
     let app = shared::App::aws_from_env().await?;
-    run(shared::http::finish(shared::integrations::router(app))).await
+    run(shared::functions::HttpFunction::Integrations.router(app)).await
 }

@@ -61,25 +61,9 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
 
 async fn axum_serve(listener: TcpListener, router: shared::axum::Router) -> Result<(), String> {
     shared::axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(local::shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
     println!("bridge-local stopped");
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before the process exits.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
-    }
 }

@@ -7,5 +7,5 @@ use lambda_http::{Error, run};
 async fn main() -> Result<(), Error> {
     shared::logging::init_lambda();
     let app = shared::App::aws_from_env().await?;
-    run(shared::http::finish(shared::work_items::router(app))).await
+    run(shared::functions::HttpFunction::WorkItems.router(app)).await
 }

@@ -3,19 +3,20 @@
 
 mod admin_auth;
 mod json_body;
+mod routes;
 
-pub use admin_auth::require_admin;
+pub use admin_auth::{admin_unauthorized, bearer_matches, require_admin};
 pub use json_body::{JsonBody, MAX_BODY_BYTES, json_error, parse_json};
+pub use routes::{Route, Routes};
 
 use axum::Router;
-use axum::routing::get;
 use serde_json::json;
 
 use crate::error::ApiError;
 
 /// `GET /healthz` → `200 {"status":"ok"}`.
-pub fn health_router() -> Router {
-    Router::new().route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+pub fn health_routes() -> Routes {
+    Routes::new().get("/healthz", || async { axum::Json(json!({"status": "ok"})) })
 }
 
 /// Adds the JSON 404 and 405 answers every router shares.

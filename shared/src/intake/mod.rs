@@ -11,19 +11,17 @@ pub use sentry::{fresh, sentry_hook};
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::post;
-
 use crate::App;
+use crate::http::Routes;
 
 /// `POST /hooks/azure-devops/{integration_id}` (the `webhook-intake` function).
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/hooks/azure-devops/{integration_id}", post(ado_hook))
+pub fn routes(app: Arc<App>) -> Routes {
+    Routes::new()
+        .post("/hooks/azure-devops/{integration_id}", ado_hook)
         .with_state(app)
 }
 
 /// `POST /hooks/sentry` (served by the `work-items` function: the Sentry app's webhook URL).
-pub fn sentry_router(app: Arc<App>) -> Router {
-    Router::new().route("/hooks/sentry", post(sentry_hook)).with_state(app)
+pub fn sentry_routes(app: Arc<App>) -> Routes {
+    Routes::new().post("/hooks/sentry", sentry_hook).with_state(app)
 }

@@ -11,11 +11,9 @@ pub mod view;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::App;
@@ -23,7 +21,7 @@ use crate::azure_devops;
 use crate::clock;
 use crate::domain::settings::SyncSettings;
 use crate::error::ApiError;
-use crate::http::{JsonBody, require_admin};
+use crate::http::{JsonBody, Routes, require_admin};
 use crate::records::Integration;
 use crate::secrets::Secret;
 use request::{CreateIntegration, NewIdentity, PatchIntegration};
@@ -32,18 +30,18 @@ use request::{CreateIntegration, NewIdentity, PatchIntegration};
 pub const WEBHOOK_SECRET_BYTES: usize = 32;
 
 /// The admin routes, each behind admin authentication.
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/integrations", get(list).post(create))
-        .route("/integrations/{id}", get(show).patch(update).delete(remove))
-        .route("/integrations/{id}/status", get(status))
-        .route("/integrations/{id}/events", get(events::list))
-        .route("/sentry/schema", get(crate::work_items::schema_route))
-        .route(
-            "/integrations/{id}/events/{event_id}/retry",
-            axum::routing::post(events::retry),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin))
+pub fn routes(app: Arc<App>) -> Routes {
+    Routes::new()
+        .get("/integrations", list)
+        .post("/integrations", create)
+        .get("/integrations/{id}", show)
+        .patch("/integrations/{id}", update)
+        .delete("/integrations/{id}", remove)
+        .get("/integrations/{id}/status", status)
+        .get("/integrations/{id}/events", events::list)
+        .post("/integrations/{id}/events/{event_id}/retry", events::retry)
+        .get("/sentry/schema", crate::work_items::schema_route)
+        .map_router(|router| router.route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin)))
         .with_state(app)
 }
 

@@ -17,24 +17,23 @@ pub use schema::{component_schema, schema_route};
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::App;
 use crate::error::ApiError;
+use crate::http::Routes;
 
 /// Sentry-facing routes (`/sentry/*` and `/hooks/sentry`), on the host of the Sentry app's webhook URL.
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/sentry/issue-link/create", post(create::create))
-        .route("/sentry/issue-link/link", post(link::link))
-        .route("/sentry/options/{kind}", get(options::options))
-        .route("/sentry/alert-rule-action", post(alert_rule::validate))
+pub fn routes(app: Arc<App>) -> Routes {
+    Routes::new()
+        .post("/sentry/issue-link/create", create::create)
+        .post("/sentry/issue-link/link", link::link)
+        .get("/sentry/options/{kind}", options::options)
+        .post("/sentry/alert-rule-action", alert_rule::validate)
         .with_state(app.clone())
-        .merge(crate::intake::sentry_router(app))
+        .merge(crate::intake::sentry_routes(app))
 }
 
 /// An error Sentry shows to the user: `{"message"}` plus the bridge's usual `error` object.

@@ -3,6 +3,7 @@
 
 use bridge_tests::fake_ado::{self, Fault, FaultKind};
 use bridge_tests::fake_sentry;
+use bridge_tests::sentry_app::fixture;
 use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::{Method, StatusCode};
@@ -19,14 +20,6 @@ struct Setup {
     server: TestServer,
     integration_id: String,
     work_item: u64,
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../shared/tests/fixtures/sentry-platform/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 async fn settled(setup: &Setup) {
@@ -64,20 +57,8 @@ async fn setup_on(backend: Backend, worker: bool) -> Setup {
 
 /// Posts `body` (exact bytes) as Sentry would, signed with `secret`, stamped `timestamp`.
 async fn deliver(server: &TestServer, resource: &str, body: &str, secret: &str, timestamp: i64) -> (StatusCode, Value) {
-    let response = server
-        .client
-        .post(server.url("/hooks/sentry"))
-        .header("content-type", "application/json")
-        .header("Request-ID", uuid::Uuid::new_v4().simple().to_string())
-        .header("Sentry-Hook-Resource", resource)
-        .header("Sentry-Hook-Timestamp", timestamp.to_string())
-        .header("Sentry-Hook-Signature", sign(secret, body.as_bytes()))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let url = server.url("/hooks/sentry");
+    bridge_tests::sentry_app::post_webhook(&server.client, &url, resource, body, secret, timestamp).await
 }
 
 /// A webhook signed with the app's client secret, sent now.

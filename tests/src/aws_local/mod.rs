@@ -1,0 +1,304 @@
+//! `aws-local`: the deployed topology on one machine, from the real Lambda binaries.
+//!
+//! - DynamoDB and Secrets Manager are moto's (the table created as `template.yaml` declares it);
+//! - each function runs as Lambda runs it ([`lambda`]): processes polling a Runtime API, one
+//!   invocation at a time each, more instances when busy, killed at their timeout;
+//! - one HTTP front ([`front`]) routes like the stack: the HTTP API to `webhook-intake`, the
+//!   function URLs to `work-items` and (admin, bearer token here) `integrations`;
+//! - the table's stream feeds `sync-worker` through the template's filter ([`stream`]), and a
+//!   schedule invokes it every minute (shorter for tests) — both at once, as on AWS.
+
+pub mod event_filter;
+pub mod front;
+pub mod lambda;
+pub mod stream;
+pub mod topology;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::secrets::Secret;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use lambda::{FunctionStats, Functions, LambdaFunction, Launch};
+use stream::{StreamMapping, StreamStats, StreamsApi};
+use topology::FunctionSpec;
+
+/// Most instances one function runs at once here (Lambda's default limit is the account's 1 000).
+pub const MAX_INSTANCES: usize = 8;
+
+/// Variables passed on from `aws-local`'s own environment to every function when set.
+const PASSED_ON: [&str; 3] = [
+    "BRIDGE_SENTRY_REPLAY_WINDOW_SECS",
+    "RUST_BACKTRACE",
+    "AWS_LAMBDA_LOG_LEVEL",
+];
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the function logs go (`logs/{function}.log`, and `logs/aws-local.log`).
+    pub data_dir: PathBuf,
+    /// `BRIDGE_PUBLIC_URL`; `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    pub admin_token: Secret,
+    /// How often the schedule invokes `sync-worker` (the template says every minute).
+    pub schedule_every: Duration,
+    /// The directory holding the function binaries (`target/debug` or `target/release`).
+    pub binaries: PathBuf,
+    pub moto_endpoint: String,
+    pub table_name: String,
+    pub secret_prefix: String,
+}
+
+/// A running stack. [`AwsLocal::stop`] ends every process; dropping it kills them too.
+pub struct AwsLocal {
+    pub address: SocketAddr,
+    pub public_url: String,
+    pub functions: Functions,
+    pub stream: Arc<StreamMapping>,
+    schedule_runs: Arc<Mutex<u64>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    log_file: PathBuf,
+}
+
+/// The service's own log lines (`logs/aws-local.log`), like the Lambda service's lines in a log group.
+pub fn service_log(path: &Path) -> impl Fn(&str) + Send + Sync + 'static {
+    let path = path.to_path_buf();
+    move |line: &str| {
+        use std::io::Write;
+        if let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            let _ = writeln!(log, "{line}");
+        }
+    }
+}
+
+/// A function binary in `binaries`, or what to build when it is missing.
+pub fn binary(binaries: &Path, name: &str) -> Result<PathBuf, String> {
+    let path = binaries.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: build the functions first (`cargo build --workspace --bins`, or with --release)",
+            path.display()
+        ))
+    }
+}
+
+fn environment(spec: &FunctionSpec, options: &Options, public_url: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("AWS_LAMBDA_FUNCTION_NAME", spec.name.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name)),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "aws-local".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "aws-local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "aws-local".into()),
+        ("AWS_SESSION_TOKEN", "aws-local".into()),
+        ("AWS_ENDPOINT_URL", options.moto_endpoint.clone()),
+        ("TABLE_NAME", options.table_name.clone()),
+        ("SECRET_PREFIX", options.secret_prefix.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if spec.gets_public_urls {
+        env.push(("BRIDGE_PUBLIC_URL".into(), public_url.to_string()));
+        env.push(("BRIDGE_SENTRY_URL".into(), public_url.to_string()));
+    }
+    for name in PASSED_ON {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.to_string(), value));
+        }
+    }
+    env
+}
+
+/// EventBridge's scheduled event, as the `RetryDue` rule sends it.
+fn scheduled_event() -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": shared::clock::rfc3339(shared::clock::now_ms()),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/RetryDue"],
+        "detail": {}
+    })
+}
+
+impl AwsLocal {
+    /// Creates the table in moto, then serves the front on `listener` and starts the stream
+    /// mapping and the schedule. Function processes start on their first invocation.
+    pub async fn start(options: Options, listener: TcpListener) -> Result<Self, String> {
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let public_url = options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let logs = options.data_dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+        create_table(&options).await?;
+
+        let (shutdown, stopping) = watch::channel(false);
+        let mut functions = Functions::new();
+        for spec in topology::FUNCTIONS {
+            let launch = Launch {
+                binary: binary(&options.binaries, spec.name)?,
+                environment: environment(&spec, &options, &public_url),
+                log_file: logs.join(format!("{}.log", spec.name)),
+                max_instances: MAX_INSTANCES,
+            };
+            functions.insert(spec.name, LambdaFunction::new(spec, launch, stopping.clone()));
+        }
+        let log_file = logs.join("aws-local.log");
+        let worker = functions[topology::SYNC_WORKER.name].clone();
+        let stream = StreamMapping::new(
+            topology::INBOX_INSERTS,
+            StreamsApi::new(&options.moto_endpoint),
+            &options.table_name,
+            worker.clone(),
+            Box::new(service_log(&log_file)),
+        )?;
+        let schedule_runs = Arc::new(Mutex::new(0));
+        let front = Arc::new(front::Front {
+            functions: functions.clone(),
+            admin_token: options.admin_token.clone(),
+            log: Box::new(service_log(&log_file)),
+        });
+        let mut stop_serving = stopping.clone();
+        let tasks = vec![
+            tokio::spawn(async move {
+                let _ = shared::axum::serve(listener, front::router(front))
+                    .with_graceful_shutdown(async move {
+                        lambda::raised(&mut stop_serving).await;
+                    })
+                    .await;
+            }),
+            tokio::spawn(stream.clone().run(stopping.clone())),
+            tokio::spawn(schedule(
+                worker,
+                options.schedule_every,
+                stopping,
+                schedule_runs.clone(),
+                service_log(&log_file),
+            )),
+        ];
+        Ok(Self {
+            address,
+            public_url,
+            functions,
+            stream,
+            schedule_runs,
+            shutdown,
+            tasks,
+            log_file,
+        })
+    }
+
+    pub fn function(&self, name: &str) -> &Arc<LambdaFunction> {
+        &self.functions[name]
+    }
+
+    pub fn function_stats(&self, name: &str) -> FunctionStats {
+        self.functions[name].stats()
+    }
+
+    pub fn stream_stats(&self) -> StreamStats {
+        self.stream.stats()
+    }
+
+    /// Scheduled invocations of `sync-worker` so far.
+    pub fn schedule_runs(&self) -> u64 {
+        *self.schedule_runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn log_file(&self) -> &Path {
+        &self.log_file
+    }
+
+    /// Stops the front, the stream and the schedule, and ends every function process.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        let started = std::time::Instant::now();
+        while self.functions.values().any(|f| f.instances() > 0) && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for task in std::mem::take(&mut self.tasks) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for AwsLocal {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// The table as the template declares it, in moto.
+async fn create_table(options: &Options) -> Result<(), String> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&options.moto_endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "aws-local",
+            "aws-local",
+            None,
+            None,
+            "aws-local",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    shared::store::DynamoTable::create_table(&client, &options.table_name)
+        .await
+        .map_err(|e| format!("cannot create table {}: {e}", options.table_name))
+}
+
+/// The `RetryDue` rule: an asynchronous invocation of `sync-worker` every `every`, which Lambda
+/// retries twice when it fails.
+async fn schedule(
+    worker: Arc<LambdaFunction>,
+    every: Duration,
+    mut stopping: watch::Receiver<bool>,
+    runs: Arc<Mutex<u64>>,
+    log: impl Fn(&str) + Send + Sync + 'static,
+) {
+    let log = Arc::new(log);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = lambda::raised(&mut stopping) => return,
+        }
+        *runs.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        let (worker, log) = (worker.clone(), log.clone());
+        tokio::spawn(async move {
+            let event = scheduled_event();
+            for attempt in 0..3u32 {
+                match worker.invoke(&event).await {
+                    Ok(_) => return,
+                    Err(error) => {
+                        log(&format!(
+                            "scheduled sync-worker run failed (attempt {}): {error}",
+                            attempt + 1
+                        ));
+                        tokio::time::sleep(every * (attempt + 1)).await;
+                    }
+                }
+            }
+        });
+    }
+}

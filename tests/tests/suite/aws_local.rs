@@ -1,0 +1,235 @@
+//! The AWS form end to end: `aws-local` runs the real Lambda binaries under a local Runtime API,
+//! with moto's DynamoDB and Secrets Manager, the table's stream and the schedule feeding
+//! `sync-worker`, behind one front that routes like the stack. Every request here goes through
+//! that front to a function process; the test only observes the table.
+
+use std::time::Duration;
+
+use bridge_tests::aws_local::topology;
+use bridge_tests::fake_ado::FakeComment;
+use bridge_tests::fake_sentry;
+use bridge_tests::sentry_app::{fixture, post_signed, post_webhook};
+use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
+use bridge_tests::wait::eventually;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::azure_devops::patch;
+use shared::clock;
+use shared::records::EventStatus;
+
+const CLIENT_SECRET: &str = "sentry-client-secret-value";
+const ISSUE: &str = "6543210987";
+const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
+
+struct Setup {
+    server: TestServer,
+    integration_id: String,
+    work_item: u64,
+}
+
+fn now() -> i64 {
+    clock::now_ms() / 1000
+}
+
+/// `aws-local`, an integration connected through the front, and a work item created from Sentry
+/// issue 6543210987 through the signed issue-link route.
+async fn setup() -> Setup {
+    let server = start_with(Backend::AwsLocal, true).await;
+    let integration_id = server.create_integration().await;
+    let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
+        "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
+        "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64},
+        "actor": {"type": "user", "id": 2234567, "name": "Jane Doe"}});
+    let url = server.url("/sentry/issue-link/create");
+    let (status, created) = post_signed(&server.client, &url, &request, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let work_item = created["identifier"].as_str().unwrap().parse().unwrap();
+    server.sentry.add_issue(ISSUE);
+    Setup {
+        server,
+        integration_id,
+        work_item,
+    }
+}
+
+async fn webhook(setup: &Setup, resource: &str, body: &Value) -> (StatusCode, Value) {
+    let url = setup.server.url("/hooks/sentry");
+    let body = serde_json::to_string(body).unwrap();
+    post_webhook(&setup.server.client, &url, resource, &body, CLIENT_SECRET, now()).await
+}
+
+fn comments(setup: &Setup) -> Vec<FakeComment> {
+    setup.server.ado.state(|s| {
+        s.work_items[&setup.work_item]
+            .comments
+            .iter()
+            .filter(|c| !c.deleted)
+            .cloned()
+            .collect()
+    })
+}
+
+async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::InboxEvent> {
+    let store = &setup.server.app.store;
+    store.events_by_status(&setup.integration_id, status, 50).await.unwrap()
+}
+
+#[tokio::test]
+async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
+    let setup = setup().await;
+    let server = &setup.server;
+    let hook_url = server.url(&format!("/hooks/azure-devops/{}", setup.integration_id));
+    let subscriptions = server.ado.subscriptions();
+    assert_eq!(subscriptions.len(), 4, "the integrations function subscribed");
+    assert!(
+        subscriptions
+            .iter()
+            .all(|s| s["consumerInputs"]["url"] == hook_url.as_str())
+    );
+    let link = server.stored_link(&setup.integration_id, ISSUE).await;
+    assert_eq!(link.work_item_id, setup.work_item);
+
+    let ops = json!([patch::replace("/fields/System.State", "Resolved")]);
+    server.ado.edit_work_item_as(JAMAL, setup.work_item, ops).await.unwrap();
+    eventually("the Sentry issue resolved by sync-worker", || {
+        server.sentry.issue(ISSUE).status == "resolved"
+    })
+    .await;
+    let stack = server.stack.as_ref().unwrap();
+    assert!(stack.stream_stats().invocations >= 1, "{:?}", stack.stream_stats());
+    for spec in topology::FUNCTIONS {
+        assert!(
+            stack.function_stats(spec.name).cold_starts >= 1,
+            "{} never ran",
+            spec.name
+        );
+    }
+
+    // Azure DevOps redelivers the same notification: answered as a duplicate, applied once.
+    let delivery = server
+        .ado
+        .delivery_where(|d| d.event_type == "workitem.updated")
+        .unwrap();
+    let again = server.ado.redeliver(&delivery, &delivery.payload).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["status"], "duplicate");
+    let wrong = server
+        .client
+        .post(&hook_url)
+        .basic_auth("azure-devops", Some("not-the-secret"))
+        .json(&delivery.payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    bridge_tests::wait::settled(&server.app, &setup.integration_id).await;
+    assert_eq!(
+        events(&setup, EventStatus::Done).await.len(),
+        1,
+        "one event, applied once"
+    );
+    let resolves = server
+        .sentry
+        .writes()
+        .iter()
+        .filter(|c| c.path.ends_with(&format!("/issues/{ISSUE}/")) && c.body.contains("resolved"))
+        .count();
+    assert_eq!(resolves, 1);
+}
+
+#[tokio::test]
+async fn a_sentry_comment_becomes_one_ado_comment() {
+    let setup = setup().await;
+    let created = fixture("webhook_comment_created.json");
+    let (status, answer) = webhook(&setup, "comment", &created).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    eventually("the comment in Azure DevOps", || !comments(&setup).is_empty()).await;
+    bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
+    // The schedule runs every two seconds here: give it a run or two to find anything to redo.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mirrored = comments(&setup);
+    assert_eq!(mirrored.len(), 1, "{mirrored:?}");
+    assert_eq!(
+        mirrored[0].text,
+        "**Jane Doe** (Sentry) wrote:\n\nRepro'd on staging, see **ADO #4321**"
+    );
+    // The mirrored comment came back as workitem.commented: not echoed into Sentry.
+    assert!(setup.server.sentry.issue(ISSUE).comments.is_empty());
+}
+
+#[tokio::test]
+async fn an_alert_rule_firing_three_times_creates_one_work_item() {
+    let setup = setup().await;
+    let issue = "7000000001";
+    setup.server.sentry.add_issue(issue);
+    let alert = |n: u64| {
+        json!({"action": "triggered", "installation": {"uuid": fake_sentry::INSTALLATION},
+            "data": {"event": {"issue_id": issue, "title": format!("TypeError: x is undefined ({n})"), "culprit": "app.js in render",
+                               "issue_url": format!("https://contoso.sentry.io/issues/{issue}/")},
+                     "triggered_rule": "Errors in checkout",
+                     "issue_alert": {"id": 12, "title": "Errors in checkout", "sentry_app_id": 3,
+                                     "settings": [{"name": "ado_project", "value": "Fabrikam-Fiber"}, {"name": "work_item_type", "value": "Bug"}]}},
+            "actor": {"type": "application", "id": "sentry", "name": "Sentry"}})
+    };
+    let before = setup.server.ado.state(|s| s.work_items.len());
+    for n in 0..3 {
+        let (status, answer) = webhook(&setup, "event_alert", &alert(n)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    eventually("the alert's work item", || {
+        setup.server.ado.state(|s| s.work_items.len()) > before
+    })
+    .await;
+    bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
+    assert_eq!(setup.server.ado.state(|s| s.work_items.len()), before + 1);
+    let link = setup.server.stored_link(&setup.integration_id, issue).await;
+    assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
+}
+
+/// Every route `bridge-local` serves reaches, through the front, a function that serves it: a
+/// route can never exist locally and be missing on AWS.
+#[tokio::test]
+async fn every_route_of_bridge_local_is_served_through_the_front() {
+    let server = start_with(Backend::AwsLocal, true).await;
+    let local = shared::local::routes(server.app.clone());
+    assert!(local.listed().len() >= 13, "{:?}", local.listed());
+    for route in local.listed() {
+        let path = route.path.replace(['{', '}'], "");
+        let entry = topology::entry(&route.method, &path)
+            .unwrap_or_else(|| panic!("{} {} reaches no function", route.method, route.path));
+        let function = entry.function();
+        assert!(
+            function.routes(server.app.clone()).listed().contains(route),
+            "{} {} reaches {}, which does not serve it",
+            route.method,
+            route.path,
+            function.name()
+        );
+        let response = server
+            .client
+            .request(route.method.clone(), server.url(&path))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(
+            !(status == StatusCode::NOT_FOUND && answer["error"]["message"] == "no such route"),
+            "{} {} is not served through the front: {status} {answer}",
+            route.method,
+            route.path
+        );
+        assert!(
+            status.as_u16() < 500,
+            "{} {}: {status} {answer}",
+            route.method,
+            route.path
+        );
+    }
+    let unknown = server.client.get(server.url("/nope")).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
