@@ -138,6 +138,10 @@ impl DynamoTable {
         }
     }
 
+    pub fn table_name(&self) -> &str {
+        &self.table_name
+    }
+
     /// Creates the table as `template.yaml` declares it (for tests and local emulators).
     pub async fn create_table(client: &Client, table_name: &str) -> Result<(), StoreError> {
         let attribute = |name: &str| {

@@ -233,3 +233,185 @@ async fn every_route_of_bridge_local_is_served_through_the_front() {
     let unknown = server.client.get(server.url("/nope")).send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+
+/// `template.yaml` as CloudFormation reads it (cfn-lint's decoder: the intrinsic-function tags
+/// become `{"Ref": …}` objects).
+fn template() -> Value {
+    let path = format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys\nfrom cfnlint.decode import decode\ntemplate, errors = decode(sys.argv[1])\n\
+             assert not errors, errors\nprint(json.dumps(template, default=str))",
+            &path,
+        ])
+        .output()
+        .expect("python3 with cfn-lint (infra/test.sh installs it)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn seconds(value: &Value) -> Duration {
+    Duration::from_secs(value.as_u64().expect("a number of seconds"))
+}
+
+/// What `aws-local` runs is what the template deploys: every function (and no other), its
+/// binary, timeout, memory and public-URL variables, the worker's stream trigger and schedule, the
+/// HTTP API's route, the function URLs' auth, and the table's keys, indexes, stream and TTL.
+#[tokio::test]
+async fn template_matches_the_topology_aws_local_runs() {
+    let template = template();
+    let resources = template["Resources"].as_object().unwrap();
+    let globals = &template["Globals"]["Function"];
+    let deployed: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mut run: Vec<&str> = topology::FUNCTIONS.iter().map(|f| f.logical_id).collect();
+    run.sort();
+    assert_eq!(
+        deployed, run,
+        "every deployed function runs in aws-local, and only those"
+    );
+    for spec in topology::FUNCTIONS {
+        let function = &resources[spec.logical_id];
+        let property = |name: &str| {
+            let own = &function["Properties"][name];
+            if own.is_null() {
+                globals[name].clone()
+            } else {
+                own.clone()
+            }
+        };
+        assert_eq!(function["Metadata"]["BuildProperties"]["Binary"], spec.name);
+        assert_eq!(seconds(&property("Timeout")), spec.timeout, "{} timeout", spec.name);
+        assert_eq!(
+            property("MemorySize").as_u64(),
+            Some(u64::from(spec.memory_mb)),
+            "{} memory",
+            spec.name
+        );
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        for name in ["BRIDGE_PUBLIC_URL", "BRIDGE_SENTRY_URL"] {
+            assert_eq!(
+                !variables[name].is_null(),
+                spec.gets_public_urls,
+                "{} {name}",
+                spec.name
+            );
+        }
+    }
+
+    let worker = &resources[topology::SYNC_WORKER.logical_id]["Properties"]["Events"];
+    let stream = &worker["InboxInserts"]["Properties"];
+    let trigger = topology::INBOX_INSERTS;
+    assert_eq!(worker["InboxInserts"]["Type"], "DynamoDB");
+    assert_eq!(stream["BatchSize"].as_u64(), Some(trigger.batch_size as u64));
+    assert_eq!(
+        seconds(&stream["MaximumBatchingWindowInSeconds"]),
+        trigger.batching_window
+    );
+    assert_eq!(stream["BisectBatchOnFunctionError"], trigger.bisect_on_error);
+    assert_eq!(
+        stream["MaximumRetryAttempts"].as_u64(),
+        Some(u64::from(trigger.maximum_retry_attempts))
+    );
+    assert_eq!(stream["StartingPosition"], trigger.starting_position);
+    assert_eq!(
+        stream["FunctionResponseTypes"] == json!(["ReportBatchItemFailures"]),
+        trigger.report_batch_item_failures
+    );
+    assert_eq!(
+        stream["FilterCriteria"]["Filters"],
+        json!([{"Pattern": trigger.filter}])
+    );
+    assert_eq!(worker["RetryDue"]["Type"], "Schedule");
+    assert_eq!(
+        worker["RetryDue"]["Properties"]["Schedule"],
+        format!("rate({} minute)", topology::RETRY_DUE_EVERY.as_secs() / 60)
+    );
+
+    let intake = &resources[topology::WEBHOOK_INTAKE.logical_id]["Properties"]["Events"]["AzureDevOpsHook"];
+    assert_eq!(intake["Type"], "HttpApi");
+    assert_eq!(
+        format!(
+            "{} {}",
+            intake["Properties"]["Method"].as_str().unwrap(),
+            intake["Properties"]["Path"].as_str().unwrap()
+        ),
+        topology::ADO_HOOK_ROUTE
+    );
+    let auth = |spec: topology::FunctionSpec| {
+        resources[spec.logical_id]["Properties"]["FunctionUrlConfig"]["AuthType"].clone()
+    };
+    assert_eq!(
+        auth(topology::WORK_ITEMS),
+        "NONE",
+        "Sentry calls it; every request is signed"
+    );
+    assert_eq!(auth(topology::INTEGRATIONS), "AWS_IAM", "the admin API");
+
+    // The table aws-local (and every moto test) creates, against the template's.
+    let table = &resources["BridgeTable"]["Properties"];
+    let created = bridge_tests::moto::dynamo_table().await;
+    let client = aws_sdk_dynamodb::Client::new(&bridge_tests::moto::sdk_config().await);
+    let described = client
+        .describe_table()
+        .table_name(created.table_name())
+        .send()
+        .await
+        .unwrap();
+    let described = described.table().unwrap();
+    let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Value {
+        schema
+            .iter()
+            .map(|k| json!({"AttributeName": k.attribute_name(), "KeyType": k.key_type().as_str()}))
+            .collect()
+    };
+    assert_eq!(keys(described.key_schema()), table["KeySchema"]);
+    let mut indexes: Vec<Value> = described
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            json!({"IndexName": i.index_name(), "KeySchema": keys(i.key_schema()),
+                   "Projection": {"ProjectionType": i.projection().and_then(|p| p.projection_type()).map(|t| t.as_str())}})
+        })
+        .collect();
+    indexes.sort_by_key(|i| i["IndexName"].as_str().unwrap_or_default().to_string());
+    assert_eq!(Value::Array(indexes), table["GlobalSecondaryIndexes"]);
+    let mut attributes: Vec<Value> = described
+        .attribute_definitions()
+        .iter()
+        .map(|a| json!({"AttributeName": a.attribute_name(), "AttributeType": a.attribute_type().as_str()}))
+        .collect();
+    attributes.sort_by_key(|a| a["AttributeName"].as_str().unwrap_or_default().to_string());
+    let mut declared = table["AttributeDefinitions"].as_array().unwrap().clone();
+    declared.sort_by_key(|a| a["AttributeName"].as_str().unwrap_or_default().to_string());
+    assert_eq!(attributes, declared);
+    assert_eq!(
+        described
+            .stream_specification()
+            .and_then(|s| s.stream_view_type())
+            .map(|t| t.as_str()),
+        table["StreamSpecification"]["StreamViewType"].as_str()
+    );
+    assert_eq!(
+        described
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|m| m.as_str()),
+        table["BillingMode"].as_str()
+    );
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(created.table_name())
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(
+        ttl.attribute_name(),
+        table["TimeToLiveSpecification"]["AttributeName"].as_str()
+    );
+}
