@@ -132,12 +132,21 @@ pub fn settle(event: &mut InboxEvent, outcome: &Result<Vec<String>, Failure>, no
     }
 }
 
-/// Claims and processes one event. `Ok(None)` if another worker has it or it is finished.
+/// Whether a worker may claim the event now: it is owed processing and due. An event another
+/// worker holds (its lease pushed the due time out) or one backing off after a failure is not —
+/// whichever way it was found (the stream hands over events however old its record is, and the
+/// schedule runs beside it).
+pub fn claimable(event: &InboxEvent, now_ms: i64) -> bool {
+    event.status.is_due_kind() && event.next_attempt_at <= now_ms
+}
+
+/// Claims and processes one event. `Ok(None)` if another worker holds it, it is not due yet, or
+/// it is finished.
 pub async fn process(app: &App, mut event: InboxEvent) -> Result<Option<EventStatus>, StoreError> {
-    if !event.status.is_due_kind() {
+    let now = clock::now_ms();
+    if !claimable(&event, now) {
         return Ok(None);
     }
-    let now = clock::now_ms();
     event.next_attempt_at = now + CLAIM_LEASE_MS;
     event.updated_at = now;
     event.claims += 1;
@@ -222,6 +231,21 @@ mod tests {
         e.claims = 1;
         e.attempts = 1;
         assert!(e.may_have_run_before());
+    }
+
+    #[test]
+    fn a_held_or_backing_off_event_is_not_claimed() {
+        let mut e = event();
+        e.next_attempt_at = 1_000;
+        assert!(claimable(&e, 1_000), "a fresh event is due at once");
+        e.next_attempt_at = 1_000 + CLAIM_LEASE_MS;
+        assert!(!claimable(&e, 1_000), "held by a worker's lease");
+        e.status = EventStatus::Failed;
+        e.next_attempt_at = 31_000;
+        assert!(!claimable(&e, 1_000), "backing off");
+        assert!(claimable(&e, 31_000));
+        e.status = EventStatus::Done;
+        assert!(!claimable(&e, 99_000));
     }
 
     #[test]

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use bridge_tests::aws_local::topology;
-use bridge_tests::fake_ado::FakeComment;
+use bridge_tests::fake_ado::{FakeComment, Fault, FaultKind};
 use bridge_tests::fake_sentry;
 use bridge_tests::sentry_app::{fixture, post_signed, post_webhook};
-use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
+use bridge_tests::server::{ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, Backend, TestServer, start_aws_local, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -34,7 +34,12 @@ fn now() -> i64 {
 /// `aws-local`, an integration connected through the front, and a work item created from Sentry
 /// issue 6543210987 through the signed issue-link route.
 async fn setup() -> Setup {
-    let server = start_with(Backend::AwsLocal, true).await;
+    setup_with(AWS_LOCAL_SCHEDULE).await
+}
+
+/// [`setup`] with the schedule invoking `sync-worker` every `schedule_every`.
+async fn setup_with(schedule_every: Duration) -> Setup {
+    let server = start_aws_local(schedule_every).await;
     let integration_id = server.create_integration().await;
     let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
         "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
@@ -185,6 +190,46 @@ async fn an_alert_rule_firing_three_times_creates_one_work_item() {
     assert_eq!(setup.server.ado.state(|s| s.work_items.len()), before + 1);
     let link = setup.server.stored_link(&setup.integration_id, issue).await;
     assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
+}
+
+/// On AWS the stream and the one-minute schedule both feed `sync-worker`, in processes of their
+/// own. Each comment must reach Azure DevOps once even when both find its event: here the
+/// schedule runs every 300 ms (so it usually claims an event before the stream's batching window
+/// ends) and Azure DevOps takes 1.5 s to answer a comment post (so the two runs overlap).
+#[tokio::test]
+async fn the_stream_and_the_schedule_never_apply_one_event_twice() {
+    const COMMENTS: usize = 6;
+    let setup = setup_with(Duration::from_millis(300)).await;
+    setup.server.ado.inject(Fault {
+        path_contains: "/comments".into(),
+        method: Some(reqwest::Method::POST),
+        kind: FaultKind::Slow(Duration::from_millis(1_500)),
+        times: 1_000,
+        after: 0,
+    });
+    for n in 0..COMMENTS {
+        let mut comment = fixture("webhook_comment_created.json");
+        comment["data"]["comment_id"] = json!(990_000 + n);
+        comment["data"]["comment"] = json!(format!("comment number {n}"));
+        let (status, answer) = webhook(&setup, "comment", &comment).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    eventually("every comment in Azure DevOps", || comments(&setup).len() >= COMMENTS).await;
+    bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let posted = comments(&setup);
+    let mut texts: Vec<&str> = posted.iter().map(|c| c.text.as_str()).collect();
+    texts.sort();
+    texts.dedup();
+    let applied_twice = posted.len() - texts.len();
+    let stack = setup.server.stack.as_ref().unwrap();
+    eprintln!(
+        "stream/schedule race: {COMMENTS} comments, {} posted, {applied_twice} applied twice; {} scheduled runs, stream {:?}",
+        posted.len(),
+        stack.schedule_runs(),
+        stack.stream_stats()
+    );
+    assert_eq!(applied_twice, 0, "{posted:#?}");
 }
 
 /// Every route `bridge-local` serves reaches, through the front, a function that serves it: a
