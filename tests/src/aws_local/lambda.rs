@@ -94,6 +94,8 @@ pub struct LambdaFunction {
     stats: Mutex<FunctionStats>,
     sequence: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    /// Wakes every instance's supervisor to kill its process.
+    kill_all: tokio::sync::Notify,
 }
 
 /// One running process of the function.
@@ -121,11 +123,18 @@ impl LambdaFunction {
             stats: Mutex::new(FunctionStats::default()),
             sequence: AtomicU64::new(0),
             shutdown,
+            kill_all: tokio::sync::Notify::new(),
         })
     }
 
     pub fn stats(&self) -> FunctionStats {
         *lock(&self.stats)
+    }
+
+    /// Kills every running instance, as a crash (or Lambda at a timeout) would; what they held
+    /// fails with [`InvokeError::Crashed`].
+    pub fn kill_instances(&self) {
+        self.kill_all.notify_waiters();
     }
 
     /// Instances alive now.
@@ -260,6 +269,10 @@ async fn supervise(
         _ = instance.kill.notified() => {
             let _ = child.kill().await;
             "killed at the function's timeout".to_string()
+        }
+        _ = instance.function.kill_all.notified() => {
+            let _ = child.kill().await;
+            "killed".to_string()
         }
         _ = raised(&mut shutdown) => {
             let _ = child.kill().await;

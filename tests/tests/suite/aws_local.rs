@@ -232,6 +232,68 @@ async fn the_stream_and_the_schedule_never_apply_one_event_twice() {
     assert_eq!(applied_twice, 0, "{posted:#?}");
 }
 
+/// A stream batch that fails as a whole (here: the worker's process dies, as at a timeout) is
+/// retried by Lambda with every record in it — also those whose events were already settled
+/// `failed` with a backoff. Those must wait for their due time, not be tried again at once (in
+/// a brownout that burned every attempt in minutes).
+#[tokio::test]
+async fn a_retried_stream_batch_leaves_failed_events_to_their_backoff() {
+    let setup = setup_with(Duration::from_secs(600)).await;
+    let server = &setup.server;
+    server.ado.inject(Fault {
+        path_contains: "/comments".into(),
+        method: Some(reqwest::Method::POST),
+        kind: FaultKind::Unavailable,
+        times: 1_000,
+        after: 0,
+    });
+    server.ado.inject(Fault {
+        path_contains: format!("/wit/workitems/{}", setup.work_item),
+        method: Some(reqwest::Method::PATCH),
+        kind: FaultKind::Slow(Duration::from_secs(30)),
+        times: 1,
+        after: 0,
+    });
+    // One batch: a comment (Azure DevOps refuses it: failed, backing off), then a resolve (Azure
+    // DevOps hangs on it, and the worker dies meanwhile).
+    let (status, _) = webhook(&setup, "comment", &fixture("webhook_comment_created.json")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = webhook(&setup, "issue", &fixture("webhook_issue_resolved.json")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let store = &server.app.store;
+    let mut failed = Vec::new();
+    for _ in 0..200 {
+        failed = events(&setup, EventStatus::Failed).await;
+        let held = events(&setup, EventStatus::Pending).await.iter().any(|e| e.claims == 1);
+        if failed.len() == 1 && held {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed.len(), 1, "the comment failed and the resolve is being applied");
+    let before = failed.remove(0);
+    assert_eq!(before.attempts, 1);
+
+    let stack = server.stack.as_ref().unwrap();
+    stack.function(topology::SYNC_WORKER.name).kill_instances();
+    eventually("Lambda retried the failed batch", || {
+        let stats = stack.stream_stats();
+        stats.failed_invocations >= 1 && stats.invocations >= 2
+    })
+    .await;
+    eventually("the retry ended", || {
+        stack.function(topology::SYNC_WORKER.name).instances() <= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = store.get_event(&before.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.status, after.attempts, after.next_attempt_at),
+        (EventStatus::Failed, 1, before.next_attempt_at),
+        "the retried batch left the failed event to its backoff"
+    );
+}
+
 /// Every route `bridge-local` serves reaches, through the front, a function that serves it: a
 /// route can never exist locally and be missing on AWS.
 #[tokio::test]
