@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::config::{AdminAuth, Config, ConfigError, required_env, trim_url};
 use crate::connections::Connections;
-use crate::secrets::{CachedSecrets, SecretStore, SecretsManagerStore};
+use crate::records::Integration;
+use crate::secrets::{CachedSecrets, IntegrationSecrets, SecretStore, SecretsError, SecretsManagerStore};
 use crate::store::{DynamoTable, Store};
 
 /// How long secrets stay in memory before they are read again.
@@ -15,7 +16,9 @@ pub struct App {
     pub store: Store,
     /// One HTTP client (connection pool, TLS config) for every outbound call.
     pub http: reqwest::Client,
-    pub secrets: Arc<dyn SecretStore>,
+    /// Secrets, cached in memory for [`SECRET_CACHE_TTL`]; read an integration's with
+    /// [`App::integration_secrets`].
+    pub secrets: Arc<CachedSecrets>,
     pub config: Config,
     /// Per-integration Azure DevOps and Sentry clients.
     pub connections: Connections,
@@ -25,7 +28,7 @@ pub struct App {
 
 impl App {
     pub fn new(store: Store, secrets: Arc<dyn SecretStore>, config: Config) -> Arc<Self> {
-        let secrets: Arc<dyn SecretStore> = Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL));
+        let secrets = Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL));
         Arc::new(Self {
             store,
             http: reqwest::Client::new(),
@@ -34,6 +37,19 @@ impl App {
             connections: Connections::default(),
             wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// The secrets of `integration` as of its record's version: a credential changed by the admin
+    /// API (in another process, on AWS) is read again here, never served stale from memory.
+    pub async fn integration_secrets(&self, integration: &Integration) -> Result<IntegrationSecrets, SecretsError> {
+        self.secrets.get_for(&integration.secret_ref, integration.version).await
+    }
+
+    /// Forgets the cached clients and secrets of `integration`, so the next use reads the
+    /// credential again (the other side refused the one in memory).
+    pub fn forget_credentials(&self, integration: &Integration) {
+        self.secrets.forget(&integration.secret_ref);
+        self.connections.forget(&integration.id);
     }
 
     /// The AWS shape: DynamoDB table `TABLE_NAME`, secrets under `SECRET_PREFIX`, public URL

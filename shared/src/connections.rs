@@ -47,4 +47,12 @@ impl Connections {
         cached.insert(integration.id.clone(), (integration.version, connection.clone()));
         Ok(connection)
     }
+
+    /// Drops the integration's clients (and the Entra token and metadata they hold).
+    pub fn forget(&self, integration_id: &str) {
+        self.cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(integration_id);
+    }
 }

@@ -65,7 +65,7 @@ pub async fn ado_hook(
             "this integration does not exist (any more)",
         ));
     };
-    let secrets = match app.secrets.get(&integration.secret_ref).await {
+    let secrets = match app.integration_secrets(&integration).await {
         Ok(secrets) => secrets,
         Err(SecretsError::NotFound(_)) => {
             return Err(ApiError::new(

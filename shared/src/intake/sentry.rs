@@ -66,8 +66,7 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     let mut integrations = Vec::new();
     for integration in candidates {
         let secrets = app
-            .secrets
-            .get(&integration.secret_ref)
+            .integration_secrets(&integration)
             .await
             .map_err(|e| ApiError::unavailable(e.to_string(), 5))?;
         if signature::verify(secrets.sentry_client_secret.expose(), &bytes, signature_header) {

@@ -23,7 +23,7 @@ use crate::domain::settings::SyncSettings;
 use crate::error::ApiError;
 use crate::http::{JsonBody, Routes, require_admin};
 use crate::records::Integration;
-use crate::secrets::Secret;
+use crate::secrets::{Secret, SecretStore};
 use request::{CreateIntegration, NewIdentity, PatchIntegration};
 
 /// Bytes of randomness in a generated webhook secret.
@@ -138,7 +138,7 @@ async fn update(
     let before = integration.clone();
     let sync_changed = patch.sync.is_some();
     let changes = request::apply_patch(&mut integration, patch, clock::now_ms()).map_err(ApiError::invalid)?;
-    let mut secrets = app.secrets.get(&integration.secret_ref).await?;
+    let mut secrets = app.integration_secrets(&integration).await?;
     let old_token = secrets.sentry_auth_token.clone();
     let secrets_changed = !changes.is_empty();
     changes.apply(&mut secrets);
@@ -163,7 +163,7 @@ async fn update(
 /// stays, so later deliveries for it are answered 410 Gone).
 async fn remove(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let integration = load(&app, &id).await?;
-    match app.secrets.get(&integration.secret_ref).await {
+    match app.integration_secrets(&integration).await {
         Ok(secrets) => match azure_devops::client_for(app.http.clone(), &integration, &secrets) {
             Ok(client) => {
                 let left = connect::disconnect(&client, &integration.azure_devops.subscriptions).await;
@@ -184,7 +184,7 @@ async fn remove(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<S
 /// Live health: credential check, bridge identity, subscription states.
 async fn status(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
     let integration = load(&app, &id).await?;
-    let secrets = app.secrets.get(&integration.secret_ref).await?;
+    let secrets = app.integration_secrets(&integration).await?;
     let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
     let mut report = connect::status(
         &client,

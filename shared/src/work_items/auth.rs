@@ -50,7 +50,7 @@ pub async fn authenticate(
         .map_err(ApiError::from)?;
     let mut integrations = Vec::new();
     for mut integration in candidates {
-        let secrets = match app.secrets.get(&integration.secret_ref).await {
+        let secrets = match app.integration_secrets(&integration).await {
             Ok(secrets) => secrets,
             Err(error) => {
                 tracing::warn!(integration = %integration.id, %error, "secrets unreadable; skipped for signature check");

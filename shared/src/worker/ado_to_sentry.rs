@@ -20,6 +20,7 @@ use crate::store::StoreError;
 
 fn sentry_failure(error: SentryError) -> Failure {
     match error {
+        SentryError::Auth { .. } => Failure::Credential(format!("Sentry: {error}")),
         SentryError::NotFound(message) => Failure::Permanent(format!("Sentry: {message}")),
         SentryError::Http { status, ref message } if (400..500).contains(&status) => {
             Failure::Permanent(format!("Sentry refused ({status}): {message}"))
@@ -63,8 +64,8 @@ async fn state_facts(
             .await
         {
             Ok(states) => states,
-            Err(error) if error.is_transient() => return Err(Failure::Retry(format!("Azure DevOps: {error}"))),
             Err(AdoError::NotFound { .. }) => Vec::new(),
+            Err(error @ AdoError::Auth { .. }) => return Err(Failure::Credential(format!("Azure DevOps: {error}"))),
             Err(error) => return Err(Failure::Retry(format!("Azure DevOps: {error}"))),
         },
     };

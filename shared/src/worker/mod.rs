@@ -38,8 +38,7 @@ pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Fa
     };
     let settings = crate::domain::settings::SyncSettings::from_map(&integration.sync);
     let secrets = app
-        .secrets
-        .get(&integration.secret_ref)
+        .integration_secrets(&integration)
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
     let connection = app
@@ -98,8 +97,12 @@ pub const DONE_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// Why processing did not complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Try again later (the other side is down, throttling, or refused a credential).
+    /// Try again later (the other side is down or throttling).
     Retry(String),
+    /// The other side refused the credential in memory. The worker forgets the cached clients
+    /// and secrets and runs the event once more at once (the credential may have been changed
+    /// by the admin API in another process); still refused, it is retried later like `Retry`.
+    Credential(String),
     /// Trying again cannot help (malformed payload, deleted integration).
     Permanent(String),
 }
@@ -118,13 +121,13 @@ pub fn settle(event: &mut InboxEvent, outcome: &Result<Vec<String>, Failure>, no
             event.last_error = (!notes.is_empty()).then(|| notes.join("; "));
             event.expires_at = Some(now_ms / 1000 + DONE_RETENTION_SECS);
         }
-        Err(Failure::Retry(error)) if event.attempts + 1 < MAX_ATTEMPTS => {
+        Err(Failure::Retry(error) | Failure::Credential(error)) if event.attempts + 1 < MAX_ATTEMPTS => {
             event.attempts += 1;
             event.status = EventStatus::Failed;
             event.last_error = Some(error.clone());
             event.next_attempt_at = now_ms + backoff_ms(event.attempts - 1);
         }
-        Err(Failure::Retry(error)) | Err(Failure::Permanent(error)) => {
+        Err(Failure::Retry(error) | Failure::Credential(error) | Failure::Permanent(error)) => {
             event.attempts += 1;
             event.status = EventStatus::Dead;
             event.last_error = Some(error.clone());
@@ -155,16 +158,27 @@ pub async fn process(app: &App, mut event: InboxEvent) -> Result<Option<EventSta
         Err(StoreError::Conflict) => return Ok(None),
         Err(e) => return Err(e),
     }
-    let outcome = match event.source {
-        EventSource::AzureDevOps => ado_to_sentry::handle(app, &event).await,
-        EventSource::Sentry => sentry_to_ado::handle(app, &event).await,
-    };
+    let mut outcome = apply(app, &event).await;
+    if let Err(Failure::Credential(refused)) = &outcome {
+        tracing::info!(event = %event.id, %refused, "credential refused; reading it again");
+        if let Ok(Some(integration)) = app.store.get_integration(&event.integration_id).await {
+            app.forget_credentials(&integration);
+        }
+        outcome = apply(app, &event).await;
+    }
     if let Err(failure) = &outcome {
         tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied");
     }
     settle(&mut event, &outcome, clock::now_ms());
     app.store.update_event(&mut event).await?;
     Ok(Some(event.status))
+}
+
+async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+    match event.source {
+        EventSource::AzureDevOps => ado_to_sentry::handle(app, event).await,
+        EventSource::Sentry => sentry_to_ado::handle(app, event).await,
+    }
 }
 
 /// Processes every due event (up to `limit`); returns how many were processed.

@@ -15,6 +15,7 @@ use crate::domain::sentry_to_ado::{TargetState, already_there, comment_text, tar
 use crate::domain::settings::SyncSettings;
 use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link, LinkOrigin};
 use crate::secrets::IntegrationSecrets;
+use crate::sentry::SentryError;
 use crate::store::StoreError;
 use crate::work_items::{CreateInput, create_and_link, setting};
 
@@ -24,6 +25,7 @@ const SUPERSEDED: &str = "superseded by a newer Sentry change of the same field;
 
 pub fn ado_failure(error: AdoError) -> Failure {
     match error {
+        AdoError::Auth { .. } => Failure::Credential(format!("Azure DevOps: {error}")),
         AdoError::NotFound { message } => Failure::Permanent(format!("Azure DevOps: {message}")),
         AdoError::Field { field, message } => {
             Failure::Permanent(format!("Azure DevOps refused field {field}: {message}"))
@@ -142,6 +144,7 @@ async fn assigned(
             Ok(Some(email)) => email,
             Ok(None) => return Ok(vec![format!("{name} has no visible email in Sentry; not assigned")]),
             Err(error) if error.is_transient() => return Err(Failure::Retry(format!("Sentry: {error}"))),
+            Err(error @ SentryError::Auth { .. }) => return Err(Failure::Credential(format!("Sentry: {error}"))),
             Err(error) => {
                 return Ok(vec![format!(
                     "could not look up {name}'s email in Sentry ({error}); not assigned"
@@ -384,7 +387,12 @@ async fn alert(
         .await
         .map_err(|error| {
             let error = error.0;
-            if error.status.is_client_error() {
+            if matches!(
+                error.code,
+                "azure_devops_credential_rejected" | "azure_devops_forbidden"
+            ) {
+                Failure::Credential(error.message)
+            } else if error.status.is_client_error() {
                 Failure::Permanent(error.message)
             } else {
                 Failure::Retry(error.message)

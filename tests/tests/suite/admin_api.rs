@@ -5,6 +5,7 @@ use bridge_tests::fake_ado::{self, Fault, FaultKind};
 use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::secrets::SecretStore;
 
 const SECRET_VALUES: [&str; 5] = [
     fake_ado::VALID_PAT,

@@ -1,6 +1,7 @@
 //! Azure DevOps → Sentry end to end: the fake Azure DevOps delivers real-shaped service-hook
 //! payloads to the server's intake route, the worker applies them to the fake Sentry.
 
+use shared::secrets::SecretStore;
 use std::time::Duration;
 
 use bridge_tests::fake_ado::{self, FakeIdentity};

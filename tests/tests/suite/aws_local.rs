@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use shared::azure_devops::patch;
 use shared::clock;
 use shared::records::EventStatus;
+use shared::secrets::SecretStore;
 
 const CLIENT_SECRET: &str = "sentry-client-secret-value";
 const ISSUE: &str = "6543210987";
@@ -208,10 +209,7 @@ async fn the_stream_and_the_schedule_never_apply_one_event_twice() {
         after: 0,
     });
     for n in 0..COMMENTS {
-        let mut comment = fixture("webhook_comment_created.json");
-        comment["data"]["comment_id"] = json!(990_000 + n);
-        comment["data"]["comment"] = json!(format!("comment number {n}"));
-        let (status, answer) = webhook(&setup, "comment", &comment).await;
+        let (status, answer) = webhook(&setup, "comment", &numbered_comment(n)).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     }
     eventually("every comment in Azure DevOps", || comments(&setup).len() >= COMMENTS).await;
@@ -291,6 +289,88 @@ async fn a_retried_stream_batch_leaves_failed_events_to_their_backoff() {
         (after.status, after.attempts, after.next_attempt_at),
         (EventStatus::Failed, 1, before.next_attempt_at),
         "the retried batch left the failed event to its backoff"
+    );
+}
+
+/// A Sentry comment numbered `n` (its own id and text).
+fn numbered_comment(n: usize) -> Value {
+    let mut comment = fixture("webhook_comment_created.json");
+    comment["data"]["comment_id"] = json!(990_000 + n);
+    comment["data"]["comment"] = json!(format!("comment number {n}"));
+    comment
+}
+
+/// Sends Sentry comment `n` and waits until Azure DevOps has `expected` comments and the event
+/// is done; returns that event.
+async fn mirror_comment(setup: &Setup, n: usize, expected: usize) -> shared::records::InboxEvent {
+    let (status, answer) = webhook(setup, "comment", &numbered_comment(n)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let id = answer["event_ids"][0].as_str().unwrap().to_string();
+    let event = bridge_tests::wait::ended(&setup.server.app, &id).await;
+    assert_eq!(comments(setup).len(), expected, "{event:?}");
+    event
+}
+
+/// A credential changed while a worker process is warm (its clients and secrets cached) is used
+/// on that process's next event: changed through the admin API (another process on AWS), and
+/// changed behind the bridge's back in the secret store (the warm client is refused once, then
+/// read again).
+#[tokio::test]
+async fn a_changed_credential_reaches_a_warm_worker_on_its_next_event() {
+    let setup = setup_with(Duration::from_secs(600)).await;
+    let server = &setup.server;
+    let first = mirror_comment(&setup, 1, 1).await;
+    assert_eq!(first.attempts, 0);
+
+    server.ado.state(|s| s.pat = "rotated-pat-2".into());
+    let patched = server
+        .client
+        .patch(server.url(&format!("/integrations/{}", setup.integration_id)))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"azure_devops": {"auth": {"type": "pat", "token": "rotated-pat-2"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK, "{}", patched.text().await.unwrap());
+    let calls_before = server.ado.requests().len();
+    let second = mirror_comment(&setup, 2, 2).await;
+    assert_eq!((second.status, second.attempts), (EventStatus::Done, 0), "{second:?}");
+    let old_pat = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!(":{}", bridge_tests::fake_ado::VALID_PAT)
+        )
+    );
+    let stale = server.ado.requests()[calls_before..]
+        .iter()
+        .filter(|r| r.headers.get("authorization").is_some_and(|v| v == old_pat.as_str()))
+        .count();
+    assert_eq!(
+        stale, 0,
+        "the warm worker read the new PAT at once, never trying the old one"
+    );
+
+    let integration = server
+        .app
+        .store
+        .get_integration(&setup.integration_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut secrets = server.app.secrets.get(&integration.secret_ref).await.unwrap();
+    secrets.azure_devops = shared::secrets::AdoCredential::Pat {
+        token: shared::secrets::Secret::new("rotated-pat-3"),
+    };
+    server.app.secrets.put(&integration.secret_ref, &secrets).await.unwrap();
+    server.ado.state(|s| s.pat = "rotated-pat-3".into());
+    let third = mirror_comment(&setup, 3, 3).await;
+    assert_eq!((third.status, third.attempts), (EventStatus::Done, 0), "{third:?}");
+    let stack = server.stack.as_ref().unwrap();
+    assert_eq!(
+        stack.function_stats(topology::SYNC_WORKER.name).cold_starts,
+        1,
+        "one warm worker process did all three"
     );
 }
 

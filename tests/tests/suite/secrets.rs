@@ -159,3 +159,36 @@ async fn cache_serves_reads_from_memory_until_the_ttl() {
     cache.delete("r").await.unwrap();
     assert!(matches!(cache.get("r").await, Err(SecretsError::NotFound(_))));
 }
+
+/// Another process changed the secret and moved the integration's version on: a read for the
+/// newer version goes to the store, one for the version already read stays in memory.
+#[tokio::test]
+async fn cache_reads_again_for_a_newer_integration_version_or_after_forget() {
+    let dir = tempfile::tempdir().unwrap();
+    let counting = Arc::new(Counting {
+        inner: FileSecretStore::open(&dir.path().join("s.json")).unwrap(),
+        reads: AtomicUsize::new(0),
+    });
+    counting.put("r", &sample("pat-1")).await.unwrap();
+    let cache = CachedSecrets::new(counting.clone(), Duration::from_secs(60));
+    let reads = || counting.reads.load(Ordering::SeqCst);
+    assert_eq!(cache.get_for("r", 3).await.unwrap(), sample("pat-1"));
+    assert_eq!(cache.get_for("r", 3).await.unwrap(), sample("pat-1"));
+    assert_eq!(reads(), 1);
+    counting.put("r", &sample("pat-2")).await.unwrap();
+    assert_eq!(
+        cache.get_for("r", 2).await.unwrap(),
+        sample("pat-1"),
+        "older versions read memory"
+    );
+    assert_eq!(
+        cache.get_for("r", 4).await.unwrap(),
+        sample("pat-2"),
+        "a newer version reads again"
+    );
+    assert_eq!(reads(), 2);
+    counting.put("r", &sample("pat-3")).await.unwrap();
+    cache.forget("r");
+    assert_eq!(cache.get_for("r", 4).await.unwrap(), sample("pat-3"));
+    assert_eq!(reads(), 3);
+}
