@@ -229,10 +229,22 @@ impl Store {
         self.get(&keys::link_key(integration_id, sentry_issue_id)).await
     }
 
-    /// Active links to a work item (several Sentry issues may link one work item).
+    /// Active links to a work item (several Sentry issues may link one work item). Found through
+    /// an index, which on DynamoDB may lag a write: each is read again from the table
+    /// (strongly consistent), and one that moved on to another work item or was replaced is left
+    /// out, so no decision is made on a stale copy.
     pub async fn links_for_work_item(&self, integration_id: &str, work_item_id: u64) -> Result<Vec<Link>, StoreError> {
         let pk = keys::work_item_index_pk(integration_id, work_item_id);
-        self.find(query(Index::Gsi1, pk, prefix("LINK#"), LIST_ALL)).await
+        let indexed: Vec<Link> = self.find(query(Index::Gsi1, pk, prefix("LINK#"), LIST_ALL)).await?;
+        let mut current = Vec::with_capacity(indexed.len());
+        for link in indexed {
+            if let Some(fresh) = self.get_link(integration_id, &link.sentry_issue_id).await?
+                && fresh.work_item_id == work_item_id
+            {
+                current.push(fresh);
+            }
+        }
+        Ok(current)
     }
 
     /// Whether any active link points at the work item (no record is decoded).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bridge_tests::moto;
 use shared::clock;
 use shared::records::*;
-use shared::store::{Inserted, SqliteTable, Store, StoreError};
+use shared::store::{Index, Inserted, Item, Key, Query, SkRange, SqliteTable, Store, StoreError, Table, WriteOp};
 
 fn integration(id: &str) -> Integration {
     Integration {
@@ -681,4 +681,68 @@ async fn sqlite_checkpoints_reach_the_database_file_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(store.due_events(i64::MAX, 1000).await.unwrap().len(), 200);
+}
+
+/// A DynamoDB index that lags its table (as a GSI may; moto's never do): queries on an index
+/// answer from a snapshot taken earlier.
+struct LaggingIndex {
+    table: Arc<dyn Table>,
+    snapshot: std::sync::Mutex<Option<(Query, Vec<Item>)>>,
+}
+
+#[async_trait::async_trait]
+impl Table for LaggingIndex {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.table.get(key).await
+    }
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.table.write(ops).await
+    }
+    async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
+        if let Some((frozen, items)) = self.snapshot.lock().unwrap().as_ref()
+            && frozen.index == query.index
+            && frozen.pk == query.pk
+        {
+            return Ok(items.clone());
+        }
+        self.table.query(query).await
+    }
+}
+
+/// Links found through the work-item index are read again from the table before anything is
+/// decided on them: a lagging index may still hold an older copy, or a link that has since
+/// moved on to another work item.
+#[tokio::test]
+async fn links_found_through_a_lagging_index_are_read_again() {
+    let table: Arc<dyn Table> = Arc::new(moto::dynamo_table().await);
+    let lagging = Arc::new(LaggingIndex {
+        table: table.clone(),
+        snapshot: std::sync::Mutex::new(None),
+    });
+    let store = Store::new(lagging.clone());
+    store.activate_link(&mut link("i1", "77", 42), 10).await.unwrap();
+    store.activate_link(&mut link("i1", "78", 42), 10).await.unwrap();
+    let index = Query {
+        index: Index::Gsi1,
+        pk: "INT#i1#WI#42".into(),
+        sk: SkRange::Prefix("LINK#".into()),
+        limit: 100,
+    };
+    let before = table.query(&index).await.unwrap();
+    assert_eq!(before.len(), 2);
+    *lagging.snapshot.lock().unwrap() = Some((index, before));
+
+    let mut moved_on = store.get_link("i1", "77").await.unwrap().unwrap();
+    moved_on.sync.last_applied_rev = Some(5);
+    store.update_link(&mut moved_on).await.unwrap();
+    store.activate_link(&mut link("i1", "78", 43), 20).await.unwrap();
+
+    let found = store.links_for_work_item("i1", 42).await.unwrap();
+    assert_eq!(found.len(), 1, "78 now links work item 43: {found:?}");
+    assert_eq!(found[0].sentry_issue_id, "77");
+    assert_eq!(
+        found[0].sync.last_applied_rev,
+        Some(5),
+        "the table's copy, not the index's"
+    );
 }
