@@ -152,6 +152,14 @@ pub fn workspace_binaries() -> std::path::PathBuf {
 /// `aws-local` on a free loopback port: the function binaries of this build, a table and a
 /// secret prefix of its own on the test binary's moto, the schedule every `schedule_every`.
 pub async fn start_aws_local(schedule_every: std::time::Duration) -> TestServer {
+    start_aws_local_with(schedule_every, Vec::new()).await
+}
+
+/// [`start_aws_local`] with some functions' timeouts other than the template's.
+pub async fn start_aws_local_with(
+    schedule_every: std::time::Duration,
+    timeouts: Vec<(&'static str, std::time::Duration)>,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -170,6 +178,7 @@ pub async fn start_aws_local(schedule_every: std::time::Duration) -> TestServer 
             moto_endpoint: crate::moto::endpoint().to_string(),
             table_name: table.clone(),
             secret_prefix: config.secret_prefix.clone(),
+            timeouts,
         },
         listener,
     )

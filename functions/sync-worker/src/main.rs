@@ -10,7 +10,8 @@ async fn main() -> Result<(), Error> {
     let app = shared::App::aws_from_env().await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<Value, Error>(shared::worker::lambda::handle_invocation(app, event.payload).await)
+        let budget = shared::worker::Budget::until_unix_ms(event.context.deadline, shared::clock::now_ms());
+        Ok::<Value, Error>(shared::worker::lambda::handle_invocation(app, event.payload, budget).await)
     }))
     .await
 }

@@ -29,6 +29,10 @@ pub struct InboxEvent {
     /// died holding it (a crash leaves no attempt count).
     #[serde(default)]
     pub claims: u32,
+    /// Claimed by a worker and not settled since. Found set by the next claim (after the lease),
+    /// it means that worker died or ran out of time holding it.
+    #[serde(default)]
+    pub held: bool,
     #[serde(default)]
     pub version: u64,
 }
@@ -57,6 +61,7 @@ impl InboxEvent {
             updated_at: now_ms,
             expires_at: None,
             claims: 0,
+            held: false,
             version: 0,
         }
     }

@@ -219,6 +219,7 @@ mod tests {
             updated_at: 900,
             expires_at: None,
             claims: 0,
+            held: false,
             version: 0,
         }
     }

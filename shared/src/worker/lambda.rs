@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{process, run_due};
+use super::{Budget, process_within, run_due};
 use crate::App;
 
 /// How many due events one scheduled run processes at most.
@@ -26,10 +26,12 @@ pub fn inserted_events(batch: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Handles one invocation: a stream batch (`Records`) or anything else (the schedule).
-pub async fn handle_invocation(app: &App, payload: Value) -> Value {
+/// Handles one invocation within `budget` (the invocation's deadline): a stream batch
+/// (`Records`) or anything else (the schedule). Stream records left when the time runs out are
+/// reported as batch item failures, so Lambda hands them over again.
+pub async fn handle_invocation(app: &App, payload: Value, budget: Budget) -> Value {
     if payload.get("Records").is_none() {
-        return match run_due(app, SCHEDULED_BATCH).await {
+        return match run_due(app, SCHEDULED_BATCH, budget).await {
             Ok(processed) => json!({"processed": processed}),
             Err(error) => {
                 tracing::error!(%error, "scheduled run could not read the inbox");
@@ -39,8 +41,12 @@ pub async fn handle_invocation(app: &App, payload: Value) -> Value {
     }
     let mut failures = Vec::new();
     for (id, sequence) in inserted_events(&payload) {
+        let Some(time) = budget.next_event(std::time::Instant::now()) else {
+            failures.push(json!({"itemIdentifier": sequence}));
+            continue;
+        };
         let outcome = match app.store.get_event(&id).await {
-            Ok(Some(event)) => process(app, event).await.map(|_| ()),
+            Ok(Some(event)) => process_within(app, event, time).await.map(|_| ()),
             Ok(None) => Ok(()),
             Err(error) => Err(error),
         };

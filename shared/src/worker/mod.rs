@@ -4,11 +4,14 @@
 //! never process one event at the same time.
 
 mod ado_to_sentry;
+pub mod budget;
 pub mod lambda;
 mod sentry_to_ado;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use budget::Budget;
 
 use crate::App;
 use crate::clock;
@@ -115,6 +118,7 @@ pub fn backoff_ms(attempts: u32) -> i64 {
 /// The event's next state after an outcome. Pure.
 pub fn settle(event: &mut InboxEvent, outcome: &Result<Vec<String>, Failure>, now_ms: i64) {
     event.updated_at = now_ms;
+    event.held = false;
     match outcome {
         Ok(notes) => {
             event.status = EventStatus::Done;
@@ -143,35 +147,78 @@ pub fn claimable(event: &InboxEvent, now_ms: i64) -> bool {
     event.status.is_due_kind() && event.next_attempt_at <= now_ms
 }
 
-/// Claims and processes one event. `Ok(None)` if another worker holds it, it is not due yet, or
-/// it is finished.
-pub async fn process(app: &App, mut event: InboxEvent) -> Result<Option<EventStatus>, StoreError> {
+/// What a claim found: a claim before it never settled (its worker was killed, or ran out of
+/// time), so that attempt is counted now — an event that always outlasts its worker goes `dead`
+/// after [`MAX_ATTEMPTS`] instead of being claimed forever. Pure.
+pub fn count_abandoned_claim(event: &mut InboxEvent) {
+    if event.held {
+        event.attempts += 1;
+        event.last_error = Some("a worker claimed it and never finished: killed, or out of time".into());
+        if event.attempts >= MAX_ATTEMPTS {
+            event.status = EventStatus::Dead;
+            event.held = false;
+        }
+    }
+}
+
+/// Claims and processes one event within [`budget::EVENT_TIME_LIMIT`].
+pub async fn process(app: &App, event: InboxEvent) -> Result<Option<EventStatus>, StoreError> {
+    process_within(app, event, budget::EVENT_TIME_LIMIT).await
+}
+
+/// Claims and processes one event; one that takes longer than `limit` is given up for now
+/// (`failed`, the attempt counted). `Ok(None)` if another worker holds it, it is not due yet,
+/// or it is finished.
+pub async fn process_within(
+    app: &App,
+    mut event: InboxEvent,
+    limit: Duration,
+) -> Result<Option<EventStatus>, StoreError> {
     let now = clock::now_ms();
     if !claimable(&event, now) {
         return Ok(None);
     }
     event.next_attempt_at = now + CLAIM_LEASE_MS;
     event.updated_at = now;
+    count_abandoned_claim(&mut event);
     event.claims += 1;
+    event.held = event.status != EventStatus::Dead;
     match app.store.update_event(&mut event).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => return Ok(None),
         Err(e) => return Err(e),
     }
-    let mut outcome = apply(app, &event).await;
-    if let Err(Failure::Credential(refused)) = &outcome {
-        tracing::info!(event = %event.id, %refused, "credential refused; reading it again");
-        if let Ok(Some(integration)) = app.store.get_integration(&event.integration_id).await {
-            app.forget_credentials(&integration);
-        }
-        outcome = apply(app, &event).await;
+    if event.status == EventStatus::Dead {
+        tracing::warn!(event = %event.id, attempts = event.attempts, "event dead: its claims were abandoned");
+        return Ok(Some(EventStatus::Dead));
     }
+    let outcome = match tokio::time::timeout(limit, apply_once_more_on_refusal(app, &event)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(Failure::Retry(format!(
+            "not finished within {:.1} s; given up for now",
+            limit.as_secs_f32()
+        ))),
+    };
     if let Err(failure) = &outcome {
         tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied");
     }
     settle(&mut event, &outcome, clock::now_ms());
     app.store.update_event(&mut event).await?;
     Ok(Some(event.status))
+}
+
+/// Applies the event; a credential the other side refused is read again and the event applied
+/// once more (see [`Failure::Credential`]).
+async fn apply_once_more_on_refusal(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+    let outcome = apply(app, event).await;
+    let Err(Failure::Credential(refused)) = &outcome else {
+        return outcome;
+    };
+    tracing::info!(event = %event.id, %refused, "credential refused; reading it again");
+    if let Ok(Some(integration)) = app.store.get_integration(&event.integration_id).await {
+        app.forget_credentials(&integration);
+    }
+    apply(app, event).await
 }
 
 async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
@@ -181,12 +228,15 @@ async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
     }
 }
 
-/// Processes every due event (up to `limit`); returns how many were processed.
-pub async fn run_due(app: &App, limit: usize) -> Result<usize, StoreError> {
+/// Processes every due event (up to `limit`) within `budget`; returns how many were processed.
+pub async fn run_due(app: &App, limit: usize, budget: Budget) -> Result<usize, StoreError> {
     let due = app.store.due_events(clock::now_ms(), limit).await?;
     let mut processed = 0;
     for event in due {
-        if process(app, event).await?.is_some() {
+        let Some(time) = budget.next_event(std::time::Instant::now()) else {
+            break;
+        };
+        if process_within(app, event, time).await?.is_some() {
             processed += 1;
         }
     }
@@ -198,7 +248,7 @@ pub async fn run_due(app: &App, limit: usize) -> Result<usize, StoreError> {
 pub fn spawn_local(app: Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match run_due(&app, 100).await {
+            match run_due(&app, 100, Budget::unlimited()).await {
                 Ok(processed) if processed > 0 => continue,
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "worker could not read the inbox"),
@@ -230,6 +280,7 @@ mod tests {
             updated_at: 0,
             expires_at: None,
             claims: 0,
+            held: false,
             version: 1,
         }
     }
@@ -260,6 +311,24 @@ mod tests {
         assert!(claimable(&e, 31_000));
         e.status = EventStatus::Done;
         assert!(!claimable(&e, 99_000));
+    }
+
+    #[test]
+    fn an_abandoned_claim_counts_as_an_attempt_until_the_event_dies() {
+        let mut e = event();
+        e.claims = 1;
+        e.held = true;
+        count_abandoned_claim(&mut e);
+        assert_eq!((e.attempts, e.status), (1, EventStatus::Pending));
+        assert!(e.last_error.as_deref().unwrap().contains("never finished"));
+        let mut settled = event();
+        settled.claims = 3;
+        settle(&mut settled, &Err(Failure::Retry("503".into())), 1_000);
+        count_abandoned_claim(&mut settled);
+        assert_eq!(settled.attempts, 1, "that claim settled: nothing abandoned");
+        e.attempts = MAX_ATTEMPTS - 1;
+        count_abandoned_claim(&mut e);
+        assert_eq!((e.attempts, e.status, e.held), (MAX_ATTEMPTS, EventStatus::Dead, false));
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct Options {
     pub moto_endpoint: String,
     pub table_name: String,
     pub secret_prefix: String,
+    /// Timeouts other than the template's, by function name (tests that need a function to run
+    /// out of time without waiting a minute).
+    pub timeouts: Vec<(&'static str, Duration)>,
 }
 
 /// A running stack. [`AwsLocal::stop`] ends every process; dropping it kills them too.
@@ -152,7 +155,10 @@ impl AwsLocal {
 
         let (shutdown, stopping) = watch::channel(false);
         let mut functions = Functions::new();
-        for spec in topology::FUNCTIONS {
+        for mut spec in topology::FUNCTIONS {
+            if let Some((_, timeout)) = options.timeouts.iter().find(|(name, _)| *name == spec.name) {
+                spec.timeout = *timeout;
+            }
             let launch = Launch {
                 binary: binary(&options.binaries, spec.name)?,
                 environment: environment(&spec, &options, &public_url),

@@ -108,6 +108,7 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
             moto_endpoint: moto_endpoint.clone(),
             table_name: "sentry-ado-bridge".into(),
             secret_prefix: "aws-local/".into(),
+            timeouts: Vec::new(),
         },
         listener,
     )

@@ -596,10 +596,11 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     let batch = json!({"Records": [{"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
         "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}, "sk": {"S": "EVENT"}},
         "NewImage": {"kind": {"S": "event"}}, "SequenceNumber": "4200"}}]});
-    let answer = shared::worker::lambda::handle_invocation(app, batch.clone()).await;
+    let answer =
+        shared::worker::lambda::handle_invocation(app, batch.clone(), shared::worker::Budget::unlimited()).await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
-    let again = shared::worker::lambda::handle_invocation(app, batch).await;
+    let again = shared::worker::lambda::handle_invocation(app, batch, shared::worker::Budget::unlimited()).await;
     assert_eq!(
         again,
         json!({"batchItemFailures": []}),
@@ -613,7 +614,7 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     let record = json!({"Records": [{"eventName": "INSERT", "dynamodb": {
         "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}}, "SequenceNumber": "4201"}}]});
     assert_eq!(
-        shared::worker::lambda::handle_invocation(app, record).await,
+        shared::worker::lambda::handle_invocation(app, record, shared::worker::Budget::unlimited()).await,
         json!({"batchItemFailures": []})
     );
     let mut failed = app.store.get_event(&pending[0].id).await.unwrap().unwrap();
@@ -626,7 +627,7 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     app.store.update_event(&mut failed).await.unwrap();
     let scheduled = json!({"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
     assert_eq!(
-        shared::worker::lambda::handle_invocation(app, scheduled).await,
+        shared::worker::lambda::handle_invocation(app, scheduled, shared::worker::Budget::unlimited()).await,
         json!({"processed": 1})
     );
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");

@@ -9,7 +9,7 @@ use bridge_tests::aws_local::topology;
 use bridge_tests::fake_ado::{FakeComment, Fault, FaultKind};
 use bridge_tests::fake_sentry;
 use bridge_tests::sentry_app::{fixture, post_signed, post_webhook};
-use bridge_tests::server::{ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, Backend, TestServer, start_aws_local, start_with};
+use bridge_tests::server::{ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, Backend, TestServer, start_aws_local_with, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -40,7 +40,12 @@ async fn setup() -> Setup {
 
 /// [`setup`] with the schedule invoking `sync-worker` every `schedule_every`.
 async fn setup_with(schedule_every: Duration) -> Setup {
-    let server = start_aws_local(schedule_every).await;
+    setup_timed(schedule_every, Vec::new()).await
+}
+
+/// [`setup_with`], some functions with other timeouts than the template's.
+async fn setup_timed(schedule_every: Duration, timeouts: Vec<(&'static str, Duration)>) -> Setup {
+    let server = start_aws_local_with(schedule_every, timeouts).await;
     let integration_id = server.create_integration().await;
     let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
         "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
@@ -289,6 +294,65 @@ async fn a_retried_stream_batch_leaves_failed_events_to_their_backoff() {
         (after.status, after.attempts, after.next_attempt_at),
         (EventStatus::Failed, 1, before.next_attempt_at),
         "the retried batch left the failed event to its backoff"
+    );
+}
+
+/// An event that outlasts its invocation is given up before Lambda kills the worker (`failed`,
+/// the attempt counted), and the records of the batch it had no time for are handed back to
+/// Lambda as item failures, which runs them in the next invocation. Here `sync-worker` has 8 s
+/// and Azure DevOps hangs on the first event's call; a killed claim used to count nothing, and
+/// the event was claimed again after every lease, forever.
+#[tokio::test]
+async fn an_event_that_outlasts_the_invocation_is_failed_in_time_and_the_rest_handed_back() {
+    let setup = setup_timed(
+        Duration::from_secs(600),
+        vec![(topology::SYNC_WORKER.name, Duration::from_secs(8))],
+    )
+    .await;
+    let server = &setup.server;
+    server.ado.inject(Fault {
+        path_contains: "/comments".into(),
+        method: Some(reqwest::Method::POST),
+        kind: FaultKind::Slow(Duration::from_secs(60)),
+        times: 1,
+        after: 0,
+    });
+    let (status, hanging) = webhook(&setup, "comment", &fixture("webhook_comment_created.json")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, resolve) = webhook(&setup, "issue", &fixture("webhook_issue_resolved.json")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let app = &server.app;
+    let resolved = bridge_tests::wait::ended(app, resolve["event_ids"][0].as_str().unwrap()).await;
+    assert_eq!(resolved.status, EventStatus::Done);
+    let hanging = app
+        .store
+        .get_event(hanging["event_ids"][0].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (hanging.status, hanging.attempts),
+        (EventStatus::Failed, 1),
+        "{hanging:?}"
+    );
+    assert!(
+        hanging
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not finished within"),
+        "{hanging:?}"
+    );
+    let stack = server.stack.as_ref().unwrap();
+    let worker = stack.function_stats(topology::SYNC_WORKER.name);
+    assert_eq!(
+        worker.timeouts, 0,
+        "no invocation ran into Lambda's timeout: {worker:?}"
+    );
+    assert!(
+        stack.stream_stats().failed_invocations >= 1,
+        "the resolve was handed back: {:?}",
+        stack.stream_stats()
     );
 }
 

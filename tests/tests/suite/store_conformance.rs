@@ -68,6 +68,7 @@ fn event(id: &str, status: EventStatus, next_attempt_at: i64, received_at: i64) 
         updated_at: received_at,
         expires_at: None,
         claims: 0,
+        held: false,
         version: 0,
     }
 }
