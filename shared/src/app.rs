@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{AdminAuth, Config, ConfigError, required_env, trim_url};
+use crate::config::{AdminAuth, Config, ConfigError, SdkTimeouts, required_env, trim_url};
 use crate::connections::Connections;
 use crate::records::Integration;
 use crate::secrets::{CachedSecrets, IntegrationSecrets, SecretStore, SecretsError, SecretsManagerStore};
@@ -55,15 +55,24 @@ impl App {
     /// The AWS shape: DynamoDB table `TABLE_NAME`, secrets under `SECRET_PREFIX`, public URL
     /// `BRIDGE_PUBLIC_URL` (optional here), admin routes authenticated by the function URL (`AWS_IAM`).
     /// Endpoints honour `AWS_ENDPOINT_URL*`, so the same binary runs against moto.
-    /// Makes no network call: clients connect lazily.
-    pub async fn aws_from_env() -> Result<Arc<Self>, ConfigError> {
+    /// Makes no network call: clients connect lazily. Every AWS call is bounded by `timeouts`.
+    pub async fn aws_from_env(timeouts: SdkTimeouts) -> Result<Arc<Self>, ConfigError> {
         let table_name = required_env("TABLE_NAME")?;
         let secret_prefix = required_env("SECRET_PREFIX")?;
         // Only the integrations function needs it (it checks at start); intake and worker do not.
         let public_url = std::env::var("BRIDGE_PUBLIC_URL")
             .map(|u| trim_url(&u))
             .unwrap_or_default();
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(timeouts.connect)
+                    .operation_attempt_timeout(timeouts.attempt)
+                    .operation_timeout(timeouts.operation)
+                    .build(),
+            )
+            .load()
+            .await;
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), table_name);
         let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
         let sentry_url = std::env::var("BRIDGE_SENTRY_URL")

@@ -24,6 +24,33 @@ pub struct Config {
     pub sentry_replay_window_secs: i64,
 }
 
+/// How long a call to AWS (DynamoDB, Secrets Manager) may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkTimeouts {
+    pub connect: std::time::Duration,
+    /// One try of an operation.
+    pub attempt: std::time::Duration,
+    /// The operation, its retries included.
+    pub operation: std::time::Duration,
+}
+
+impl SdkTimeouts {
+    /// The Sentry-facing function: a webhook must be answered inside Sentry's 1 s, after three
+    /// round trips on a cold process (each a few milliseconds in-region when AWS is well).
+    pub const SENTRY_FACING: Self = Self {
+        connect: std::time::Duration::from_millis(200),
+        attempt: std::time::Duration::from_millis(300),
+        operation: std::time::Duration::from_millis(700),
+    };
+    /// Everything else: Azure DevOps waits longer for a hook's answer, and the admin API and the
+    /// worker have seconds.
+    pub const STANDARD: Self = Self {
+        connect: std::time::Duration::from_secs(1),
+        attempt: std::time::Duration::from_secs(2),
+        operation: std::time::Duration::from_secs(6),
+    };
+}
+
 /// Default for [`Config::sentry_replay_window_secs`].
 pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 300;
 

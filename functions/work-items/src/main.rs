@@ -6,6 +6,6 @@ use lambda_http::{Error, run};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init_lambda();
-    let app = shared::App::aws_from_env().await?;
+    let app = shared::App::aws_from_env(shared::config::SdkTimeouts::SENTRY_FACING).await?;
     run(shared::functions::HttpFunction::WorkItems.router(app)).await
 }

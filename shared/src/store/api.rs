@@ -14,6 +14,10 @@ pub enum Inserted {
     Duplicate,
 }
 
+/// At most this many integrations are candidates for one Sentry installation (each costs a
+/// secret read and a signature check per request).
+pub const INSTALLATION_CANDIDATES: usize = 20;
+
 /// Upper bound for "all of them" listings (integrations, repositories, mappings per integration).
 const LIST_ALL: usize = 10_000;
 
@@ -175,19 +179,48 @@ impl Store {
     }
 
     /// Integrations a Sentry installation may belong to: those with that installation uuid, and
-    /// those that have not learned theirs yet (the caller's signature check decides).
+    /// those that have not learned theirs yet (the caller's signature check decides). Two keyed
+    /// queries at once, at most [`INSTALLATION_CANDIDATES`] each. Records written before the
+    /// installation index existed are found by listing, and written again so they are indexed.
     pub async fn integrations_for_installation(&self, installation_uuid: &str) -> Result<Vec<Integration>, StoreError> {
-        let wanted = installation_uuid.to_ascii_lowercase();
-        let all = self.list_integrations().await?;
-        Ok(all
-            .into_iter()
-            .filter(|i| {
-                i.sentry
-                    .installation_uuid
-                    .as_deref()
-                    .is_none_or(|uuid| uuid.eq_ignore_ascii_case(&wanted))
-            })
-            .collect())
+        let by_installation = |uuid: Option<&str>| {
+            let pk = keys::installation_index_pk(uuid);
+            self.find::<Integration>(query(Index::Gsi2, pk, prefix(""), INSTALLATION_CANDIDATES))
+        };
+        let (known, unknown) = tokio::join!(by_installation(Some(installation_uuid)), by_installation(None));
+        let mut found = known?;
+        found.extend(unknown?);
+        if found.is_empty() {
+            found = self.unindexed_integrations_for(installation_uuid).await?;
+        }
+        Ok(found)
+    }
+
+    async fn unindexed_integrations_for(&self, installation_uuid: &str) -> Result<Vec<Integration>, StoreError> {
+        let items = self
+            .table
+            .query(&query(Index::Gsi1, keys::INTEGRATIONS_INDEX_PK, prefix(""), LIST_ALL))
+            .await?;
+        let mut found = Vec::new();
+        for item in items.into_iter().filter(|item| item.gsi2.is_none()) {
+            let mut integration: Integration = from_item(item)?;
+            let matches = integration
+                .sentry
+                .installation_uuid
+                .as_deref()
+                .is_none_or(|uuid| uuid.eq_ignore_ascii_case(installation_uuid));
+            if matches {
+                // Written again with its index keys; a concurrent change wins (and indexes it).
+                let mut indexed = integration.clone();
+                if let Err(error) = self.update(&mut indexed).await {
+                    tracing::debug!(integration = %integration.id, %error, "not re-indexed now");
+                } else {
+                    integration = indexed;
+                }
+                found.push(integration);
+            }
+        }
+        Ok(found)
     }
 
     // ----- leases -----

@@ -2,7 +2,7 @@
 //!
 //! | record | pk | sk | gsi1 | gsi2 |
 //! |---|---|---|---|---|
-//! | integration | `INT#{id}` | `META` | `INTEGRATIONS` / `{id}` | |
+//! | integration | `INT#{id}` | `META` | `INTEGRATIONS` / `{id}` | `SENTRY#{installation uuid, or "unknown"}` / `{id}` |
 //! | deleted integration (tombstone) | `INT#{id}` | `DELETED` | | |
 //! | link (active) | `INT#{int}` | `LINK#{sentry issue}` | `INT#{int}#WI#{work item}` / `LINK#{sentry issue}` | |
 //! | link (history) | `INT#{int}` | `LINKHIST#{sentry issue}#{replaced at}#{work item}` | | |
@@ -52,6 +52,13 @@ pub fn integration_pk(integration_id: &str) -> String {
     format!("INT#{integration_id}")
 }
 pub const INTEGRATIONS_INDEX_PK: &str = "INTEGRATIONS";
+/// The integrations of one Sentry installation (`None`: those that have not learned theirs).
+pub fn installation_index_pk(installation_uuid: Option<&str>) -> String {
+    format!(
+        "SENTRY#{}",
+        installation_uuid.map_or_else(|| "unknown".to_string(), str::to_ascii_lowercase)
+    )
+}
 pub const DUE_INDEX_PK: &str = "DUE";
 
 pub fn integration_key(id: &str) -> Key {
@@ -112,6 +119,11 @@ impl Record for Integration {
     }
     fn gsi1(&self) -> Option<Key> {
         Some(Key::new(INTEGRATIONS_INDEX_PK, self.id.clone()))
+    }
+    /// Found by its Sentry installation with one keyed query (a Sentry webhook has 1 s).
+    fn gsi2(&self) -> Option<Key> {
+        let installation = self.sentry.installation_uuid.as_deref();
+        Some(Key::new(installation_index_pk(installation), self.id.clone()))
     }
     versioned!();
 }

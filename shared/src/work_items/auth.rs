@@ -4,6 +4,7 @@
 //! uuid yet learns it here, on first contact.
 
 use axum::http::{HeaderMap, StatusCode};
+use futures_util::future::join_all;
 
 use super::SentryFacing;
 use crate::App;
@@ -48,9 +49,15 @@ pub async fn authenticate(
         .integrations_for_installation(installation_uuid)
         .await
         .map_err(ApiError::from)?;
+    let read = join_all(
+        candidates
+            .iter()
+            .map(|integration| app.integration_secrets(integration)),
+    )
+    .await;
     let mut integrations = Vec::new();
-    for mut integration in candidates {
-        let secrets = match app.integration_secrets(&integration).await {
+    for (mut integration, secrets) in candidates.into_iter().zip(read) {
+        let secrets = match secrets {
             Ok(secrets) => secrets,
             Err(error) => {
                 tracing::warn!(integration = %integration.id, %error, "secrets unreadable; skipped for signature check");

@@ -8,12 +8,14 @@
 //! - the table's stream feeds `sync-worker` through the template's filter ([`stream`]), and a
 //!   schedule invokes it every minute (shorter for tests) — both at once, as on AWS.
 
+pub mod aws_calls;
 pub mod event_filter;
 pub mod front;
 pub mod lambda;
 pub mod stream;
 pub mod topology;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,7 @@ use shared::secrets::Secret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use aws_calls::CallLog;
 use lambda::{FunctionStats, Functions, LambdaFunction, Launch};
 use stream::{StreamMapping, StreamStats, StreamsApi};
 use topology::FunctionSpec;
@@ -63,6 +66,8 @@ pub struct AwsLocal {
     pub public_url: String,
     pub functions: Functions,
     pub stream: Arc<StreamMapping>,
+    /// Each function's calls to AWS (moto), through a recording proxy of its own.
+    pub aws_calls: HashMap<&'static str, Arc<CallLog>>,
     schedule_runs: Arc<Mutex<u64>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -93,7 +98,7 @@ pub fn binary(binaries: &Path, name: &str) -> Result<PathBuf, String> {
     }
 }
 
-fn environment(spec: &FunctionSpec, options: &Options, public_url: &str) -> Vec<(String, String)> {
+fn environment(spec: &FunctionSpec, options: &Options, public_url: &str, aws_endpoint: &str) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("AWS_LAMBDA_FUNCTION_NAME", spec.name.to_string()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
@@ -106,7 +111,7 @@ fn environment(spec: &FunctionSpec, options: &Options, public_url: &str) -> Vec<
         ("AWS_ACCESS_KEY_ID", "aws-local".into()),
         ("AWS_SECRET_ACCESS_KEY", "aws-local".into()),
         ("AWS_SESSION_TOKEN", "aws-local".into()),
-        ("AWS_ENDPOINT_URL", options.moto_endpoint.clone()),
+        ("AWS_ENDPOINT_URL", aws_endpoint.to_string()),
         ("TABLE_NAME", options.table_name.clone()),
         ("SECRET_PREFIX", options.secret_prefix.clone()),
     ]
@@ -155,13 +160,18 @@ impl AwsLocal {
 
         let (shutdown, stopping) = watch::channel(false);
         let mut functions = Functions::new();
+        let mut aws_calls = HashMap::new();
         for mut spec in topology::FUNCTIONS {
+            let (aws_endpoint, calls) = aws_calls::start_proxy(&options.moto_endpoint)
+                .await
+                .map_err(|e| format!("no AWS proxy for {}: {e}", spec.name))?;
+            aws_calls.insert(spec.name, calls);
             if let Some((_, timeout)) = options.timeouts.iter().find(|(name, _)| *name == spec.name) {
                 spec.timeout = *timeout;
             }
             let launch = Launch {
                 binary: binary(&options.binaries, spec.name)?,
-                environment: environment(&spec, &options, &public_url),
+                environment: environment(&spec, &options, &public_url, &aws_endpoint),
                 log_file: logs.join(format!("{}.log", spec.name)),
                 max_instances: MAX_INSTANCES,
             };
@@ -205,6 +215,7 @@ impl AwsLocal {
             public_url,
             functions,
             stream,
+            aws_calls,
             schedule_runs,
             shutdown,
             tasks,

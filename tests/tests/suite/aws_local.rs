@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use bridge_tests::aws_local::aws_calls::sequential_round_trips;
 use bridge_tests::aws_local::topology;
 use bridge_tests::fake_ado::{FakeComment, Fault, FaultKind};
 use bridge_tests::fake_sentry;
@@ -354,6 +355,38 @@ async fn an_event_that_outlasts_the_invocation_is_failed_in_time_and_the_rest_ha
         "the resolve was handed back: {:?}",
         stack.stream_stats()
     );
+}
+
+/// A Sentry webhook that lands on a cold `work-items` process must be answered inside Sentry's
+/// 1 s (an internal integration's webhook is never sent again): it waits for at most three AWS
+/// round trips one after another — the integration by installation, its secret and link at once,
+/// the write.
+#[tokio::test]
+async fn a_cold_work_items_process_answers_a_sentry_webhook_after_three_round_trips() {
+    let setup = setup_with(Duration::from_secs(600)).await;
+    let stack = setup.server.stack.as_ref().unwrap();
+    let work_items = stack.function(topology::WORK_ITEMS.name);
+    work_items.kill_instances();
+    eventually("work-items is cold", || work_items.instances() == 0).await;
+    let cold_starts = work_items.stats().cold_starts;
+    let since = std::time::Instant::now();
+    let (status, answer) = webhook(&setup, "comment", &numbered_comment(1)).await;
+    let elapsed = since.elapsed();
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        work_items.stats().cold_starts,
+        cold_starts + 1,
+        "a cold start served it"
+    );
+    let calls = stack.aws_calls[topology::WORK_ITEMS.name].since(since);
+    let trips = sequential_round_trips(&calls);
+    let operations: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
+    eprintln!(
+        "cold work-items, signed Sentry webhook -> 202: {:.1} ms, {} AWS calls in {trips} sequential round trips: {operations:?}",
+        elapsed.as_secs_f64() * 1e3,
+        calls.len()
+    );
+    assert!(trips <= 3, "{trips} round trips one after another: {operations:?}");
 }
 
 /// A Sentry comment numbered `n` (its own id and text).
