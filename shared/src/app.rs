@@ -84,6 +84,7 @@ impl App {
             admin_auth: AdminAuth::Platform,
             secret_prefix,
             sentry_replay_window_secs: crate::config::replay_window_from_env(),
+            stream_grace_ms: crate::config::stream_grace_from_env(),
         };
         Ok(Self::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
     }

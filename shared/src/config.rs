@@ -22,6 +22,10 @@ pub struct Config {
     pub secret_prefix: String,
     /// Sentry webhooks whose `Sentry-Hook-Timestamp` is further than this from now are refused.
     pub sentry_replay_window_secs: i64,
+    /// How long the worker's scheduled run leaves a pending event to the table's stream before it
+    /// takes the event itself (AWS: `BRIDGE_STREAM_GRACE_SECS`, default two minutes; locally 0:
+    /// there is no stream).
+    pub stream_grace_ms: i64,
 }
 
 /// How long a call to AWS (DynamoDB, Secrets Manager) may take.
@@ -53,6 +57,18 @@ impl SdkTimeouts {
 
 /// Default for [`Config::sentry_replay_window_secs`].
 pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 300;
+
+/// Default for [`Config::stream_grace_ms`] on AWS.
+pub const DEFAULT_STREAM_GRACE_MS: i64 = 120_000;
+
+/// `BRIDGE_STREAM_GRACE_SECS`, else two minutes.
+pub fn stream_grace_from_env() -> i64 {
+    std::env::var("BRIDGE_STREAM_GRACE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+        .map_or(DEFAULT_STREAM_GRACE_MS, |secs| secs * 1000)
+}
 
 /// `BRIDGE_SENTRY_REPLAY_WINDOW_SECS`, else five minutes.
 pub fn replay_window_from_env() -> i64 {

@@ -124,6 +124,7 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
         admin_auth: AdminAuth::Bearer(admin_token),
         secret_prefix: "local/".to_string(),
         sentry_replay_window_secs: crate::config::replay_window_from_env(),
+        stream_grace_ms: 0,
     };
     Ok(App::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
 }

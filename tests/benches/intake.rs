@@ -105,6 +105,7 @@ async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
         admin_auth: AdminAuth::Bearer(Secret::new("admin")),
         secret_prefix: "local/".into(),
         sentry_replay_window_secs: 300,
+        stream_grace_ms: 0,
     };
     App::new(store, Arc::new(secrets), config)
 }

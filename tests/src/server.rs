@@ -90,6 +90,7 @@ fn config(public_url: String) -> Config {
         admin_auth: AdminAuth::Bearer(Secret::new(ADMIN_TOKEN)),
         secret_prefix: format!("bridge-test/{}/", uuid::Uuid::new_v4().simple()),
         sentry_replay_window_secs: shared::config::DEFAULT_REPLAY_WINDOW_SECS,
+        stream_grace_ms: 0,
     }
 }
 
@@ -139,6 +140,36 @@ pub async fn start_with(backend: Backend, worker: bool) -> TestServer {
     }
 }
 
+/// The local server's router over `table` (any [`shared::store::Table`], e.g. one that counts
+/// writes), with a secrets file, and the in-process worker when `worker` is set.
+pub async fn start_over(table: Arc<dyn shared::store::Table>, worker: bool) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("address");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets = FileSecretStore::open(&dir.path().join("secrets.json")).expect("secrets file");
+    let app = App::new(
+        Store::new(table),
+        Arc::new(secrets),
+        config(format!("http://{address}")),
+    );
+    let router = shared::local::router(app.clone());
+    tokio::spawn(async move { shared::axum::serve(listener, router).await });
+    if worker {
+        shared::worker::spawn_local(app.clone(), std::time::Duration::from_millis(100));
+    }
+    TestServer {
+        address,
+        app,
+        client: reqwest::Client::new(),
+        ado: FakeAdo::start().await,
+        sentry: FakeSentry::start().await,
+        stack: None,
+        _dir: Some(dir),
+    }
+}
+
 /// How often `aws-local`'s schedule invokes `sync-worker` in tests (every minute when deployed).
 pub const AWS_LOCAL_SCHEDULE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -152,14 +183,40 @@ pub fn workspace_binaries() -> std::path::PathBuf {
 /// `aws-local` on a free loopback port: the function binaries of this build, a table and a
 /// secret prefix of its own on the test binary's moto, the schedule every `schedule_every`.
 pub async fn start_aws_local(schedule_every: std::time::Duration) -> TestServer {
-    start_aws_local_with(schedule_every, Vec::new()).await
+    start_aws_local_with(AwsLocalSettings {
+        schedule_every,
+        ..AwsLocalSettings::default()
+    })
+    .await
 }
 
-/// [`start_aws_local`] with some functions' timeouts other than the template's.
-pub async fn start_aws_local_with(
-    schedule_every: std::time::Duration,
-    timeouts: Vec<(&'static str, std::time::Duration)>,
-) -> TestServer {
+/// How a test's `aws-local` differs from the deployed stack.
+#[derive(Debug, Clone)]
+pub struct AwsLocalSettings {
+    pub schedule_every: std::time::Duration,
+    /// Functions with another timeout than the template's.
+    pub timeouts: Vec<(&'static str, std::time::Duration)>,
+    /// More environment for every function.
+    pub environment: Vec<(String, String)>,
+}
+
+impl Default for AwsLocalSettings {
+    fn default() -> Self {
+        Self {
+            schedule_every: AWS_LOCAL_SCHEDULE,
+            timeouts: Vec::new(),
+            environment: Vec::new(),
+        }
+    }
+}
+
+/// [`start_aws_local`] with `settings`.
+pub async fn start_aws_local_with(settings: AwsLocalSettings) -> TestServer {
+    let AwsLocalSettings {
+        schedule_every,
+        timeouts,
+        environment,
+    } = settings;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -179,6 +236,7 @@ pub async fn start_aws_local_with(
             table_name: table.clone(),
             secret_prefix: config.secret_prefix.clone(),
             timeouts,
+            environment,
         },
         listener,
     )

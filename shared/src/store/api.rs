@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use futures_util::future::join_all;
+
 use super::StoreError;
 use super::keys::{self, Record};
 use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp};
@@ -468,10 +470,36 @@ impl Store {
         self.update(event).await
     }
 
-    /// Pending and failed events whose `next_attempt_at` is at or before `now_ms`, soonest first.
+    /// Failed events whose retry is due at or before `now_ms`, soonest first: every shard of the
+    /// due index read at once.
     pub async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
         let bound = SkRange::AtMost(keys::time_ordered(now_ms, "\u{10FFFF}"));
-        self.find(query(Index::Gsi1, keys::DUE_INDEX_PK, bound, limit)).await
+        let shards: Vec<Query> = (0..keys::DUE_SHARDS)
+            .map(keys::due_index_pk)
+            .chain([keys::LEGACY_DUE_INDEX_PK.to_string()])
+            .map(|pk| query(Index::Gsi1, pk, bound.clone(), limit))
+            .collect();
+        let shards = shards.iter().map(|shard| self.table.query(shard));
+        let mut items = Vec::new();
+        for shard in join_all(shards).await {
+            items.extend(shard?);
+        }
+        items.sort_by(|a, b| a.gsi1.as_ref().map(|k| &k.sk).cmp(&b.gsi1.as_ref().map(|k| &k.sk)));
+        items.into_iter().take(limit).map(from_item).collect()
+    }
+
+    /// An integration's pending events received at or before `received_before_ms`, oldest first:
+    /// the ones no worker finished (the stream missed them, their worker died, or they were
+    /// queued again by hand).
+    pub async fn pending_events(
+        &self,
+        integration_id: &str,
+        received_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let pk = keys::events_by_status_pk(integration_id, EventStatus::Pending.as_str());
+        let bound = SkRange::AtMost(keys::time_ordered(received_before_ms, "\u{10FFFF}"));
+        self.find(query(Index::Gsi2, pk, bound, limit)).await
     }
 
     /// An integration's events in one status, oldest first.

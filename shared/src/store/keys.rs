@@ -11,13 +11,13 @@
 //! | user mapping | `INT#{int}` | `USER#{email}` | | |
 //! | cursor | `INT#{int}` | `CURSOR#{kind}` | | |
 //! | lease | `LEASE#{name}` | `LEASE` | | |
-//! | inbox event | `EVT#{dedupe key}` | `EVENT` | `DUE` / `{next attempt:020}#{id}` while pending/failed | `INT#{int}#EVT#{status}` / `{received:020}#{id}` |
+//! | inbox event | `EVT#{dedupe key}` | `EVENT` | `DUE#{shard}` / `{next attempt:020}#{id}` while failed | `INT#{int}#EVT#{status}` / `{received:020}#{id}` |
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::table::Key;
-use crate::records::{CommentLink, Cursor, InboxEvent, Integration, Link, Repository, UserMapping};
+use crate::records::{CommentLink, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping};
 
 /// A record type the [`super::Store`] can persist.
 pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -59,7 +59,26 @@ pub fn installation_index_pk(installation_uuid: Option<&str>) -> String {
         installation_uuid.map_or_else(|| "unknown".to_string(), str::to_ascii_lowercase)
     )
 }
-pub const DUE_INDEX_PK: &str = "DUE";
+/// How many partition keys the due index is spread over (`DUE#0` … `DUE#7`): one key for the
+/// whole deployment would cap every tenant's failures together near DynamoDB's ~1 000 writes a
+/// second per partition.
+pub const DUE_SHARDS: u32 = 8;
+
+/// The due index's one partition key before it was spread (entries written by older versions
+/// are still read, until each has been retried).
+pub const LEGACY_DUE_INDEX_PK: &str = "DUE";
+
+pub fn due_index_pk(shard: u32) -> String {
+    format!("DUE#{shard}")
+}
+
+/// The due-index shard of an event: FNV-1a of its id (stable across processes and versions).
+pub fn due_shard(event_id: &str) -> u32 {
+    let hash = event_id.bytes().fold(0x811c_9dc5u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % DUE_SHARDS
+}
 
 pub fn integration_key(id: &str) -> Key {
     Key::new(integration_pk(id), "META")
@@ -193,11 +212,17 @@ impl Record for InboxEvent {
     fn key(&self) -> Key {
         event_key(&self.id)
     }
-    /// The due queue is sparse: only events still owed processing are in it.
+    /// The due queue holds only events waiting for a retry. A fresh event is not in it: it
+    /// reaches the worker through the table's stream on AWS (the schedule finds the ones the
+    /// stream missed through their integration's pending events, `gsi2`), so an insert writes no
+    /// partition key that every tenant shares.
     fn gsi1(&self) -> Option<Key> {
-        self.status
-            .is_due_kind()
-            .then(|| Key::new(DUE_INDEX_PK, time_ordered(self.next_attempt_at, &self.id)))
+        (self.status == EventStatus::Failed).then(|| {
+            Key::new(
+                due_index_pk(due_shard(&self.id)),
+                time_ordered(self.next_attempt_at, &self.id),
+            )
+        })
     }
     fn gsi2(&self) -> Option<Key> {
         Some(Key::new(
@@ -237,15 +262,32 @@ mod tests {
     }
 
     #[test]
-    fn only_pending_and_failed_events_are_in_the_due_index() {
+    fn only_failed_events_are_in_the_due_index() {
         assert_eq!(
-            event(EventStatus::Pending).gsi1(),
-            Some(Key::new("DUE", "00000000000000001000#ado:n1:42:3"))
+            event(EventStatus::Failed).gsi1(),
+            Some(Key::new(
+                due_index_pk(due_shard("ado:n1:42:3")),
+                "00000000000000001000#ado:n1:42:3"
+            ))
         );
-        assert!(event(EventStatus::Failed).gsi1().is_some());
+        assert!(
+            event(EventStatus::Pending).gsi1().is_none(),
+            "fresh events come by the stream"
+        );
         assert!(event(EventStatus::Done).gsi1().is_none());
         assert!(event(EventStatus::Dead).gsi1().is_none());
         assert_eq!(event(EventStatus::Dead).gsi2().unwrap().pk, "INT#i1#EVT#dead");
+    }
+
+    #[test]
+    fn due_shards_spread_events_evenly() {
+        let mut counts = [0u32; DUE_SHARDS as usize];
+        for n in 0..10_000 {
+            counts[due_shard(&format!("ado:2026-12-07T10:00:00.000Z:{n:08x}-0000:42:{n}")) as usize] += 1;
+        }
+        let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(*min > 1_100 && *max < 1_400, "{counts:?}");
+        assert_eq!(due_shard("abc"), due_shard("abc"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn inserted_events(batch: &Value) -> Vec<(String, String)> {
 /// reported as batch item failures, so Lambda hands them over again.
 pub async fn handle_invocation(app: &App, payload: Value, budget: Budget) -> Value {
     if payload.get("Records").is_none() {
-        return match run_due(app, SCHEDULED_BATCH, budget).await {
+        return match run_due(app, SCHEDULED_BATCH, budget, app.config.stream_grace_ms).await {
             Ok(processed) => json!({"processed": processed}),
             Err(error) => {
                 tracing::error!(%error, "scheduled run could not read the inbox");

@@ -228,9 +228,20 @@ async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
     }
 }
 
-/// Processes every due event (up to `limit`) within `budget`; returns how many were processed.
-pub async fn run_due(app: &App, limit: usize, budget: Budget) -> Result<usize, StoreError> {
-    let due = app.store.due_events(clock::now_ms(), limit).await?;
+/// Processes what is owed (up to `limit` of each kind) within `budget`: failed events due for a
+/// retry, and each integration's pending events received at least `pending_after_ms` ago (on
+/// AWS those the stream missed or whose worker died; locally every fresh event). Returns how
+/// many were processed.
+pub async fn run_due(app: &App, limit: usize, budget: Budget, pending_after_ms: i64) -> Result<usize, StoreError> {
+    let now = clock::now_ms();
+    let mut due = app.store.due_events(now, limit).await?;
+    for integration in app.store.list_integrations().await? {
+        let pending = app
+            .store
+            .pending_events(&integration.id, now - pending_after_ms, limit)
+            .await?;
+        due.extend(pending.into_iter().filter(|event| claimable(event, now)));
+    }
     let mut processed = 0;
     for event in due {
         let Some(time) = budget.next_event(std::time::Instant::now()) else {
@@ -248,7 +259,7 @@ pub async fn run_due(app: &App, limit: usize, budget: Budget) -> Result<usize, S
 pub fn spawn_local(app: Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match run_due(&app, 100, Budget::unlimited()).await {
+            match run_due(&app, 100, Budget::unlimited(), 0).await {
                 Ok(processed) if processed > 0 => continue,
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "worker could not read the inbox"),

@@ -58,6 +58,8 @@ pub struct Options {
     /// Timeouts other than the template's, by function name (tests that need a function to run
     /// out of time without waiting a minute).
     pub timeouts: Vec<(&'static str, Duration)>,
+    /// More variables for every function (set last, so they win).
+    pub environment: Vec<(String, String)>,
 }
 
 /// A running stack. [`AwsLocal::stop`] ends every process; dropping it kills them too.
@@ -127,6 +129,7 @@ fn environment(spec: &FunctionSpec, options: &Options, public_url: &str, aws_end
             env.push((name.to_string(), value));
         }
     }
+    env.extend(options.environment.iter().cloned());
     env
 }
 

@@ -109,6 +109,7 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
             table_name: "sentry-ado-bridge".into(),
             secret_prefix: "aws-local/".into(),
             timeouts: Vec::new(),
+            environment: Vec::new(),
         },
         listener,
     )

@@ -10,7 +10,9 @@ use bridge_tests::aws_local::topology;
 use bridge_tests::fake_ado::{FakeComment, Fault, FaultKind};
 use bridge_tests::fake_sentry;
 use bridge_tests::sentry_app::{fixture, post_signed, post_webhook};
-use bridge_tests::server::{ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, Backend, TestServer, start_aws_local_with, start_with};
+use bridge_tests::server::{
+    ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, AwsLocalSettings, Backend, TestServer, start_aws_local_with, start_with,
+};
 use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -41,12 +43,16 @@ async fn setup() -> Setup {
 
 /// [`setup`] with the schedule invoking `sync-worker` every `schedule_every`.
 async fn setup_with(schedule_every: Duration) -> Setup {
-    setup_timed(schedule_every, Vec::new()).await
+    setup_on(AwsLocalSettings {
+        schedule_every,
+        ..AwsLocalSettings::default()
+    })
+    .await
 }
 
-/// [`setup_with`], some functions with other timeouts than the template's.
-async fn setup_timed(schedule_every: Duration, timeouts: Vec<(&'static str, Duration)>) -> Setup {
-    let server = start_aws_local_with(schedule_every, timeouts).await;
+/// [`setup`] on an `aws-local` with `settings`.
+async fn setup_on(settings: AwsLocalSettings) -> Setup {
+    let server = start_aws_local_with(settings).await;
     let integration_id = server.create_integration().await;
     let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
         "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
@@ -201,12 +207,18 @@ async fn an_alert_rule_firing_three_times_creates_one_work_item() {
 
 /// On AWS the stream and the one-minute schedule both feed `sync-worker`, in processes of their
 /// own. Each comment must reach Azure DevOps once even when both find its event: here the
-/// schedule runs every 300 ms (so it usually claims an event before the stream's batching window
-/// ends) and Azure DevOps takes 1.5 s to answer a comment post (so the two runs overlap).
+/// schedule runs every 300 ms and takes pending events at once (no grace for the stream), so it
+/// usually claims an event before the stream's batching window ends, and Azure DevOps takes
+/// 1.5 s to answer a comment post (so the two runs overlap).
 #[tokio::test]
 async fn the_stream_and_the_schedule_never_apply_one_event_twice() {
     const COMMENTS: usize = 6;
-    let setup = setup_with(Duration::from_millis(300)).await;
+    let setup = setup_on(AwsLocalSettings {
+        schedule_every: Duration::from_millis(300),
+        environment: vec![("BRIDGE_STREAM_GRACE_SECS".into(), "0".into())],
+        ..AwsLocalSettings::default()
+    })
+    .await;
     setup.server.ado.inject(Fault {
         path_contains: "/comments".into(),
         method: Some(reqwest::Method::POST),
@@ -305,10 +317,11 @@ async fn a_retried_stream_batch_leaves_failed_events_to_their_backoff() {
 /// the event was claimed again after every lease, forever.
 #[tokio::test]
 async fn an_event_that_outlasts_the_invocation_is_failed_in_time_and_the_rest_handed_back() {
-    let setup = setup_timed(
-        Duration::from_secs(600),
-        vec![(topology::SYNC_WORKER.name, Duration::from_secs(8))],
-    )
+    let setup = setup_on(AwsLocalSettings {
+        schedule_every: Duration::from_secs(600),
+        timeouts: vec![(topology::SYNC_WORKER.name, Duration::from_secs(8))],
+        ..AwsLocalSettings::default()
+    })
     .await;
     let server = &setup.server;
     server.ado.inject(Fault {

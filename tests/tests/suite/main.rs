@@ -5,6 +5,7 @@ mod admin_api;
 mod ado_client;
 mod ado_to_sentry;
 mod aws_local;
+mod partitions;
 mod secrets;
 mod sentry_client;
 mod sentry_to_ado;

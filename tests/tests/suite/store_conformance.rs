@@ -328,16 +328,26 @@ async fn events_are_deduplicated(store: Store) {
 
 async fn due_events_in_order(store: Store) {
     for (id, status, due) in [
-        ("late", EventStatus::Pending, 300),
+        ("late", EventStatus::Failed, 300),
         ("early", EventStatus::Failed, 100),
-        ("future", EventStatus::Pending, 10_000),
+        ("future", EventStatus::Failed, 10_000),
+        ("fresh", EventStatus::Pending, 200),
         ("finished", EventStatus::Done, 50),
         ("given-up", EventStatus::Dead, 60),
     ] {
         store.insert_event(&mut event(id, status, due, due)).await.unwrap();
     }
     let ids = |events: Vec<InboxEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
-    assert_eq!(ids(store.due_events(1_000, 10).await.unwrap()), vec!["early", "late"]);
+    assert_eq!(
+        ids(store.due_events(1_000, 10).await.unwrap()),
+        vec!["early", "late"],
+        "failed events, across the due index's shards, soonest first"
+    );
+    assert_eq!(ids(store.pending_events("i1", 1_000, 10).await.unwrap()), vec!["fresh"]);
+    assert!(
+        store.pending_events("i1", 199, 10).await.unwrap().is_empty(),
+        "received later"
+    );
     assert_eq!(ids(store.due_events(1_000, 1).await.unwrap()), vec!["early"]);
     assert_eq!(
         ids(store.due_events(300, 10).await.unwrap()),
@@ -428,10 +438,10 @@ async fn reads_follow_writes(store: Store) {
     store.activate_link(&mut link("i1", "77", 60), 30).await.unwrap();
     assert_eq!(store.link_history("i1", "77").await.unwrap().len(), 2);
 
-    assert!(store.due_events(i64::MAX, 10).await.unwrap().is_empty());
+    assert!(store.pending_events("i1", i64::MAX, 10).await.unwrap().is_empty());
     let mut queued = event("e1", EventStatus::Pending, 5, 5);
     store.insert_event(&mut queued).await.unwrap();
-    assert_eq!(store.due_events(i64::MAX, 10).await.unwrap().len(), 1);
+    assert_eq!(store.pending_events("i1", i64::MAX, 10).await.unwrap().len(), 1);
     assert_eq!(
         store
             .events_by_status("i1", EventStatus::Pending, 10)
@@ -449,7 +459,7 @@ async fn reads_follow_writes(store: Store) {
     );
     queued.status = EventStatus::Done;
     store.update_event(&mut queued).await.unwrap();
-    assert!(store.due_events(i64::MAX, 10).await.unwrap().is_empty());
+    assert!(store.pending_events("i1", i64::MAX, 10).await.unwrap().is_empty());
     assert!(
         store
             .events_by_status("i1", EventStatus::Pending, 10)
@@ -638,11 +648,11 @@ async fn sqlite_group_commit_isolates_conflicts() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(Arc::new(SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap()));
     assert_eq!(concurrent_inserts(&store, 64, |n| format!("key-{}", n % 8)).await, 8);
-    assert_eq!(store.due_events(i64::MAX, 100).await.unwrap().len(), 8);
+    assert_eq!(store.pending_events("i1", i64::MAX, 100).await.unwrap().len(), 8);
     drop(store);
     let reopened = Store::new(Arc::new(SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap()));
     assert_eq!(
-        reopened.due_events(i64::MAX, 100).await.unwrap().len(),
+        reopened.pending_events("i1", i64::MAX, 100).await.unwrap().len(),
         8,
         "committed to the file"
     );
@@ -681,7 +691,7 @@ async fn sqlite_checkpoints_reach_the_database_file_in_the_background() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(store.due_events(i64::MAX, 1000).await.unwrap().len(), 200);
+    assert_eq!(store.pending_events("i1", i64::MAX, 1000).await.unwrap().len(), 200);
 }
 
 /// A DynamoDB index that lags its table (as a GSI may; moto's never do): queries on an index
