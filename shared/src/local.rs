@@ -129,6 +129,35 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
     Ok(App::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
 }
 
+/// A local program's `main` (`bridge-local`, `aws-local`): options from the command line and the
+/// environment (`usage` printed on `--help`, exit 2 on a bad argument), then `run`, whose error
+/// is printed after the program's name (exit 1).
+pub async fn run_program<F, Fut>(program: &str, usage: &str, run: F) -> std::process::ExitCode
+where
+    F: FnOnce(LocalOptions) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    use std::process::ExitCode;
+    let options = match parse_command_line(usage, std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(options) => options,
+        Err(message) if message.starts_with("usage:") => {
+            println!("{message}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{program}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM (for a graceful stop).
 pub async fn shutdown_signal() {
     let terminate = async {

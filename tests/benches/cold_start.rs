@@ -131,15 +131,10 @@ fn ms(duration: Duration) -> f64 {
 /// most sequential AWS round trips one took.
 async fn cold_sentry_webhooks(starts: usize) -> (Vec<Duration>, usize) {
     use bridge_tests::aws_local::{aws_calls, topology};
-    let server = bridge_tests::server::start_aws_local(Duration::from_secs(600)).await;
-    server.create_integration().await;
-    let request = serde_json::json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
-        "issueId": 6543210987u64, "installationId": bridge_tests::fake_sentry::INSTALLATION,
-        "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64}});
-    let url = server.url("/sentry/issue-link/create");
-    let (status, _) =
-        bridge_tests::sentry_app::post_signed(&server.client, &url, &request, "sentry-client-secret-value").await;
-    assert_eq!(status.as_u16(), 201, "the issue is linked");
+    let linked =
+        bridge_tests::server::Linked::create(bridge_tests::server::start_aws_local(Duration::from_secs(600)).await)
+            .await;
+    let server = linked.server;
     let stack = server.stack.as_ref().expect("aws-local");
     let work_items = stack.function(topology::WORK_ITEMS.name);
     let mut times = Vec::new();

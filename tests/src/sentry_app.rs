@@ -57,3 +57,15 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
+
+/// An `event_alert` webhook for Sentry issue `issue`, its rule set to create a Bug in
+/// Fabrikam-Fiber; `n` makes the event's title its own.
+pub fn alert_webhook(issue: &str, n: u64) -> Value {
+    serde_json::json!({"action": "triggered", "installation": {"uuid": crate::fake_sentry::INSTALLATION},
+        "data": {"event": {"issue_id": issue, "title": format!("TypeError: x is undefined ({n})"), "culprit": "app.js in render",
+                           "issue_url": format!("https://contoso.sentry.io/issues/{issue}/")},
+                 "triggered_rule": "Errors in checkout",
+                 "issue_alert": {"id": 12, "title": "Errors in checkout", "sentry_app_id": 3,
+                                 "settings": [{"name": "ado_project", "value": "Fabrikam-Fiber"}, {"name": "work_item_type", "value": "Bug"}]}},
+        "actor": {"type": "application", "id": "sentry", "name": "Sentry"}})
+}

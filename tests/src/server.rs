@@ -13,6 +13,69 @@ use crate::fake_ado::{self, FakeAdo};
 use crate::fake_sentry::{self, FakeSentry};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The Sentry app's client secret of the integrations tests create.
+pub const SENTRY_CLIENT_SECRET: &str = "sentry-client-secret-value";
+
+/// A server with an integration and a work item linked to a Sentry issue.
+pub struct Linked {
+    pub server: TestServer,
+    pub integration_id: String,
+    pub work_item: u64,
+}
+
+/// The Sentry issue [`Linked::create`] links.
+pub const LINKED_ISSUE: &str = "6543210987";
+
+impl Linked {
+    /// Connects an integration on `server` and creates a work item from Sentry issue
+    /// [`LINKED_ISSUE`] through the signed issue-link route, as Sentry would.
+    pub async fn create(server: TestServer) -> Self {
+        let integration_id = server.create_integration().await;
+        let request = serde_json::json!({
+            "fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
+            "issueId": LINKED_ISSUE.parse::<u64>().expect("a number"),
+            "installationId": fake_sentry::INSTALLATION,
+            "webUrl": format!("https://contoso.sentry.io/issues/{LINKED_ISSUE}/"),
+            "project": {"slug": "backend", "id": 4505123456789u64},
+            "actor": {"type": "user", "id": 2234567, "name": "Jane Doe"}});
+        let url = server.url("/sentry/issue-link/create");
+        let (status, created) =
+            crate::sentry_app::post_signed(&server.client, &url, &request, SENTRY_CLIENT_SECRET).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
+        let work_item = created["identifier"]
+            .as_str()
+            .expect("identifier")
+            .parse()
+            .expect("a work item id");
+        server.sentry.add_issue(LINKED_ISSUE);
+        Self {
+            server,
+            integration_id,
+            work_item,
+        }
+    }
+
+    /// The linked work item's comments in the fake Azure DevOps that are not deleted.
+    pub fn ado_comments(&self) -> Vec<crate::fake_ado::FakeComment> {
+        self.server.ado.state(|s| {
+            s.work_items[&self.work_item]
+                .comments
+                .iter()
+                .filter(|c| !c.deleted)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// The integration's inbox events in `status` (at most 50, oldest first).
+    pub async fn events(&self, status: shared::records::EventStatus) -> Vec<shared::records::InboxEvent> {
+        let store = &self.server.app.store;
+        store
+            .events_by_status(&self.integration_id, status, 50)
+            .await
+            .expect("store")
+    }
+}
 
 /// A running server; the task stops with the test's runtime.
 pub struct TestServer {
@@ -38,6 +101,27 @@ impl TestServer {
             .await
             .expect("store")
             .expect("an active link")
+    }
+
+    /// The stored integration `id` and its secrets.
+    pub async fn integration_and_secrets(
+        &self,
+        id: &str,
+    ) -> (shared::records::Integration, shared::secrets::IntegrationSecrets) {
+        let integration = self
+            .app
+            .store
+            .get_integration(id)
+            .await
+            .expect("store")
+            .expect("the integration");
+        let secrets = self
+            .app
+            .secrets
+            .get(&integration.secret_ref)
+            .await
+            .expect("its secrets");
+        (integration, secrets)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -66,7 +150,7 @@ impl TestServer {
             "azure_devops": {"organization_url": self.ado.org_url(),
                              "auth": {"type": "pat", "token": fake_ado::VALID_PAT}},
             "sentry": {"base_url": self.sentry.base_url(), "organization_slug": fake_sentry::ORG,
-                       "client_secret": "sentry-client-secret-value", "auth_token": fake_sentry::TOKEN},
+                       "client_secret": SENTRY_CLIENT_SECRET, "auth_token": fake_sentry::TOKEN},
             "sync": {}
         })
     }
@@ -123,7 +207,18 @@ pub async fn start_with(backend: Backend, worker: bool) -> TestServer {
             (store, Arc::new(secrets), None)
         }
     };
-    let app = App::new(store, secrets, config(public_url));
+    serve(listener, App::new(store, secrets, config(public_url)), worker, dir).await
+}
+
+/// Serves `app` with the local server's router on `listener`, with the in-process worker when
+/// `worker` is set, beside fresh fakes.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    worker: bool,
+    dir: Option<tempfile::TempDir>,
+) -> TestServer {
+    let address = listener.local_addr().expect("address");
     let router = shared::local::router(app.clone());
     tokio::spawn(async move { shared::axum::serve(listener, router).await });
     if worker {
@@ -154,20 +249,7 @@ pub async fn start_over(table: Arc<dyn shared::store::Table>, worker: bool) -> T
         Arc::new(secrets),
         config(format!("http://{address}")),
     );
-    let router = shared::local::router(app.clone());
-    tokio::spawn(async move { shared::axum::serve(listener, router).await });
-    if worker {
-        shared::worker::spawn_local(app.clone(), std::time::Duration::from_millis(100));
-    }
-    TestServer {
-        address,
-        app,
-        client: reqwest::Client::new(),
-        ado: FakeAdo::start().await,
-        sentry: FakeSentry::start().await,
-        stack: None,
-        _dir: Some(dir),
-    }
+    serve(listener, app, worker, Some(dir)).await
 }
 
 /// How often `aws-local`'s schedule invokes `sync-worker` in tests (every minute when deployed).

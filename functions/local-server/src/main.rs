@@ -18,24 +18,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let options = match local::parse_options(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-        Ok(options) => options,
-        Err(message) if message.starts_with("usage:") => {
-            println!("{message}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(options).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("bridge-local: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    local::run_program("bridge-local", local::USAGE, run).await
 }
 
 async fn run(options: local::LocalOptions) -> Result<(), String> {

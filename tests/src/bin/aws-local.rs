@@ -23,24 +23,7 @@ const USAGE: &str = "usage: aws-local [--listen ADDR] [--data-dir DIR]
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match local::parse_command_line(USAGE, std::env::args().skip(1), |n| std::env::var(n).ok()) {
-        Ok(options) => options,
-        Err(message) if message.starts_with("usage:") => {
-            println!("{message}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(options).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("aws-local: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    local::run_program("aws-local", USAGE, run).await
 }
 
 fn schedule_every() -> Result<Duration, String> {
@@ -66,11 +49,12 @@ fn function_binaries() -> Result<PathBuf, String> {
         .ok_or("no directory for the executable")?;
     if let Ok(cargo) = std::env::var("CARGO") {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        // The whole workspace's binaries, so the functions are built with the same features as
+        // every other build here (a subset would unify features differently and build twice).
         let mut build = std::process::Command::new(cargo);
-        build.current_dir(&workspace).arg("build").arg("--quiet");
-        for spec in topology::FUNCTIONS {
-            build.args(["-p", spec.name]);
-        }
+        build
+            .current_dir(&workspace)
+            .args(["build", "--quiet", "--workspace", "--bins"]);
         if dir.file_name().is_some_and(|name| name == "release") {
             build.arg("--release");
         }

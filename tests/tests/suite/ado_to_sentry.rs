@@ -1,11 +1,10 @@
 //! Azure DevOps → Sentry end to end: the fake Azure DevOps delivers real-shaped service-hook
 //! payloads to the server's intake route, the worker applies them to the fake Sentry.
 
-use shared::secrets::SecretStore;
 use std::time::Duration;
 
 use bridge_tests::fake_ado::{self, FakeIdentity};
-use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
+use bridge_tests::server::{ADMIN_TOKEN, Backend, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,11 +15,7 @@ use shared::records::{EventStatus, Link, LinkOrigin, LinkSyncState};
 const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
 const ISSUE: &str = "77";
 
-struct Setup {
-    server: TestServer,
-    integration_id: String,
-    work_item: u64,
-}
+use bridge_tests::server::Linked as Setup;
 
 async fn settled(setup: &Setup) {
     bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
@@ -130,16 +125,6 @@ async fn set_state(setup: &Setup, by: &str, state: &str) {
     settled(setup).await;
 }
 
-async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::InboxEvent> {
-    setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.integration_id, status, 20)
-        .await
-        .unwrap()
-}
-
 /// The link of Sentry issue 77 as stored now.
 async fn current_link(setup: &Setup) -> Link {
     setup.server.stored_link(&setup.integration_id, ISSUE).await
@@ -233,14 +218,14 @@ async fn assign_and_unassign_map_to_sentry_members() {
         .unwrap();
     settled(&setup).await;
     assert_eq!(sentry_writes(&setup), before);
-    let done = events(&setup, EventStatus::Done).await;
+    let done = setup.events(EventStatus::Done).await;
     let noted = done.iter().find(|e| {
         e.last_error
             .as_deref()
             .is_some_and(|n| n.contains("bob@fabrikam.example"))
     });
     assert!(noted.is_some(), "{done:?}");
-    assert!(events(&setup, EventStatus::Failed).await.is_empty());
+    assert!(setup.events(EventStatus::Failed).await.is_empty());
 }
 
 #[tokio::test]
@@ -348,7 +333,7 @@ async fn a_sentry_outage_leaves_the_event_failed_then_it_applies_once() {
     setup.server.sentry.fail_next(3);
     set_state(&setup, JAMAL, "Resolved").await;
     let store = &setup.server.app.store;
-    let failed = events(&setup, EventStatus::Failed).await;
+    let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].attempts, 1);
     assert!(
@@ -409,7 +394,7 @@ async fn the_admin_api_requeues_a_dead_event() {
     setup.server.sentry.fail_next(3);
     set_state(&setup, JAMAL, "Resolved").await;
     let store = &setup.server.app.store;
-    let mut event = events(&setup, EventStatus::Failed).await.remove(0);
+    let mut event = setup.events(EventStatus::Failed).await.remove(0);
     event.status = EventStatus::Dead;
     store.update_event(&mut event).await.unwrap();
     setup.server.sentry.fail_next(0);
@@ -496,26 +481,8 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
     let hook = setup
         .server
         .url(&format!("/hooks/azure-devops/{}", setup.integration_id));
-    let secret = {
-        let integration = setup
-            .server
-            .app
-            .store
-            .get_integration(&setup.integration_id)
-            .await
-            .unwrap()
-            .unwrap();
-        setup
-            .server
-            .app
-            .secrets
-            .get(&integration.secret_ref)
-            .await
-            .unwrap()
-            .webhook_secret
-            .expose()
-            .to_string()
-    };
+    let (_, secrets) = setup.server.integration_and_secrets(&setup.integration_id).await;
+    let secret = secrets.webhook_secret.expose().to_string();
     let client = &setup.server.client;
     let valid = json!({"id": "n1", "eventType": "workitem.updated", "resource": {"id": 9, "workItemId": setup.work_item, "rev": 7,
         "fields": {"System.State": {"oldValue": "New", "newValue": "Resolved"}}, "revision": {"fields": {}}}});
@@ -591,7 +558,7 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     let setup = setup_on(Backend::Aws, false).await;
     let app = &setup.server.app;
     edit_state(&setup, JAMAL, "Resolved").await;
-    let pending = events(&setup, EventStatus::Pending).await;
+    let pending = setup.events(EventStatus::Pending).await;
     assert_eq!(pending.len(), 1, "queued by intake, not processed yet");
     let batch = json!({"Records": [{"eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
         "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}, "sk": {"S": "EVENT"}},
@@ -610,7 +577,7 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
 
     setup.server.sentry.fail_next(1);
     edit_state(&setup, JAMAL, "Active").await;
-    let pending = events(&setup, EventStatus::Pending).await;
+    let pending = setup.events(EventStatus::Pending).await;
     let record = json!({"Records": [{"eventName": "INSERT", "dynamodb": {
         "Keys": {"pk": {"S": format!("EVT#{}", pending[0].id)}}, "SequenceNumber": "4201"}}]});
     assert_eq!(
@@ -706,7 +673,7 @@ async fn a_comment_retried_after_a_newer_revision_is_still_posted_once() {
         .await
         .unwrap();
     settled(&setup).await;
-    let failed = events(&setup, EventStatus::Failed).await;
+    let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1, "the comment's event failed on the Sentry outage");
 
     set_state(&setup, JAMAL, "Resolved").await;
@@ -720,7 +687,7 @@ async fn a_comment_retried_after_a_newer_revision_is_still_posted_once() {
         .filter(|(_, text)| text.contains("Root cause found in billing.py"))
         .collect();
     assert_eq!(posted.len(), 1, "{comments:?}");
-    assert!(events(&setup, EventStatus::Failed).await.is_empty());
+    assert!(setup.events(EventStatus::Failed).await.is_empty());
 }
 
 /// A resolve whose event keeps failing is applied by the next revision of the work item (its
@@ -731,7 +698,7 @@ async fn a_failing_state_change_is_applied_by_the_next_revision_and_not_lost() {
     let setup = setup().await;
     setup.server.sentry.fail_next(1);
     set_state(&setup, JAMAL, "Resolved").await;
-    let failed = events(&setup, EventStatus::Failed).await;
+    let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
 
@@ -773,7 +740,7 @@ async fn a_state_of_unknown_category_is_not_recorded_as_synced() {
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
     let link = current_link(&setup).await;
     assert_eq!(link.sync.ado_state.as_deref(), Some("Active"));
-    let done = events(&setup, EventStatus::Done).await;
+    let done = setup.events(EventStatus::Done).await;
     assert!(
         done.iter().any(|e| e
             .last_error
@@ -798,7 +765,7 @@ async fn a_failing_assignment_is_applied_by_the_next_revision_and_not_lost() {
         json!([patch::field("System.AssignedTo", "alice@fabrikam.example")]),
     )
     .await;
-    let failed = events(&setup, EventStatus::Failed).await;
+    let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(setup.server.sentry.issue(ISSUE).assigned_to, None);
 
@@ -881,7 +848,7 @@ async fn sentry_already_having_the_comment_resolves_to_it() {
 /// The one pending event of the integration, once the delivery has arrived.
 async fn eventually_pending(setup: &Setup) -> shared::records::InboxEvent {
     for _ in 0..250 {
-        if let Some(event) = events(setup, EventStatus::Pending).await.into_iter().next() {
+        if let Some(event) = setup.events(EventStatus::Pending).await.into_iter().next() {
             return event;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -898,7 +865,7 @@ async fn a_late_retry_of_a_delete_after_the_restore_is_superseded() {
     setup.server.sentry.fail_next(1);
     setup.server.ado.recycle_as(JAMAL, setup.work_item, true).await.unwrap();
     settled(&setup).await;
-    let failed = events(&setup, EventStatus::Failed).await;
+    let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1, "the delete notice failed on the Sentry outage");
 
     setup

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use bridge_tests::aws_local::aws_calls::sequential_round_trips;
 use bridge_tests::aws_local::topology;
-use bridge_tests::fake_ado::{FakeComment, Fault, FaultKind};
-use bridge_tests::fake_sentry;
-use bridge_tests::sentry_app::{fixture, post_signed, post_webhook};
+use bridge_tests::fake_ado::{Fault, FaultKind};
+use bridge_tests::sentry_app::{fixture, post_webhook};
 use bridge_tests::server::{
-    ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, AwsLocalSettings, Backend, TestServer, start_aws_local_with, start_with,
+    ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, AwsLocalSettings, Backend, start_aws_local_with, start_with,
 };
 use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
@@ -25,11 +24,7 @@ const CLIENT_SECRET: &str = "sentry-client-secret-value";
 const ISSUE: &str = "6543210987";
 const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
 
-struct Setup {
-    server: TestServer,
-    integration_id: String,
-    work_item: u64,
-}
+use bridge_tests::server::Linked as Setup;
 
 fn now() -> i64 {
     clock::now_ms() / 1000
@@ -52,44 +47,13 @@ async fn setup_with(schedule_every: Duration) -> Setup {
 
 /// [`setup`] on an `aws-local` with `settings`.
 async fn setup_on(settings: AwsLocalSettings) -> Setup {
-    let server = start_aws_local_with(settings).await;
-    let integration_id = server.create_integration().await;
-    let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
-        "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
-        "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64},
-        "actor": {"type": "user", "id": 2234567, "name": "Jane Doe"}});
-    let url = server.url("/sentry/issue-link/create");
-    let (status, created) = post_signed(&server.client, &url, &request, CLIENT_SECRET).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let work_item = created["identifier"].as_str().unwrap().parse().unwrap();
-    server.sentry.add_issue(ISSUE);
-    Setup {
-        server,
-        integration_id,
-        work_item,
-    }
+    Setup::create(start_aws_local_with(settings).await).await
 }
 
 async fn webhook(setup: &Setup, resource: &str, body: &Value) -> (StatusCode, Value) {
     let url = setup.server.url("/hooks/sentry");
     let body = serde_json::to_string(body).unwrap();
     post_webhook(&setup.server.client, &url, resource, &body, CLIENT_SECRET, now()).await
-}
-
-fn comments(setup: &Setup) -> Vec<FakeComment> {
-    setup.server.ado.state(|s| {
-        s.work_items[&setup.work_item]
-            .comments
-            .iter()
-            .filter(|c| !c.deleted)
-            .cloned()
-            .collect()
-    })
-}
-
-async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::InboxEvent> {
-    let store = &setup.server.app.store;
-    store.events_by_status(&setup.integration_id, status, 50).await.unwrap()
 }
 
 #[tokio::test]
@@ -143,7 +107,7 @@ async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
     assert_eq!(wrong.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
     bridge_tests::wait::settled(&server.app, &setup.integration_id).await;
     assert_eq!(
-        events(&setup, EventStatus::Done).await.len(),
+        setup.events(EventStatus::Done).await.len(),
         1,
         "one event, applied once"
     );
@@ -162,11 +126,11 @@ async fn a_sentry_comment_becomes_one_ado_comment() {
     let created = fixture("webhook_comment_created.json");
     let (status, answer) = webhook(&setup, "comment", &created).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    eventually("the comment in Azure DevOps", || !comments(&setup).is_empty()).await;
+    eventually("the comment in Azure DevOps", || !setup.ado_comments().is_empty()).await;
     bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
     // The schedule runs every two seconds here: give it a run or two to find anything to redo.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let mirrored = comments(&setup);
+    let mirrored = setup.ado_comments();
     assert_eq!(mirrored.len(), 1, "{mirrored:?}");
     assert_eq!(
         mirrored[0].text,
@@ -178,31 +142,7 @@ async fn a_sentry_comment_becomes_one_ado_comment() {
 
 #[tokio::test]
 async fn an_alert_rule_firing_three_times_creates_one_work_item() {
-    let setup = setup().await;
-    let issue = "7000000001";
-    setup.server.sentry.add_issue(issue);
-    let alert = |n: u64| {
-        json!({"action": "triggered", "installation": {"uuid": fake_sentry::INSTALLATION},
-            "data": {"event": {"issue_id": issue, "title": format!("TypeError: x is undefined ({n})"), "culprit": "app.js in render",
-                               "issue_url": format!("https://contoso.sentry.io/issues/{issue}/")},
-                     "triggered_rule": "Errors in checkout",
-                     "issue_alert": {"id": 12, "title": "Errors in checkout", "sentry_app_id": 3,
-                                     "settings": [{"name": "ado_project", "value": "Fabrikam-Fiber"}, {"name": "work_item_type", "value": "Bug"}]}},
-            "actor": {"type": "application", "id": "sentry", "name": "Sentry"}})
-    };
-    let before = setup.server.ado.state(|s| s.work_items.len());
-    for n in 0..3 {
-        let (status, answer) = webhook(&setup, "event_alert", &alert(n)).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    }
-    eventually("the alert's work item", || {
-        setup.server.ado.state(|s| s.work_items.len()) > before
-    })
-    .await;
-    bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
-    assert_eq!(setup.server.ado.state(|s| s.work_items.len()), before + 1);
-    let link = setup.server.stored_link(&setup.integration_id, issue).await;
-    assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
+    crate::sentry_to_ado::alert_rule_fires_three_times(&setup().await).await;
 }
 
 /// On AWS the stream and the one-minute schedule both feed `sync-worker`, in processes of their
@@ -230,10 +170,13 @@ async fn the_stream_and_the_schedule_never_apply_one_event_twice() {
         let (status, answer) = webhook(&setup, "comment", &numbered_comment(n)).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     }
-    eventually("every comment in Azure DevOps", || comments(&setup).len() >= COMMENTS).await;
+    eventually("every comment in Azure DevOps", || {
+        setup.ado_comments().len() >= COMMENTS
+    })
+    .await;
     bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
     tokio::time::sleep(Duration::from_millis(2_000)).await;
-    let posted = comments(&setup);
+    let posted = setup.ado_comments();
     let mut texts: Vec<&str> = posted.iter().map(|c| c.text.as_str()).collect();
     texts.sort();
     texts.dedup();
@@ -279,8 +222,8 @@ async fn a_retried_stream_batch_leaves_failed_events_to_their_backoff() {
     let store = &server.app.store;
     let mut failed = Vec::new();
     for _ in 0..200 {
-        failed = events(&setup, EventStatus::Failed).await;
-        let held = events(&setup, EventStatus::Pending).await.iter().any(|e| e.claims == 1);
+        failed = setup.events(EventStatus::Failed).await;
+        let held = setup.events(EventStatus::Pending).await.iter().any(|e| e.claims == 1);
         if failed.len() == 1 && held {
             break;
         }
@@ -417,7 +360,7 @@ async fn mirror_comment(setup: &Setup, n: usize, expected: usize) -> shared::rec
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     let id = answer["event_ids"][0].as_str().unwrap().to_string();
     let event = bridge_tests::wait::ended(&setup.server.app, &id).await;
-    assert_eq!(comments(setup).len(), expected, "{event:?}");
+    assert_eq!(setup.ado_comments().len(), expected, "{event:?}");
     event
 }
 
@@ -461,14 +404,7 @@ async fn a_changed_credential_reaches_a_warm_worker_on_its_next_event() {
         "the warm worker read the new PAT at once, never trying the old one"
     );
 
-    let integration = server
-        .app
-        .store
-        .get_integration(&setup.integration_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut secrets = server.app.secrets.get(&integration.secret_ref).await.unwrap();
+    let (integration, mut secrets) = server.integration_and_secrets(&setup.integration_id).await;
     secrets.azure_devops = shared::secrets::AdoCredential::Pat {
         token: shared::secrets::Secret::new("rotated-pat-3"),
     };

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bridge_tests::server::{TestServer, start_over};
+use bridge_tests::server::{Linked, start_over};
 use reqwest::StatusCode;
 use serde_json::json;
 use shared::azure_devops::patch;
@@ -106,24 +106,15 @@ async fn a_burst_of_deliveries_writes_no_partition_key_every_tenant_shares() {
         inner: SqliteTable::open(&dir.path().join("bridge.sqlite3")).unwrap(),
         writes: Mutex::new(HashMap::new()),
     });
-    let server: TestServer = start_over(counting.clone(), true).await;
-    let integration_id = server.create_integration().await;
-    let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
-        "issueId": 6543210987u64, "installationId": bridge_tests::fake_sentry::INSTALLATION,
-        "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64}});
-    let url = server.url("/sentry/issue-link/create");
-    let (status, created) =
-        bridge_tests::sentry_app::post_signed(&server.client, &url, &request, "sentry-client-secret-value").await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let work_item: u64 = created["identifier"].as_str().unwrap().parse().unwrap();
-    server.sentry.add_issue("6543210987");
+    let linked = Linked::create(start_over(counting.clone(), true).await).await;
+    let (server, integration_id, work_item) = (&linked.server, &linked.integration_id, linked.work_item);
     let ops = json!([patch::replace("/fields/System.Title", "ZeroDivisionError in checkout")]);
     server.ado.edit_work_item_as(JAMAL, work_item, ops).await.unwrap();
     let delivery = server
         .ado
         .delivery_where(|d| d.event_type == "workitem.updated")
         .unwrap();
-    bridge_tests::wait::settled(&server.app, &integration_id).await;
+    bridge_tests::wait::settled(&server.app, integration_id).await;
     let before = counting.writes();
 
     let burst = burst_size();
@@ -138,7 +129,7 @@ async fn a_burst_of_deliveries_writes_no_partition_key_every_tenant_shares() {
     let store = &server.app.store;
     let started = std::time::Instant::now();
     while !store
-        .events_by_status(&integration_id, EventStatus::Pending, 1)
+        .events_by_status(integration_id, EventStatus::Pending, 1)
         .await
         .unwrap()
         .is_empty()
@@ -159,7 +150,7 @@ async fn a_burst_of_deliveries_writes_no_partition_key_every_tenant_shares() {
     burst_writes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let shared: Vec<&(String, u64)> = burst_writes
         .iter()
-        .filter(|(key, _)| !key.contains(&integration_id) && !key.contains("EVT#"))
+        .filter(|(key, _)| !key.contains(integration_id.as_str()) && !key.contains("EVT#"))
         .collect();
     eprintln!(
         "{burst} deliveries: busiest partition keys {:?}; keys no tenant owns: {shared:?}",

@@ -1,7 +1,7 @@
 //! Sentry → Azure DevOps end to end: webhooks built like Sentry's samples, signed over the exact
 //! bytes sent, to the server's `/hooks/sentry`; the worker writes to the fake Azure DevOps.
 
-use bridge_tests::fake_ado::{self, Fault, FaultKind};
+use bridge_tests::fake_ado::{Fault, FaultKind};
 use bridge_tests::fake_sentry;
 use bridge_tests::sentry_app::fixture;
 use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
@@ -16,11 +16,7 @@ const CLIENT_SECRET: &str = "sentry-client-secret-value";
 const ISSUE: &str = "6543210987";
 const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
 
-struct Setup {
-    server: TestServer,
-    integration_id: String,
-    work_item: u64,
-}
+use bridge_tests::server::Linked as Setup;
 
 async fn settled(setup: &Setup) {
     bridge_tests::wait::settled(&setup.server.app, &setup.integration_id).await;
@@ -33,26 +29,7 @@ async fn setup() -> Setup {
 
 /// [`setup`] on `backend`, with or without the in-process worker (without, the test drives it).
 async fn setup_on(backend: Backend, worker: bool) -> Setup {
-    let server = start_with(backend, worker).await;
-    let integration_id = server.create_integration().await;
-    let request = json!({"fields": {"title": "ZeroDivisionError", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"},
-        "issueId": ISSUE.parse::<u64>().unwrap(), "installationId": fake_sentry::INSTALLATION,
-        "webUrl": "https://contoso.sentry.io/issues/6543210987/", "project": {"slug": "backend", "id": 4505123456789u64},
-        "actor": {"type": "user", "id": 2234567, "name": "Jane Doe"}});
-    let (_, created) = bridge_tests::sentry_app::post_signed(
-        &server.client,
-        &server.url("/sentry/issue-link/create"),
-        &request,
-        CLIENT_SECRET,
-    )
-    .await;
-    let work_item = created["identifier"].as_str().unwrap().parse().unwrap();
-    server.sentry.add_issue(ISSUE);
-    Setup {
-        server,
-        integration_id,
-        work_item,
-    }
+    Setup::create(start_with(backend, worker).await).await
 }
 
 /// Posts `body` (exact bytes) as Sentry would, signed with `secret`, stamped `timestamp`.
@@ -78,16 +55,6 @@ fn webhook(name: &str) -> String {
     compact(&fixture(name))
 }
 
-async fn events(setup: &Setup, status: EventStatus) -> Vec<shared::records::InboxEvent> {
-    setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.integration_id, status, 20)
-        .await
-        .unwrap()
-}
-
 /// Delivers the sample `issue.resolved` webhook, signed, stamped now.
 async fn resolve_in_sentry(setup: &Setup) -> (StatusCode, Value) {
     deliver_now(&setup.server, "issue", &webhook("webhook_issue_resolved.json")).await
@@ -101,18 +68,6 @@ fn patches(setup: &Setup) -> usize {
         .iter()
         .filter(|r| r.method == Method::PATCH && r.path.contains("/wit/workitems/"))
         .count()
-}
-
-/// The work item's comments that are not deleted.
-fn comments(setup: &Setup) -> Vec<fake_ado::FakeComment> {
-    setup.server.ado.state(|s| {
-        s.work_items[&setup.work_item]
-            .comments
-            .iter()
-            .filter(|c| !c.deleted)
-            .cloned()
-            .collect()
-    })
 }
 
 /// Delivers a sample comment webhook (`created`, `updated` or `deleted`), stamped now.
@@ -132,7 +87,7 @@ async fn comment_created_while_ado_is_down(setup: &Setup) -> shared::records::In
     setup.server.ado.fail("/comments", FaultKind::Unavailable, 50);
     comment_in_sentry(setup, "created").await;
     setup.server.ado.clear_faults();
-    let failed = events(setup, EventStatus::Failed).await;
+    let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1, "the create failed");
     failed.into_iter().next().unwrap()
 }
@@ -234,7 +189,7 @@ async fn assignment_sets_the_identity() {
         .server
         .ado
         .state(|s| s.work_items[&setup.work_item].fields["System.AssignedTo"].clone());
-    let done = events(&setup, EventStatus::Done).await;
+    let done = setup.events(EventStatus::Done).await;
     assert_eq!(
         assignee,
         "jamal@fabrikam.example",
@@ -250,7 +205,7 @@ async fn assignment_sets_the_identity() {
     deliver_now(&setup.server, "issue", &compact(&assigned)).await;
     settled(&setup).await;
     assert_eq!(patches(&setup), before);
-    let done = events(&setup, EventStatus::Done).await;
+    let done = setup.events(EventStatus::Done).await;
     assert!(done.iter().any(|e| {
         e.last_error
             .as_deref()
@@ -271,7 +226,7 @@ async fn comments_are_mirrored_once_each() {
         "the same delivery twice is a duplicate"
     );
     settled(&setup).await;
-    let mirrored = comments(&setup);
+    let mirrored = setup.ado_comments();
     assert_eq!(mirrored.len(), 1);
     assert_eq!(
         mirrored[0].text,
@@ -281,14 +236,14 @@ async fn comments_are_mirrored_once_each() {
 
     deliver_now(&setup.server, "comment", &webhook("webhook_comment_updated.json")).await;
     settled(&setup).await;
-    let edited = comments(&setup);
+    let edited = setup.ado_comments();
     assert_eq!(edited.len(), 1);
     assert_ne!(edited[0].text, mirrored[0].text, "edited in place");
     assert_eq!(edited[0].version, 2);
 
     deliver_now(&setup.server, "comment", &webhook("webhook_comment_deleted.json")).await;
     settled(&setup).await;
-    assert!(comments(&setup).is_empty());
+    assert!(setup.ado_comments().is_empty());
     let calls = setup.server.ado.requests();
     let comment_calls: Vec<_> = calls
         .iter()
@@ -342,7 +297,7 @@ async fn a_revision_conflict_is_read_again_and_retried() {
     settled(&setup).await;
     assert_eq!(state(&setup), "Resolved");
     assert_eq!(patches(&setup), 2, "412, then the write after a fresh read");
-    let done = events(&setup, EventStatus::Done).await;
+    let done = setup.events(EventStatus::Done).await;
     let from_sentry: Vec<_> = done
         .iter()
         .filter(|e| e.source == shared::records::EventSource::Sentry)
@@ -453,18 +408,15 @@ async fn signatures_timestamps_and_strangers() {
 
 #[tokio::test]
 async fn an_alert_rule_firing_three_times_creates_one_work_item() {
-    let setup = setup().await;
+    alert_rule_fires_three_times(&setup().await).await;
+}
+
+/// An alert rule fires three times for one Sentry issue: one work item, shown on the issue (the
+/// `aws_local` suite runs this too).
+pub(crate) async fn alert_rule_fires_three_times(setup: &Setup) {
     let issue = "7000000001";
     setup.server.sentry.add_issue(issue);
-    let alert = |n: u64| {
-        json!({"action": "triggered", "installation": {"uuid": fake_sentry::INSTALLATION},
-            "data": {"event": {"issue_id": issue, "title": format!("TypeError: x is undefined ({n})"), "culprit": "app.js in render",
-                               "issue_url": format!("https://contoso.sentry.io/issues/{issue}/")},
-                     "triggered_rule": "Errors in checkout",
-                     "issue_alert": {"id": 12, "title": "Errors in checkout", "sentry_app_id": 3,
-                                     "settings": [{"name": "ado_project", "value": "Fabrikam-Fiber"}, {"name": "work_item_type", "value": "Bug"}]}},
-            "actor": {"type": "application", "id": "sentry", "name": "Sentry"}})
-    };
+    let alert = |n: u64| bridge_tests::sentry_app::alert_webhook(issue, n);
     let before = setup.server.ado.state(|s| s.work_items.len());
     for n in 0..3 {
         let (status, answer) = deliver(
@@ -477,7 +429,7 @@ async fn an_alert_rule_firing_three_times_creates_one_work_item() {
         .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     }
-    settled(&setup).await;
+    settled(setup).await;
     assert_eq!(setup.server.ado.state(|s| s.work_items.len()), before + 1);
     let link = setup.server.stored_link(&setup.integration_id, issue).await;
     assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
@@ -530,7 +482,7 @@ async fn a_late_retry_of_an_older_status_change_does_not_overwrite_a_newer_one()
     setup.server.ado.fail(&work_item_path, FaultKind::Unavailable, 50);
     resolve_in_sentry(&setup).await;
     settled(&setup).await;
-    let failed = events(&setup, EventStatus::Failed).await;
+    let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1, "Azure DevOps is down: the resolve failed");
     setup.server.ado.clear_faults();
 
@@ -569,7 +521,7 @@ async fn an_edit_of_a_comment_whose_create_failed_mirrors_the_edited_text_once()
     let setup = setup().await;
     let failed = comment_created_while_ado_is_down(&setup).await;
     comment_in_sentry(&setup, "updated").await;
-    let mirrored = comments(&setup);
+    let mirrored = setup.ado_comments();
     assert_eq!(mirrored.len(), 1);
     let edited = fixture("webhook_comment_updated.json")["data"]["comment"]
         .as_str()
@@ -578,7 +530,7 @@ async fn an_edit_of_a_comment_whose_create_failed_mirrors_the_edited_text_once()
     assert!(mirrored[0].text.contains(edited.trim()), "{:?}", mirrored[0].text);
 
     assert_eq!(retry_now(&setup, failed).await.status, EventStatus::Done);
-    let after = comments(&setup);
+    let after = setup.ado_comments();
     assert_eq!(after.len(), 1, "the late create posts nothing: {after:?}");
     assert_eq!(after[0].text, mirrored[0].text);
 }
@@ -591,14 +543,14 @@ async fn a_comment_deleted_while_its_create_failed_is_never_posted() {
     comment_in_sentry(&setup, "deleted").await;
     let retried = retry_now(&setup, failed).await;
     assert_eq!(retried.status, EventStatus::Done);
-    assert!(comments(&setup).is_empty());
+    assert!(setup.ado_comments().is_empty());
     assert!(
         retried.last_error.as_deref().unwrap_or_default().contains("deleted"),
         "{retried:?}"
     );
     // And the same after a mirrored comment is deleted: a late retry of its create posts nothing.
     comment_in_sentry(&setup, "created").await;
-    assert!(comments(&setup).is_empty(), "a deleted comment stays deleted");
+    assert!(setup.ado_comments().is_empty(), "a deleted comment stays deleted");
 }
 
 /// A worker killed right after posting a comment to Azure DevOps, before recording it, leaves
@@ -610,12 +562,12 @@ async fn a_comment_whose_worker_died_after_posting_is_not_posted_again() {
     let app = &setup.server.app;
     let (status, _) = deliver_now(&setup.server, "comment", &webhook("webhook_comment_created.json")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let event = events(&setup, EventStatus::Pending).await.remove(0);
+    let event = setup.events(EventStatus::Pending).await.remove(0);
     assert_eq!(
         shared::worker::process(app, event.clone()).await.unwrap(),
         Some(EventStatus::Done)
     );
-    assert_eq!(comments(&setup).len(), 1);
+    assert_eq!(setup.ado_comments().len(), 1);
 
     // What the killed worker leaves: the comment posted, no pair recorded, the event still
     // claimed (lease run out) with no attempt counted.
@@ -640,7 +592,7 @@ async fn a_comment_whose_worker_died_after_posting_is_not_posted_again() {
         shared::worker::process(app, orphan).await.unwrap(),
         Some(EventStatus::Done)
     );
-    assert_eq!(comments(&setup).len(), 1, "found, not posted again");
+    assert_eq!(setup.ado_comments().len(), 1, "found, not posted again");
     assert!(
         app.store
             .comment_link_by_sentry(&setup.integration_id, &comment_id)
