@@ -46,8 +46,15 @@ impl SdkTimeouts {
         attempt: std::time::Duration::from_millis(300),
         operation: std::time::Duration::from_millis(700),
     };
-    /// Everything else: Azure DevOps waits longer for a hook's answer, and the admin API and the
-    /// worker have seconds.
+    /// The worker: an event's result must be settled in the 3 s it keeps before its
+    /// invocation's deadline.
+    pub const WORKER: Self = Self {
+        connect: std::time::Duration::from_secs(1),
+        attempt: std::time::Duration::from_secs(1),
+        operation: std::time::Duration::from_millis(2_500),
+    };
+    /// Everything else: Azure DevOps waits longer for a hook's answer, and the admin API has
+    /// seconds.
     pub const STANDARD: Self = Self {
         connect: std::time::Duration::from_secs(1),
         attempt: std::time::Duration::from_secs(2),

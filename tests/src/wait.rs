@@ -35,13 +35,18 @@ pub async fn settled(app: &App, integration_id: &str) {
 
 /// Waits until event `id` has ended (`done` or `dead`) and returns it.
 pub async fn ended(app: &App, id: &str) -> shared::records::InboxEvent {
+    ended_within(app, id, LIMIT).await
+}
+
+/// [`ended`], waiting up to `limit`.
+pub async fn ended_within(app: &App, id: &str, limit: Duration) -> shared::records::InboxEvent {
     let started = Instant::now();
     loop {
         let event = app.store.get_event(id).await.unwrap().expect("the event exists");
         if matches!(event.status, EventStatus::Done | EventStatus::Dead) {
             return event;
         }
-        assert!(started.elapsed() < LIMIT, "event still {:?}: {event:?}", event.status);
+        assert!(started.elapsed() < limit, "event still {:?}: {event:?}", event.status);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

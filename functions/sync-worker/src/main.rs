@@ -7,7 +7,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init_lambda();
-    let app = shared::App::aws_from_env(shared::config::SdkTimeouts::STANDARD).await?;
+    let app = shared::App::aws_from_env(shared::config::SdkTimeouts::WORKER).await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let budget = shared::worker::Budget::until_unix_ms(event.context.deadline, shared::clock::now_ms());

@@ -118,29 +118,29 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     }
     let event_type = format!("{resource}.{}", payload["action"].as_str().unwrap_or_default());
     let now = clock::now_ms();
-    let writes = integrations
-        .into_iter()
-        .filter(|(_, linked)| *linked)
-        .map(|(integration, _)| {
-            let app = &app;
-            let mut event = InboxEvent::pending(
-                dedupe_key(&integration.id, &bytes, &timestamp),
-                &integration.id,
-                EventSource::Sentry,
-                &event_type,
-                kept.clone(),
-                now,
-            );
-            async move {
-                if installation_unknown(&integration) {
-                    learn_installation(app, integration.clone(), installation).await;
-                }
-                app.store
-                    .insert_event(&mut event)
-                    .await
-                    .map(|inserted| (inserted == Inserted::New).then_some(event.id))
+    let writes = integrations.into_iter().map(|(integration, linked)| {
+        let app = &app;
+        let mut event = InboxEvent::pending(
+            dedupe_key(&integration.id, &bytes, &timestamp),
+            &integration.id,
+            EventSource::Sentry,
+            &event_type,
+            kept.clone(),
+            now,
+        );
+        async move {
+            if installation_unknown(&integration) {
+                learn_installation(app, integration.clone(), installation).await;
             }
-        });
+            if !linked {
+                return Ok(None);
+            }
+            app.store
+                .insert_event(&mut event)
+                .await
+                .map(|inserted| (inserted == Inserted::New).then_some(event.id))
+        }
+    });
     let mut queued = Vec::new();
     for written in join_all(writes).await {
         queued.extend(written?);

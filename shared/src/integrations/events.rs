@@ -65,7 +65,13 @@ pub async fn retry(
         )));
     }
     let now = clock::now_ms();
+    if event.held && event.next_attempt_at > now {
+        return Err(ApiError::conflict(format!(
+            "event {event_id} is being applied by a worker right now; try again in a minute"
+        )));
+    }
     event.status = EventStatus::Pending;
+    event.held = false;
     event.attempts = 0;
     event.next_attempt_at = now;
     event.updated_at = now;

@@ -177,7 +177,8 @@ async fn remove(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<S
     }
     app.secrets.delete(&integration.secret_ref).await?;
     app.store.delete_integration(&id).await?;
-    tracing::info!(integration = %id, "integration deleted");
+    let ended = crate::worker::end_events_of_deleted(&app, &id).await?;
+    tracing::info!(integration = %id, events_ended = ended, "integration deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -182,8 +182,9 @@ impl Store {
 
     /// Integrations a Sentry installation may belong to: those with that installation uuid, and
     /// those that have not learned theirs yet (the caller's signature check decides). Two keyed
-    /// queries at once, at most [`INSTALLATION_CANDIDATES`] each. Records written before the
-    /// installation index existed are found by listing, and written again so they are indexed.
+    /// queries at once, at most [`INSTALLATION_CANDIDATES`] each. While no integration is
+    /// indexed under the installation, records written before the index existed are looked for
+    /// by listing too, and written again so they are indexed from then on.
     pub async fn integrations_for_installation(&self, installation_uuid: &str) -> Result<Vec<Integration>, StoreError> {
         let by_installation = |uuid: Option<&str>| {
             let pk = keys::installation_index_pk(uuid);
@@ -191,10 +192,10 @@ impl Store {
         };
         let (known, unknown) = tokio::join!(by_installation(Some(installation_uuid)), by_installation(None));
         let mut found = known?;
-        found.extend(unknown?);
         if found.is_empty() {
             found = self.unindexed_integrations_for(installation_uuid).await?;
         }
+        found.extend(unknown?);
         Ok(found)
     }
 

@@ -149,11 +149,41 @@ pub async fn create_and_link(
             "a work item is already being created for this issue; try again in a moment",
         )));
     }
+    let held = HeldLease {
+        store: app.store.clone(),
+        name: Some(lease),
+    };
     let result = create_once(app, integration, secrets, input).await;
-    if let Err(error) = app.store.release_lease(&lease).await {
-        tracing::warn!(%error, "lease not released; it expires by itself");
-    }
+    held.release().await;
     result
+}
+
+/// A lease this request holds: released when done, and also when the request is dropped half
+/// way (a worker's event that ran out of time), so a retry need not wait for it to expire.
+struct HeldLease {
+    store: crate::store::Store,
+    name: Option<String>,
+}
+
+impl HeldLease {
+    async fn release(mut self) {
+        if let Some(name) = self.name.take()
+            && let Err(error) = self.store.release_lease(&name).await
+        {
+            tracing::warn!(%error, "lease not released; it expires by itself");
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = self.store.clone();
+            runtime.spawn(async move { store.release_lease(&name).await });
+        }
+    }
 }
 
 async fn create_once(

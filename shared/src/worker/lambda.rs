@@ -11,12 +11,13 @@ use crate::App;
 /// How many due events one scheduled run processes at most.
 pub const SCHEDULED_BATCH: usize = 200;
 
-/// The inbox event id and sequence number of each stream record that inserted an inbox event.
+/// The inbox event id and sequence number of each stream record that wrote a new inbox event:
+/// an insert, or an insert over an expired event of the same key (a `MODIFY` to version 1).
 pub fn inserted_events(batch: &Value) -> Vec<(String, String)> {
     let records = batch["Records"].as_array().cloned().unwrap_or_default();
     records
         .iter()
-        .filter(|r| r["eventName"] == "INSERT")
+        .filter(|r| r["eventName"] == "INSERT" || r["dynamodb"]["NewImage"]["version"]["N"] == "1")
         .filter_map(|r| {
             let image = &r["dynamodb"];
             let id = image["Keys"]["pk"]["S"].as_str()?.strip_prefix("EVT#")?.to_string();
@@ -41,12 +42,12 @@ pub async fn handle_invocation(app: &App, payload: Value, budget: Budget) -> Val
     }
     let mut failures = Vec::new();
     for (id, sequence) in inserted_events(&payload) {
-        let Some(time) = budget.next_event(std::time::Instant::now()) else {
+        if budget.next_event(std::time::Instant::now()).is_none() {
             failures.push(json!({"itemIdentifier": sequence}));
             continue;
-        };
+        }
         let outcome = match app.store.get_event(&id).await {
-            Ok(Some(event)) => process_within(app, event, time).await.map(|_| ()),
+            Ok(Some(event)) => process_within(app, event, budget).await.map(|_| ()),
             Ok(None) => Ok(()),
             Err(error) => Err(error),
         };
@@ -66,12 +67,16 @@ mod tests {
     fn reads_inserted_inbox_events_from_a_stream_batch() {
         let batch = json!({"Records": [
             {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "EVT#ado:n1:42:3"}, "sk": {"S": "EVENT"}}, "SequenceNumber": "111"}},
-            {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": "EVT#ado:n1:42:3"}}, "SequenceNumber": "112"}},
-            {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "INT#abc"}}, "SequenceNumber": "113"}}
+            {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": "EVT#ado:n1:42:3"}}, "NewImage": {"version": {"N": "2"}}, "SequenceNumber": "112"}},
+            {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": "EVT#ado:n2:42:4"}}, "NewImage": {"version": {"N": "1"}}, "SequenceNumber": "113"}},
+            {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "INT#abc"}}, "SequenceNumber": "114"}}
         ]});
         assert_eq!(
             inserted_events(&batch),
-            vec![("ado:n1:42:3".to_string(), "111".to_string())]
+            vec![
+                ("ado:n1:42:3".to_string(), "111".to_string()),
+                ("ado:n2:42:4".to_string(), "113".to_string())
+            ]
         );
         assert!(inserted_events(&json!({})).is_empty());
     }

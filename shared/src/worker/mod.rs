@@ -163,19 +163,20 @@ pub fn count_abandoned_claim(event: &mut InboxEvent) {
 
 /// Claims and processes one event within [`budget::EVENT_TIME_LIMIT`].
 pub async fn process(app: &App, event: InboxEvent) -> Result<Option<EventStatus>, StoreError> {
-    process_within(app, event, budget::EVENT_TIME_LIMIT).await
+    process_within(app, event, Budget::unlimited()).await
 }
 
-/// Claims and processes one event; one that takes longer than `limit` is given up for now
-/// (`failed`, the attempt counted). `Ok(None)` if another worker holds it, it is not due yet,
-/// or it is finished.
+/// Claims and processes one event within `budget`; one that takes longer than the time the
+/// budget gives it (counted from after the claim) is given up for now (`failed`, the attempt
+/// counted). `Ok(None)` if another worker holds it, it is not due yet, it is finished, or too
+/// little time is left to claim it.
 pub async fn process_within(
     app: &App,
     mut event: InboxEvent,
-    limit: Duration,
+    budget: Budget,
 ) -> Result<Option<EventStatus>, StoreError> {
     let now = clock::now_ms();
-    if !claimable(&event, now) {
+    if !claimable(&event, now) || budget.next_event(std::time::Instant::now()).is_none() {
         return Ok(None);
     }
     event.next_attempt_at = now + CLAIM_LEASE_MS;
@@ -192,6 +193,7 @@ pub async fn process_within(
         tracing::warn!(event = %event.id, attempts = event.attempts, "event dead: its claims were abandoned");
         return Ok(Some(EventStatus::Dead));
     }
+    let limit = budget.next_event(std::time::Instant::now()).unwrap_or(Duration::ZERO);
     let outcome = match tokio::time::timeout(limit, apply_once_more_on_refusal(app, &event)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(Failure::Retry(format!(
@@ -218,7 +220,41 @@ async fn apply_once_more_on_refusal(app: &App, event: &InboxEvent) -> Result<Vec
     if let Ok(Some(integration)) = app.store.get_integration(&event.integration_id).await {
         app.forget_credentials(&integration);
     }
-    apply(app, event).await
+    // The first run may have done part of the work (one link's effect before another's call was
+    // refused): the second looks for its effects before making them again.
+    let mut again = event.clone();
+    again.claims += 1;
+    apply(app, &again).await
+}
+
+/// Ends every event still owed to a deleted integration: nothing can apply it any more, and
+/// no worker would find it (the schedule walks existing integrations). Each is left `dead`,
+/// noted, and kept as long as a done event. Returns how many.
+pub async fn end_events_of_deleted(app: &App, integration_id: &str) -> Result<usize, StoreError> {
+    let mut ended = 0;
+    for status in [EventStatus::Pending, EventStatus::Failed] {
+        loop {
+            let owed = app.store.events_by_status(integration_id, status, 100).await?;
+            if owed.is_empty() {
+                break;
+            }
+            for mut event in owed {
+                let now = clock::now_ms();
+                event.status = EventStatus::Dead;
+                event.held = false;
+                event.last_error = Some("the integration was deleted".into());
+                event.updated_at = now;
+                event.expires_at = Some(now / 1000 + DONE_RETENTION_SECS);
+                match app.store.update_event(&mut event).await {
+                    Ok(()) => ended += 1,
+                    // A worker settled it meanwhile: read the list again.
+                    Err(StoreError::Conflict) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+    }
+    Ok(ended)
 }
 
 async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
@@ -244,10 +280,10 @@ pub async fn run_due(app: &App, limit: usize, budget: Budget, pending_after_ms: 
     }
     let mut processed = 0;
     for event in due {
-        let Some(time) = budget.next_event(std::time::Instant::now()) else {
+        if budget.next_event(std::time::Instant::now()).is_none() {
             break;
-        };
-        if process_within(app, event, time).await?.is_some() {
+        }
+        if process_within(app, event, budget).await?.is_some() {
             processed += 1;
         }
     }

@@ -98,11 +98,20 @@ pub struct LambdaFunction {
     kill_all: tokio::sync::Notify,
 }
 
+/// What an instance holds: the invocation it runs (request id and reply), and whether its
+/// process has ended (then nothing more may be handed to it).
+#[derive(Default)]
+struct Held {
+    invocation: Option<(String, Reply)>,
+    ended: bool,
+    /// Whether it ever took an invocation (one that never did failed at init).
+    served: bool,
+}
+
 /// One running process of the function.
 struct Instance {
     function: Arc<LambdaFunction>,
-    /// The invocation it is running: its request id, its reply and its deadline timer.
-    held: Mutex<Option<(String, Reply)>>,
+    held: Mutex<Held>,
     kill: tokio::sync::Notify,
     exited: watch::Receiver<bool>,
 }
@@ -151,6 +160,7 @@ impl LambdaFunction {
             self.sequence.fetch_add(1, Ordering::Relaxed)
         );
         let payload = Bytes::from(serde_json::to_vec(payload).expect("a JSON payload"));
+        // Queued first, so an instance that dies at init finds it and fails it.
         let start_one = {
             let mut pool = lock(&self.pool);
             pool.queued += 1;
@@ -161,20 +171,17 @@ impl LambdaFunction {
             start
         };
         lock(&self.stats).invocations += 1;
+        let queued = self.queue.send(Invocation {
+            request_id,
+            payload,
+            reply,
+        });
+        if queued.is_err() {
+            return Err(InvokeError::Crashed("the function is stopped".into()));
+        }
         if start_one {
             lock(&self.stats).cold_starts += 1;
             self.clone().start_instance().await;
-        }
-        if self
-            .queue
-            .send(Invocation {
-                request_id,
-                payload,
-                reply,
-            })
-            .is_err()
-        {
-            return Err(InvokeError::Crashed("the function is stopped".into()));
         }
         let outcome = answer
             .await
@@ -192,7 +199,7 @@ impl LambdaFunction {
         let (exited_tx, exited) = watch::channel(false);
         let instance = Arc::new(Instance {
             function: self.clone(),
-            held: Mutex::new(None),
+            held: Mutex::new(Held::default()),
             kill: tokio::sync::Notify::new(),
             exited,
         });
@@ -244,11 +251,48 @@ impl LambdaFunction {
         command
     }
 
-    /// Bookkeeping when an instance is gone: the invocation it held fails.
-    fn instance_ended(&self, instance: &Instance, why: &str) {
-        lock(&self.pool).alive -= 1;
-        if let Some((_, reply)) = lock(&instance.held).take() {
+    /// Bookkeeping when an instance is gone: the invocation it held fails, as Lambda fails it.
+    /// Invocations still queued with no instance to take them get one: a new instance when this
+    /// one had served (it was killed, or crashed on an invocation), or — when it died before
+    /// taking any, at init — the oldest of them fails, as Lambda answers `Runtime.ExitError`.
+    fn instance_ended(self: &Arc<Self>, instance: &Instance, why: &str) {
+        let (reply, served) = {
+            let mut held = lock(&instance.held);
+            held.ended = true;
+            (held.invocation.take(), held.served)
+        };
+        if let Some((_, reply)) = reply {
             let _ = reply.send(Err(InvokeError::Crashed(why.to_string())));
+        }
+        let start_another = {
+            let mut pool = lock(&self.pool);
+            pool.alive -= 1;
+            let start = served && pool.queued > pool.idle && pool.alive < self.launch.max_instances;
+            if start {
+                pool.alive += 1;
+            }
+            start
+        };
+        if start_another {
+            lock(&self.stats).cold_starts += 1;
+            tokio::spawn(self.clone().start_instance());
+        } else if !served {
+            self.fail_one_queued(why);
+        }
+    }
+
+    /// Fails the oldest queued invocation, if no instance is waiting to take it.
+    fn fail_one_queued(&self, why: &str) {
+        if lock(&self.pool).idle > 0 {
+            return;
+        }
+        let Ok(mut queue) = self.next_invocation.try_lock() else {
+            return;
+        };
+        if let Ok(invocation) = queue.try_recv() {
+            lock(&self.pool).queued -= 1;
+            let message = format!("the runtime exited before taking an invocation: {why}");
+            let _ = invocation.reply.send(Err(InvokeError::Crashed(message)));
         }
     }
 }
@@ -324,21 +368,36 @@ async fn next(State(instance): State<Arc<Instance>>) -> Response {
             queue = function.next_invocation.lock() => queue,
             _ = raised(&mut exited) => return StatusCode::GONE.into_response(),
         };
-        tokio::select! {
+        let invocation = tokio::select! {
             invocation = queue.recv() => invocation,
             _ = raised(&mut exited) => return StatusCode::GONE.into_response(),
+        };
+        if invocation.is_some() {
+            // Counted taken while still counted idle, so `invoke` never sees a gap.
+            lock(&function.pool).queued -= 1;
         }
+        invocation
     };
     let Some(invocation) = invocation else {
         return StatusCode::GONE.into_response();
     };
-    lock(&function.pool).queued -= 1;
     let deadline = std::time::SystemTime::now() + function.spec.timeout;
     let deadline_ms = deadline
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    *lock(&instance.held) = Some((invocation.request_id.clone(), invocation.reply));
+    {
+        let mut held = lock(&instance.held);
+        if held.ended {
+            drop(held);
+            let _ = invocation.reply.send(Err(InvokeError::Crashed(
+                "the instance ended as it took the invocation".into(),
+            )));
+            return StatusCode::GONE.into_response();
+        }
+        held.invocation = Some((invocation.request_id.clone(), invocation.reply));
+        held.served = true;
+    }
     tokio::spawn(enforce_timeout(
         instance.clone(),
         invocation.request_id.clone(),
@@ -375,10 +434,10 @@ async fn enforce_timeout(instance: Arc<Instance>, request_id: String, deadline: 
 /// Takes the held invocation if it is `request_id`.
 fn take_held(instance: &Instance, request_id: &str) -> Option<Reply> {
     let mut held = lock(&instance.held);
-    match held.take() {
+    match held.invocation.take() {
         Some((id, reply)) if id == request_id => Some(reply),
         other => {
-            *held = other;
+            held.invocation = other;
             None
         }
     }
@@ -427,3 +486,36 @@ fn service_log(function: &LambdaFunction, line: &str) {
 
 /// Every function of a running stack by name.
 pub type Functions = HashMap<&'static str, Arc<LambdaFunction>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws_local::topology;
+
+    /// A function whose process dies at init fails the invocation that started it, as Lambda
+    /// answers `Runtime.ExitError`; the caller is never left waiting.
+    #[tokio::test]
+    async fn an_invocation_fails_when_the_runtime_dies_at_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let function = LambdaFunction::new(
+            topology::WEBHOOK_INTAKE,
+            Launch {
+                binary: PathBuf::from("/bin/false"),
+                environment: Vec::new(),
+                log_file: dir.path().join("f.log"),
+                max_instances: 2,
+            },
+            shutdown,
+        );
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            function.invoke(&serde_json::json!({})),
+        )
+        .await
+        .expect("answered, not left waiting");
+        assert!(matches!(outcome, Err(InvokeError::Crashed(_))), "{outcome:?}");
+        assert_eq!(function.instances(), 0);
+        assert_eq!(function.stats().errors, 1);
+    }
+}

@@ -35,6 +35,8 @@ pub struct StreamStats {
     /// Records the filter let through.
     pub matched: u64,
     pub invocations: u64,
+    /// Invocations that have answered (or failed).
+    pub answered: u64,
     /// Invocations that failed as a whole (error or timeout) or reported failed items.
     pub failed_invocations: u64,
     /// Records retried after a failure.
@@ -232,7 +234,10 @@ impl StreamMapping {
             let retrying = backlog.front().is_some_and(|p| p.retries > 0);
             let window_over = first_seen.is_some_and(|at| at.elapsed() >= self.trigger.batching_window);
             if backlog.is_empty() || !(retrying || window_over || backlog.len() >= self.trigger.batch_size) {
-                tokio::time::sleep(POLL_EVERY.min(self.trigger.batching_window)).await;
+                let pause = POLL_EVERY
+                    .min(self.trigger.batching_window)
+                    .max(Duration::from_millis(20));
+                tokio::time::sleep(pause).await;
                 continue;
             }
             let size = backlog.len().min(batch_limit);
@@ -243,6 +248,7 @@ impl StreamMapping {
                 .collect::<Vec<_>>()});
             self.count(|s| s.invocations += 1);
             let outcome = self.worker.invoke(&payload).await;
+            self.count(|s| s.answered += 1);
             let done = match &outcome {
                 Ok(answer) => match item_failures(answer, backlog.iter().take(size).map(|p| &p.record)) {
                     ItemFailures::None => size,

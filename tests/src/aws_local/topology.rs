@@ -72,7 +72,7 @@ pub const INBOX_INSERTS: StreamTrigger = StreamTrigger {
     maximum_retry_attempts: 10,
     report_batch_item_failures: true,
     starting_position: "TRIM_HORIZON",
-    filter: r#"{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["event"]}}}}"#,
+    filter: r#"{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"kind": {"S": ["event"]}, "version": {"N": ["1"]}}}}"#,
 };
 
 /// `sync-worker`'s schedule (the `RetryDue` event): `rate(1 minute)`.

@@ -440,6 +440,90 @@ async fn the_admin_api_requeues_a_dead_event() {
     );
 }
 
+/// A failed event a worker holds right now is not requeued by the admin API (two workers would
+/// apply it); once its worker lets go it is, and a requeued event carries no "held" mark into
+/// its next claim (which would count an attempt nobody made).
+#[tokio::test]
+async fn the_admin_api_does_not_requeue_an_event_a_worker_holds() {
+    let setup = setup_on(Backend::Local, false).await;
+    edit_state(&setup, JAMAL, "Resolved").await;
+    let store = &setup.server.app.store;
+    let mut event = setup.events(EventStatus::Pending).await.remove(0);
+    event.status = EventStatus::Failed;
+    event.attempts = 1;
+    event.claims = 2;
+    event.held = true;
+    event.next_attempt_at = clock::now_ms() + 60_000;
+    store.update_event(&mut event).await.unwrap();
+    let url = setup.server.url(&format!(
+        "/integrations/{}/events/{}/retry",
+        setup.integration_id, event.id
+    ));
+    let retry = || setup.server.client.post(&url).bearer_auth(ADMIN_TOKEN).send();
+    assert_eq!(retry().await.unwrap().status(), StatusCode::CONFLICT);
+
+    let mut released = store.get_event(&event.id).await.unwrap().unwrap();
+    released.next_attempt_at = clock::now_ms() - 1;
+    store.update_event(&mut released).await.unwrap();
+    assert_eq!(retry().await.unwrap().status(), StatusCode::ACCEPTED);
+    let queued = store.get_event(&event.id).await.unwrap().unwrap();
+    assert_eq!(
+        (queued.status, queued.held, queued.attempts),
+        (EventStatus::Pending, false, 0)
+    );
+    shared::worker::process(&setup.server.app, queued).await.unwrap();
+    let done = store.get_event(&event.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.attempts), (EventStatus::Done, 0), "{done:?}");
+}
+
+/// A worker that died holding an event (its lease ran out, nothing settled) costs that event
+/// one attempt; the next claim applies it, once.
+#[tokio::test]
+async fn a_claim_whose_worker_died_counts_one_attempt_and_the_event_still_applies_once() {
+    let setup = setup_on(Backend::Local, false).await;
+    edit_state(&setup, JAMAL, "Resolved").await;
+    let store = &setup.server.app.store;
+    let mut event = setup.events(EventStatus::Pending).await.remove(0);
+    event.claims = 1;
+    event.held = true;
+    event.next_attempt_at = clock::now_ms() - 1;
+    store.update_event(&mut event).await.unwrap();
+    shared::worker::run_due(&setup.server.app, 10, shared::worker::Budget::unlimited(), 0)
+        .await
+        .unwrap();
+    let done = store.get_event(&event.id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.status, done.attempts, done.claims, done.held),
+        (EventStatus::Done, 1, 2, false)
+    );
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+    assert_eq!(sentry_writes(&setup), 1, "applied once");
+}
+
+/// Deleting an integration ends the events still owed to it (`dead`, noted): nothing could apply
+/// them, and no worker would look for them any more.
+#[tokio::test]
+async fn deleting_an_integration_ends_its_owed_events() {
+    let setup = setup_on(Backend::Local, false).await;
+    edit_state(&setup, JAMAL, "Resolved").await;
+    let pending = setup.events(EventStatus::Pending).await;
+    assert_eq!(pending.len(), 1);
+    let deleted = setup
+        .server
+        .client
+        .delete(setup.server.url(&format!("/integrations/{}", setup.integration_id)))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(setup.events(EventStatus::Pending).await.is_empty());
+    let dead = setup.events(EventStatus::Dead).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("the integration was deleted"));
+    assert!(dead[0].expires_at.is_some(), "kept for a while, then dropped");
+}
+
 async fn nothing_queued(setup: &Setup) {
     for status in [
         EventStatus::Pending,

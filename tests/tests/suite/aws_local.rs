@@ -255,32 +255,35 @@ async fn a_retried_stream_batch_leaves_failed_events_to_their_backoff() {
 
 /// An event that outlasts its invocation is given up before Lambda kills the worker (`failed`,
 /// the attempt counted), and the records of the batch it had no time for are handed back to
-/// Lambda as item failures, which runs them in the next invocation. Here `sync-worker` has 8 s
+/// Lambda as item failures, which runs them in the next invocation. Here `sync-worker` has 15 s
 /// and Azure DevOps hangs on the first event's call; a killed claim used to count nothing, and
 /// the event was claimed again after every lease, forever.
 #[tokio::test]
 async fn an_event_that_outlasts_the_invocation_is_failed_in_time_and_the_rest_handed_back() {
     let setup = setup_on(AwsLocalSettings {
         schedule_every: Duration::from_secs(600),
-        timeouts: vec![(topology::SYNC_WORKER.name, Duration::from_secs(8))],
+        timeouts: vec![(topology::SYNC_WORKER.name, Duration::from_secs(15))],
         ..AwsLocalSettings::default()
     })
     .await;
     let server = &setup.server;
+    // Reading the work item hangs: each try times out after 10 s and a read is tried four
+    // times, longer than the invocation.
     server.ado.inject(Fault {
-        path_contains: "/comments".into(),
-        method: Some(reqwest::Method::POST),
+        path_contains: format!("/_apis/wit/workitems/{}", setup.work_item),
+        method: Some(reqwest::Method::GET),
         kind: FaultKind::Slow(Duration::from_secs(60)),
-        times: 1,
+        times: 10,
         after: 0,
     });
-    let (status, hanging) = webhook(&setup, "comment", &fixture("webhook_comment_created.json")).await;
+    let (status, hanging) = webhook(&setup, "issue", &fixture("webhook_issue_resolved.json")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (status, resolve) = webhook(&setup, "issue", &fixture("webhook_issue_resolved.json")).await;
+    let (status, comment) = webhook(&setup, "comment", &fixture("webhook_comment_created.json")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let app = &server.app;
-    let resolved = bridge_tests::wait::ended(app, resolve["event_ids"][0].as_str().unwrap()).await;
-    assert_eq!(resolved.status, EventStatus::Done);
+    let comment_id = comment["event_ids"][0].as_str().unwrap();
+    let commented = bridge_tests::wait::ended_within(app, comment_id, Duration::from_secs(40)).await;
+    assert_eq!(commented.status, EventStatus::Done);
     let hanging = app
         .store
         .get_event(hanging["event_ids"][0].as_str().unwrap())
@@ -292,14 +295,8 @@ async fn an_event_that_outlasts_the_invocation_is_failed_in_time_and_the_rest_ha
         (EventStatus::Failed, 1),
         "{hanging:?}"
     );
-    assert!(
-        hanging
-            .last_error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("not finished within"),
-        "{hanging:?}"
-    );
+    let error = hanging.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("not finished within"), "{hanging:?}");
     let stack = server.stack.as_ref().unwrap();
     let worker = stack.function_stats(topology::SYNC_WORKER.name);
     assert_eq!(
@@ -343,6 +340,51 @@ async fn a_cold_work_items_process_answers_a_sentry_webhook_after_three_round_tr
         calls.len()
     );
     assert!(trips <= 3, "{trips} round trips one after another: {operations:?}");
+}
+
+/// A webhook whose key is that of an expired event (past its TTL, not yet deleted by DynamoDB)
+/// replaces it, and the new event reaches the worker through the stream at once. On DynamoDB
+/// that write is a `MODIFY` (the template's filter lets a new first version through; see the
+/// filter's unit test); moto, which hides expired items, reports it as an `INSERT`.
+#[tokio::test]
+async fn a_new_event_over_an_expired_one_reaches_the_worker_through_the_stream() {
+    let setup = setup_with(Duration::from_secs(600)).await;
+    let body = serde_json::to_string(&numbered_comment(7)).unwrap();
+    let timestamp = now();
+    let key = shared::domain::sentry_event::dedupe_key(&setup.integration_id, body.as_bytes(), &timestamp.to_string());
+    let payload = shared::records::Payload::to_json(&json!({})).unwrap();
+    let source = shared::records::EventSource::Sentry;
+    let mut expired = shared::records::InboxEvent::pending(
+        key.clone(),
+        &setup.integration_id,
+        source,
+        "comment.created",
+        payload,
+        1_000,
+    );
+    expired.status = EventStatus::Done;
+    expired.expires_at = Some(timestamp - 60);
+    setup.server.app.store.insert_event(&mut expired).await.unwrap();
+    // The stream hands that insert over first (the worker finds it done): only the replacement
+    // is new after it.
+    let stack = setup.server.stack.as_ref().unwrap();
+    let before = stack.stream_stats().invocations;
+    eventually("the expired event's insert went by", || {
+        stack.stream_stats().invocations > before
+    })
+    .await;
+
+    let url = setup.server.url("/hooks/sentry");
+    let (status, answer) = post_webhook(&setup.server.client, &url, "comment", &body, CLIENT_SECRET, timestamp).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["event_ids"][0], key.as_str());
+    let event = bridge_tests::wait::ended(&setup.server.app, &key).await;
+    assert_eq!(
+        (event.status, event.version > 1),
+        (EventStatus::Done, true),
+        "{event:?}"
+    );
+    assert_eq!(setup.ado_comments().len(), 1);
 }
 
 /// A Sentry comment numbered `n` (its own id and text).

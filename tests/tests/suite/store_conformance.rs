@@ -757,3 +757,45 @@ async fn links_found_through_a_lagging_index_are_read_again() {
         "the table's copy, not the index's"
     );
 }
+
+/// An integration stored before the installation index existed (no `gsi2`) is still found for
+/// its installation — also when another integration waits, unlearned, in the index — and is
+/// written again so the index has it from then on.
+#[tokio::test]
+async fn integrations_stored_before_the_installation_index_are_found_and_indexed() {
+    let table: Arc<dyn Table> = Arc::new(moto::dynamo_table().await);
+    let store = Store::new(table.clone());
+    let mut legacy = integration("old");
+    legacy.sentry.installation_uuid = Some("abc".into());
+    store.create_integration(&mut legacy).await.unwrap();
+    let key = Key::new("INT#old", "META");
+    let mut item = table.get(&key).await.unwrap().unwrap();
+    item.gsi2 = None;
+    table
+        .write(vec![WriteOp::Put {
+            item,
+            condition: shared::store::Condition::None,
+        }])
+        .await
+        .unwrap();
+    store.create_integration(&mut integration("unlearned")).await.unwrap();
+
+    let mut found: Vec<String> = store
+        .integrations_for_installation("abc")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    found.sort();
+    assert_eq!(found, vec!["old", "unlearned"]);
+    assert!(table.get(&key).await.unwrap().unwrap().gsi2.is_some(), "indexed now");
+    let ids: Vec<String> = store
+        .integrations_for_installation("abc")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert!(ids.contains(&"old".to_string()), "found through the index: {ids:?}");
+}

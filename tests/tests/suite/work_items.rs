@@ -446,3 +446,47 @@ async fn the_schema_is_served_to_admins() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A create dropped half way (a worker's event that ran out of time) leaves no lease behind: a
+/// retry can create at once instead of being told for a minute that one is "being created".
+#[tokio::test]
+async fn a_create_dropped_half_way_releases_its_lease() {
+    let (server, id) = setup().await;
+    server.ado.fail(
+        "/_apis/wit/workitems/",
+        fake_ado::FaultKind::Slow(std::time::Duration::from_secs(30)),
+        1,
+    );
+    let (integration, secrets) = server.integration_and_secrets(&id).await;
+    let input = shared::work_items::CreateInput {
+        issue_id: "424242",
+        sentry_url: WEB_URL,
+        project: "Fabrikam-Fiber",
+        work_item_type: "Bug",
+        title: "Slow",
+        description: "",
+        area_path: None,
+        iteration_path: None,
+        tags: None,
+        assignee: None,
+        footer: None,
+        origin: shared::records::LinkOrigin::Alert,
+    };
+    let app = &server.app;
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        shared::work_items::create_and_link(app, &integration, &secrets, &input),
+    )
+    .await;
+    assert!(cut.is_err(), "the create was still waiting for Azure DevOps");
+    let lease = format!("create#{id}#424242");
+    let mut free = false;
+    for _ in 0..50 {
+        free = app.store.try_lease(&lease, 60, shared::clock::now_ms()).await.unwrap();
+        if free {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(free, "the dropped create released its lease");
+}
