@@ -440,15 +440,35 @@ async fn the_admin_api_requeues_a_dead_event() {
     );
 }
 
+/// `DELETE /integrations/{id}` through the admin API; asserts `204`.
+async fn delete_integration(setup: &Setup) {
+    let url = setup.server.url(&format!("/integrations/{}", setup.integration_id));
+    let deleted = setup
+        .server
+        .client
+        .delete(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
+
+/// A server without a worker, and the event of a resolve in Azure DevOps, queued.
+async fn resolve_queued() -> (Setup, shared::records::InboxEvent) {
+    let setup = setup_on(Backend::Local, false).await;
+    edit_state(&setup, JAMAL, "Resolved").await;
+    let event = setup.events(EventStatus::Pending).await.remove(0);
+    (setup, event)
+}
+
 /// A failed event a worker holds right now is not requeued by the admin API (two workers would
 /// apply it); once its worker lets go it is, and a requeued event carries no "held" mark into
 /// its next claim (which would count an attempt nobody made).
 #[tokio::test]
 async fn the_admin_api_does_not_requeue_an_event_a_worker_holds() {
-    let setup = setup_on(Backend::Local, false).await;
-    edit_state(&setup, JAMAL, "Resolved").await;
+    let (setup, mut event) = resolve_queued().await;
     let store = &setup.server.app.store;
-    let mut event = setup.events(EventStatus::Pending).await.remove(0);
     event.status = EventStatus::Failed;
     event.attempts = 1;
     event.claims = 2;
@@ -480,10 +500,8 @@ async fn the_admin_api_does_not_requeue_an_event_a_worker_holds() {
 /// one attempt; the next claim applies it, once.
 #[tokio::test]
 async fn a_claim_whose_worker_died_counts_one_attempt_and_the_event_still_applies_once() {
-    let setup = setup_on(Backend::Local, false).await;
-    edit_state(&setup, JAMAL, "Resolved").await;
+    let (setup, mut event) = resolve_queued().await;
     let store = &setup.server.app.store;
-    let mut event = setup.events(EventStatus::Pending).await.remove(0);
     event.claims = 1;
     event.held = true;
     event.next_attempt_at = clock::now_ms() - 1;
@@ -508,15 +526,7 @@ async fn deleting_an_integration_ends_its_owed_events() {
     edit_state(&setup, JAMAL, "Resolved").await;
     let pending = setup.events(EventStatus::Pending).await;
     assert_eq!(pending.len(), 1);
-    let deleted = setup
-        .server
-        .client
-        .delete(setup.server.url(&format!("/integrations/{}", setup.integration_id)))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    delete_integration(&setup).await;
     assert!(setup.events(EventStatus::Pending).await.is_empty());
     let dead = setup.events(EventStatus::Dead).await;
     assert_eq!(dead.len(), 1);
@@ -622,13 +632,7 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
     assert_eq!(gone.status(), StatusCode::GONE);
     nothing_queued(&setup).await;
 
-    let deleted = client
-        .delete(setup.server.url(&format!("/integrations/{}", setup.integration_id)))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    delete_integration(&setup).await;
     let gone = post_hook(client, &hook, &secret, valid.to_string()).await;
     assert_eq!(gone.status(), StatusCode::GONE);
     assert_eq!(gone.json::<Value>().await.unwrap()["error"]["code"], "integration_gone");
