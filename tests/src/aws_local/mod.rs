@@ -266,7 +266,7 @@ impl Drop for AwsLocal {
     }
 }
 
-/// The table as the template declares it, in moto.
+/// The table as the template declares it, in moto (an existing one is used as it is).
 async fn create_table(options: &Options) -> Result<(), String> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -281,9 +281,12 @@ async fn create_table(options: &Options) -> Result<(), String> {
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    shared::store::DynamoTable::create_table(&client, &options.table_name)
-        .await
-        .map_err(|e| format!("cannot create table {}: {e}", options.table_name))
+    match shared::store::DynamoTable::create_table(&client, &options.table_name).await {
+        Ok(()) => Ok(()),
+        // A moto that outlived an earlier run (`MOTO_ENDPOINT`): its table and records are kept.
+        Err(error) if error.to_string().contains("ResourceInUseException") => Ok(()),
+        Err(error) => Err(format!("cannot create table {}: {error}", options.table_name)),
+    }
 }
 
 /// The `RetryDue` rule: an asynchronous invocation of `sync-worker` every `every`, which Lambda

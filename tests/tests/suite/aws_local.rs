@@ -690,3 +690,75 @@ async fn template_matches_the_topology_aws_local_runs() {
         table["TimeToLiveSpecification"]["AttributeName"].as_str()
     );
 }
+
+/// The processes `pid` started that are still its children (Linux: `/proc/{pid}/task/*/children`).
+fn child_processes(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default();
+    tasks
+        .iter()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// `aws-local` as a user runs it: it says where it listens, the front answers, function processes
+/// start on demand, and SIGTERM stops it and every process it started.
+#[tokio::test]
+async fn the_aws_local_command_stops_every_process_it_started_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aws-local"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("CARGO")
+        .env("MOTO_ENDPOINT", bridge_tests::moto::endpoint())
+        .env("BRIDGE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("aws-local listening on ") {
+            base = rest.split_whitespace().next().map(str::to_string);
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let base = base.expect("aws-local said where it listens");
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let listed = client
+        .get(format!("{base}/integrations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let functions = child_processes(child.id());
+    assert!(functions.len() >= 2, "work-items and integrations run: {functions:?}");
+
+    let signal = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signal.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "stopped cleanly: {exit:?}");
+    for pid in functions {
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        assert!(gone, "process {pid} outlived aws-local");
+    }
+}
