@@ -91,11 +91,17 @@ impl Envelope {
     /// raised together sort together: the embedded store's key index then takes a burst's
     /// inserts in a few pages rather than one page each at random (the event id is a random
     /// GUID), and a commit writes that many fewer pages.
-    pub fn dedupe_key(&self) -> String {
+    ///
+    /// The integration is part of the key: two integrations on one organization get the same
+    /// event (one id) through their own subscriptions, and each must apply it.
+    pub fn dedupe_key(&self, integration_id: &str) -> String {
         let rev = self.rev.map(|r| r.to_string()).unwrap_or_default();
         match &self.created_date {
-            Some(created) => format!("ado:{created}:{}:{}:{rev}", self.event_id, self.work_item_id),
-            None => format!("ado:{}:{}:{rev}", self.event_id, self.work_item_id),
+            Some(created) => format!(
+                "ado:{created}:{integration_id}:{}:{}:{rev}",
+                self.event_id, self.work_item_id
+            ),
+            None => format!("ado:{integration_id}:{}:{}:{rev}", self.event_id, self.work_item_id),
         }
     }
 }
@@ -226,8 +232,8 @@ mod tests {
         );
         assert!(delivery.comment.is_none());
         assert_eq!(
-            delivery.envelope().dedupe_key(),
-            "ado:2026-09-02T08:15:07.4493006Z:59437b90-f084-48cb-b93c-6d0ff1f4da62:42:2"
+            delivery.envelope().dedupe_key("i1"),
+            "ado:2026-09-02T08:15:07.4493006Z:i1:59437b90-f084-48cb-b93c-6d0ff1f4da62:42:2"
         );
     }
 
@@ -242,7 +248,7 @@ mod tests {
         ] {
             delivery.created_date = Some(created.into());
             delivery.event_id = id.into();
-            keys.push(delivery.envelope().dedupe_key());
+            keys.push(delivery.envelope().dedupe_key("i1"));
         }
         assert!(keys.is_sorted(), "{keys:?}");
     }
@@ -255,8 +261,8 @@ mod tests {
             let delivery = parse_delivery(&payload).unwrap();
             assert_eq!(delivery.created_date, None, "{odd}");
             assert_eq!(
-                delivery.envelope().dedupe_key(),
-                "ado:59437b90-f084-48cb-b93c-6d0ff1f4da62:42:2"
+                delivery.envelope().dedupe_key("i1"),
+                "ado:i1:59437b90-f084-48cb-b93c-6d0ff1f4da62:42:2"
             );
         }
     }

@@ -99,7 +99,7 @@ pub async fn ado_hook(
     }
     let now = clock::now_ms();
     let mut event = InboxEvent::pending(
-        envelope.dedupe_key(),
+        envelope.dedupe_key(&integration.id),
         &integration.id,
         EventSource::AzureDevOps,
         &envelope.event_type,

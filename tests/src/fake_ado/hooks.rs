@@ -161,13 +161,17 @@ pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: 
             .collect()
     };
     let base_url = fake.state.lock().unwrap().base_url.clone();
+    // One event, one id: every subscription that matches gets the same `id` (its notification id
+    // is its own), as Azure DevOps sends them.
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let created = shared::clock::rfc3339(shared::clock::now_ms());
     for (subscription_id, subscription, notification_id) in targets {
         let inputs = &subscription["consumerInputs"];
         let url = inputs["url"].as_str().unwrap_or_default().to_string();
         let payload = json!({
             "subscriptionId": subscription_id,
             "notificationId": notification_id,
-            "id": uuid::Uuid::new_v4().to_string(),
+            "id": event_id,
             "eventType": event_type,
             "publisherId": "tfs",
             "message": null,
@@ -180,7 +184,7 @@ pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: 
                 "project": {"id": project_id, "baseUrl": format!("{base_url}/")}
             },
             // When the event was raised, as Azure DevOps stamps it (a redelivery resends it).
-            "createdDate": shared::clock::rfc3339(shared::clock::now_ms())
+            "createdDate": created
         });
         let status = post_to_subscriber(fake, inputs, &payload)
             .await

@@ -454,6 +454,52 @@ async fn delete_integration(setup: &Setup) {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 }
 
+/// Two integrations on one Azure DevOps organization (two Sentry organizations), one work item
+/// linked in both: Azure DevOps sends each subscription the same event (one event id), and
+/// each integration applies it — an inbox key without the integration made the second a
+/// "duplicate", never applied.
+#[tokio::test]
+async fn one_work_item_linked_in_two_integrations_syncs_to_both() {
+    let setup = setup().await;
+    let other_sentry = bridge_tests::fake_sentry::FakeSentry::start().await;
+    other_sentry.add_issue("88");
+    let mut body = setup.server.create_body();
+    body["name"] = json!("second sentry organization");
+    body["sentry"]["base_url"] = json!(other_sentry.base_url());
+    let created = setup
+        .server
+        .client
+        .post(setup.server.url("/integrations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let second: Value = created.json().await.unwrap();
+    let second = second["id"].as_str().unwrap().to_string();
+    let mut link = current_link(&setup).await;
+    link.integration_id = second.clone();
+    link.sentry_issue_id = "88".into();
+    link.version = 0;
+    setup
+        .server
+        .app
+        .store
+        .activate_link(&mut link, clock::now_ms())
+        .await
+        .unwrap();
+
+    set_state(&setup, JAMAL, "Resolved").await;
+    bridge_tests::wait::settled(&setup.server.app, &second).await;
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "resolved");
+    assert_eq!(
+        other_sentry.issue("88").status,
+        "resolved",
+        "the second integration applied it too"
+    );
+}
+
 /// A server without a worker, and the event of a resolve in Azure DevOps, queued.
 async fn resolve_queued() -> (Setup, shared::records::InboxEvent) {
     let setup = setup_on(Backend::Local, false).await;
