@@ -1,7 +1,8 @@
 //! `POST /hooks/azure-devops/{integration_id}`. Azure DevOps reads the status of a delivery as a
 //! verdict on the subscription (410 disables it at once, other non-2xx put it on probation), so:
-//! 2xx for every authenticated delivery, even ignored ones; 401 only for a wrong secret; 410 for
-//! an integration that is gone; 5xx only when the event could not be persisted. The inbox keeps
+//! 2xx for every authenticated delivery, even ignored ones; 401 only for a wrong secret; 410 only
+//! for an integration that was deleted (404 for one not stored yet: it may be being created);
+//! 5xx only when the event could not be persisted. The inbox keeps
 //! the parts of the delivery the bridge reads ([`ado_payload::keep`]), a third of its size.
 
 use std::sync::Arc;
@@ -59,10 +60,20 @@ pub async fn ado_hook(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Some(integration) = app.store.get_integration(&integration_id).await? else {
+        // 410 makes Azure DevOps disable the subscription at once: only for an integration that
+        // was deleted. Otherwise it may be being created right now (its subscriptions exist
+        // before its record): any other answer makes Azure DevOps deliver again later.
+        if app.store.integration_deleted(&integration_id).await? {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "integration_gone",
+                "this integration was deleted",
+            ));
+        }
         return Err(ApiError::new(
-            StatusCode::GONE,
-            "integration_gone",
-            "this integration does not exist (any more)",
+            StatusCode::NOT_FOUND,
+            "unknown_integration",
+            "no such integration (yet): deliver again later",
         ));
     };
     let secrets = match app.integration_secrets(&integration).await {
