@@ -46,6 +46,7 @@ pub async fn validate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<Value>, SentryFacing> {
+    super::signature(&headers)?;
     let request: SettingsRequest = parse_json(&body)?;
     let caller = authenticate(&app, &headers, &request.installation_id, &body).await?;
     let settings: Vec<Value> = request

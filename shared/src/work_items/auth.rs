@@ -31,16 +31,25 @@ fn unauthorized() -> SentryFacing {
     ))
 }
 
+/// The request's `Sentry-App-Signature`; a request without one is refused before its body is read.
+pub fn signature(headers: &HeaderMap) -> Result<&str, SentryFacing> {
+    headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)
+}
+
+/// The integrations whose client secret signed `body`. An integration that has not learned its
+/// installation learns it here — but only from a signed body that names it (a POST): a GET is
+/// signed over the empty string, a constant anyone who saw one request can replay with any
+/// `installationId` in its query.
 pub async fn authenticate(
     app: &App,
     headers: &HeaderMap,
     installation_uuid: &str,
     body: &[u8],
 ) -> Result<Caller, SentryFacing> {
-    let signature = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(unauthorized)?;
+    let signature = signature(headers)?;
     if installation_uuid.trim().is_empty() {
         return Err(unauthorized());
     }
@@ -67,7 +76,7 @@ pub async fn authenticate(
         if !signature::verify(secrets.sentry_client_secret.expose(), body, signature) {
             continue;
         }
-        if integration.sentry.installation_uuid.is_none() {
+        if integration.sentry.installation_uuid.is_none() && !body.is_empty() {
             integration.sentry.installation_uuid = Some(installation_uuid.to_ascii_lowercase());
             integration.updated_at = clock::now_ms();
             if let Err(error) = app.store.update_integration(&mut integration).await {

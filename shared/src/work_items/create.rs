@@ -45,6 +45,7 @@ impl ComponentRequest {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<(Self, super::Caller, String), SentryFacing> {
+        super::signature(headers)?;
         let request: ComponentRequest = parse_json(body)?;
         let caller = authenticate(app, headers, &request.installation_id, body).await?;
         let issue_id = request.issue_id()?;

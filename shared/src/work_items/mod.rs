@@ -11,7 +11,7 @@ mod options;
 mod schema;
 
 pub use alert_rule::setting;
-pub use auth::{Caller, authenticate};
+pub use auth::{Caller, authenticate, signature};
 pub use create::{CreateInput, create_and_link};
 pub use schema::{component_schema, schema_route};
 

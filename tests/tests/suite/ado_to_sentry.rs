@@ -678,7 +678,10 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
     let unknown = setup.server.url("/hooks/azure-devops/no-such-integration");
     let not_yet = post_hook(client, &unknown, &secret, valid.to_string()).await;
     assert_eq!(not_yet.status(), StatusCode::NOT_FOUND);
-    assert_eq!(not_yet.json::<Value>().await.unwrap()["error"]["code"], "unknown_integration");
+    assert_eq!(
+        not_yet.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_integration"
+    );
     nothing_queued(&setup).await;
 
     delete_integration(&setup).await;

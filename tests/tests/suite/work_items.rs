@@ -187,6 +187,49 @@ async fn wrong_signatures_and_unknown_installations_are_refused() {
     assert_eq!(server.ado.state(|s| s.work_items.len()), 1);
 }
 
+/// A GET component request is signed over the empty string — a constant anyone who saw one can
+/// replay with any `installationId`. An integration that has not learned its installation must
+/// not learn one from it (every real webhook would be ignored after); it learns from a signed
+/// POST, whose body names the installation. An unsigned POST is refused before its body is read.
+#[tokio::test]
+async fn an_installation_is_learned_only_from_a_signed_body() {
+    let (server, id) = setup().await;
+    let store = &server.app.store;
+    let mut integration = store.get_integration(&id).await.unwrap().unwrap();
+    integration.sentry.installation_uuid = None;
+    store.update_integration(&mut integration).await.unwrap();
+
+    let replayed = server
+        .client
+        .get(server.url("/sentry/options/projects?installationId=99999999-dead-4bad-8bad-999999999999&projectSlug=x"))
+        .header("Sentry-App-Signature", sign(CLIENT_SECRET, b""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::OK, "the options themselves are served");
+    let stored = store.get_integration(&id).await.unwrap().unwrap();
+    assert_eq!(stored.sentry.installation_uuid, None, "nothing learned from a GET");
+
+    let unsigned = server
+        .client
+        .post(server.url("/sentry/issue-link/create"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unsigned.status(),
+        StatusCode::UNAUTHORIZED,
+        "refused before the body is read"
+    );
+
+    let request = create_request(json!({"title": "t", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"}));
+    let (status, _) = post_signed(&server, "/sentry/issue-link/create", &request, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let stored = store.get_integration(&id).await.unwrap().unwrap();
+    assert_eq!(stored.sentry.installation_uuid.as_deref(), Some(INSTALLATION));
+}
+
 #[tokio::test]
 async fn link_verifies_records_and_replaces_the_previous_link() {
     let (server, integration_id) = setup().await;
