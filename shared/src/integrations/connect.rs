@@ -41,13 +41,7 @@ pub fn check_webhook_url(organization_url: &str, webhook_url: &str) -> Result<()
 /// Verifies the credential and creates one subscription per work item event. On any failure
 /// the subscriptions created so far are deleted again and the error is returned.
 pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Secret) -> Result<Connection, ApiError> {
-    let me = client.connection_data().await?;
-    if me.authenticated_user.id.is_empty() {
-        return Err(ApiError::from(AdoError::Auth {
-            status: 200,
-            message: "connectionData named no authenticated user (anonymous access)".into(),
-        }));
-    }
+    let me = identify(client).await?;
     let mut subscriptions = BTreeMap::new();
     for event in WORK_ITEM_EVENTS {
         let request = subscription_request(event, webhook_url, webhook_secret.expose(), json!({}));
@@ -62,9 +56,33 @@ pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Sec
         }
     }
     Ok(Connection {
+        collection_id: me.collection_id,
+        bridge_identity_id: me.bridge_identity_id,
+        subscriptions,
+    })
+}
+
+/// Who the credential is in the organization (`connectionData`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub collection_id: String,
+    /// Changes made under it are the bridge's own (echo suppression).
+    pub bridge_identity_id: String,
+}
+
+/// Verifies the credential (`connectionData`): the identity it authenticates as, and the
+/// organization's collection. Anonymous access counts as a refused credential.
+pub async fn identify(client: &AdoClient) -> Result<Identity, ApiError> {
+    let me = client.connection_data().await?;
+    if me.authenticated_user.id.is_empty() {
+        return Err(ApiError::from(AdoError::Auth {
+            status: 200,
+            message: "connectionData named no authenticated user (anonymous access)".into(),
+        }));
+    }
+    Ok(Identity {
         collection_id: me.instance_id,
         bridge_identity_id: me.authenticated_user.id,
-        subscriptions,
     })
 }
 

@@ -141,7 +141,16 @@ async fn update(
     let mut secrets = app.integration_secrets(&integration).await?;
     let old_token = secrets.sentry_auth_token.clone();
     let secrets_changed = !changes.is_empty();
+    let ado_credential_changed =
+        changes.azure_devops.is_some() || integration.azure_devops.auth != before.azure_devops.auth;
     changes.apply(&mut secrets);
+    if ado_credential_changed {
+        // Verified as on create; changes made under the new identity are the bridge's own.
+        let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
+        let identity = connect::identify(&client).await?;
+        integration.azure_devops.collection_id = Some(identity.collection_id);
+        integration.azure_devops.bridge_identity_id = Some(identity.bridge_identity_id);
+    }
     if integration.sentry != before.sentry
         || secrets.sentry_auth_token != old_token
         || integration.sentry.installation_uuid.is_none()

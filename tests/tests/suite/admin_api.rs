@@ -508,3 +508,49 @@ async fn health_and_unknown_routes() {
         "method_not_allowed"
     );
 }
+
+/// A PATCH of the Azure DevOps credential is verified as a create's is (a refused one changes
+/// nothing), and the identity the bridge recognises its own changes by follows the credential.
+#[tokio::test]
+async fn a_new_azure_devops_credential_is_verified_and_becomes_the_bridges_identity() {
+    let server = start(Backend::Local).await;
+    let id = server.create_integration().await;
+    let path = format!("/integrations/{id}");
+    let (_, before, _) = send(&server, reqwest::Method::GET, &path, None).await;
+
+    let refused = json!({"azure_devops": {"auth": {"type": "pat", "token": "not-a-valid-pat"}}});
+    let (status, body, _) = send(&server, reqwest::Method::PATCH, &path, Some(refused)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "azure_devops_credential_rejected",
+    );
+    let (_, unchanged, _) = send(&server, reqwest::Method::GET, &path, None).await;
+    assert_eq!(unchanged["version"], before["version"]);
+    let (_, secrets) = server.integration_and_secrets(&id).await;
+    assert_eq!(
+        secrets.azure_devops,
+        shared::secrets::AdoCredential::Pat {
+            token: shared::secrets::Secret::new(fake_ado::VALID_PAT)
+        }
+    );
+
+    server.ado.state(|s| {
+        s.identities.push(fake_ado::FakeIdentity {
+            id: "5e2b1c3d-0000-4000-8000-00000000b07b".into(),
+            display_name: "Bridge Service 2".into(),
+            email: "bridge2@fabrikam.example".into(),
+        });
+        s.acting_as = "5e2b1c3d-0000-4000-8000-00000000b07b".into();
+        s.pat = "the-new-pat".into();
+    });
+    let accepted = json!({"azure_devops": {"auth": {"type": "pat", "token": "the-new-pat"}}});
+    let (status, body, text) = send(&server, reqwest::Method::PATCH, &path, Some(accepted)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        body["azure_devops"]["bridge_identity_id"],
+        "5e2b1c3d-0000-4000-8000-00000000b07b"
+    );
+    assert_no_secret(&text);
+}
