@@ -94,13 +94,16 @@ fn jitter() -> Duration {
     Duration::from_millis(u64::from(byte[0]))
 }
 
+/// The longest delay an answer's headers are taken to ask for (a day); anything beyond is that.
+pub const LONGEST_REQUESTED_DELAY: Duration = Duration::from_secs(86_400);
+
 /// The delay an answer asks for: `Retry-After` (seconds), else `X-RateLimit-Delay` (seconds, decimals).
 pub fn requested_delay(headers: &header::HeaderMap) -> Option<Duration> {
     let seconds = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
     seconds("retry-after")
         .or_else(|| seconds("x-ratelimit-delay"))
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::try_from_secs_f64(s).map_or(LONGEST_REQUESTED_DELAY, |d| d.min(LONGEST_REQUESTED_DELAY)))
 }
 
 fn is_json(headers: &header::HeaderMap) -> bool {
@@ -280,6 +283,17 @@ mod tests {
         assert_eq!(requested_delay(&headers), Some(Duration::from_millis(250)));
         headers.insert("retry-after", "2".parse().unwrap());
         assert_eq!(requested_delay(&headers), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn an_absurd_requested_delay_is_capped_not_a_panic() {
+        let mut headers = header::HeaderMap::new();
+        headers.insert("retry-after", "1e300".parse().unwrap());
+        assert_eq!(requested_delay(&headers), Some(LONGEST_REQUESTED_DELAY));
+        headers.insert("retry-after", "-5".parse().unwrap());
+        assert_eq!(requested_delay(&headers), None);
+        headers.insert("retry-after", "NaN".parse().unwrap());
+        assert_eq!(requested_delay(&headers), None);
     }
 
     #[test]
