@@ -291,18 +291,43 @@ pub async fn run_due(app: &App, limit: usize, budget: Budget, pending_after_ms: 
 }
 
 /// The in-process worker of the local server: runs when intake queues an event, and every
-/// `interval` for due retries (and anything a crash left behind).
+/// `interval` for due retries (and anything a crash left behind). A worker loop that dies (a
+/// panic) is logged and started again, so the server never silently stops syncing.
 pub fn spawn_local(app: Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    keep_running("worker", Duration::from_secs(1), move || {
+        let app = app.clone();
+        async move {
+            loop {
+                match run_due(&app, 100, Budget::unlimited(), 0).await {
+                    Ok(processed) if processed > 0 => continue,
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(%error, "worker could not read the inbox"),
+                }
+                tokio::select! {
+                    _ = app.wake.notified() => {}
+                    _ = tokio::time::sleep(interval) => {}
+                }
+            }
+        }
+    })
+}
+
+/// Runs the task `start` makes, and makes and runs a new one `pause` after each time one ends
+/// by panicking (logged); ends when one returns.
+pub fn keep_running<F, Fut>(name: &'static str, pause: Duration, start: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     tokio::spawn(async move {
         loop {
-            match run_due(&app, 100, Budget::unlimited(), 0).await {
-                Ok(processed) if processed > 0 => continue,
-                Ok(_) => {}
-                Err(error) => tracing::error!(%error, "worker could not read the inbox"),
-            }
-            tokio::select! {
-                _ = app.wake.notified() => {}
-                _ = tokio::time::sleep(interval) => {}
+            match tokio::spawn(start()).await {
+                Ok(()) => return,
+                Err(error) if error.is_panic() => {
+                    tracing::error!(task = name, "the {name} task panicked; starting it again");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(_) => return,
             }
         }
     })
@@ -376,6 +401,23 @@ mod tests {
         e.attempts = MAX_ATTEMPTS - 1;
         count_abandoned_claim(&mut e);
         assert_eq!((e.attempts, e.status, e.held), (MAX_ATTEMPTS, EventStatus::Dead, false));
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_started_again() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let runs = Arc::new(AtomicU32::new(0));
+        let counted = runs.clone();
+        let task = keep_running("test", Duration::from_millis(1), move || {
+            let counted = counted.clone();
+            async move {
+                if counted.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("a bug");
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "two panics, then a run that ended");
     }
 
     #[test]
