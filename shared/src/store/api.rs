@@ -16,6 +16,20 @@ pub enum Inserted {
     Duplicate,
 }
 
+/// A lease the caller holds: its name, and the token that tells its holder apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    token: u64,
+}
+
+/// A random lease token (62 bits: it is stored as the item's version, an SQLite integer).
+fn lease_token() -> Result<u64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
+    Ok((u64::from_le_bytes(bytes) >> 2).max(1))
+}
+
 /// At most this many integrations are candidates for one Sentry installation (each costs a
 /// secret read and a signature check per request).
 pub const INSTALLATION_CANDIDATES: usize = 20;
@@ -228,13 +242,14 @@ impl Store {
 
     // ----- leases -----
 
-    /// Takes a short exclusive lease (`true`), or finds it held by someone else (`false`).
-    /// Expired leases are free again, so a crashed holder blocks no one for long.
-    pub async fn try_lease(&self, name: &str, ttl_secs: i64, now_ms: i64) -> Result<bool, StoreError> {
+    /// Takes a short exclusive lease, or finds it held by someone else (`None`). Expired leases
+    /// are free again, so a crashed holder blocks no one for long.
+    pub async fn try_lease(&self, name: &str, ttl_secs: i64, now_ms: i64) -> Result<Option<Lease>, StoreError> {
+        let token = lease_token()?;
         let item = Item {
             key: keys::lease_key(name),
             kind: "lease".into(),
-            version: 1,
+            version: token,
             data: "{}".into(),
             gsi1: None,
             gsi2: None,
@@ -248,14 +263,29 @@ impl Store {
             }])
             .await
         {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
+            Ok(()) => Ok(Some(Lease {
+                name: name.to_string(),
+                token,
+            })),
+            Err(StoreError::Conflict) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    pub async fn release_lease(&self, name: &str) -> Result<(), StoreError> {
-        self.delete_key(keys::lease_key(name)).await
+    /// Releases `lease` if it is still the caller's: one that expired and was taken by someone
+    /// else stays theirs.
+    pub async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let released = self
+            .table
+            .write(vec![WriteOp::Delete {
+                key: keys::lease_key(&lease.name),
+                condition: Condition::Version(lease.token),
+            }])
+            .await;
+        match released {
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
+        }
     }
 
     // ----- links -----

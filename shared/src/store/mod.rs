@@ -11,7 +11,7 @@ mod sqlite;
 mod sqlite_checkpoint;
 mod table;
 
-pub use api::{Inserted, Store};
+pub use api::{Inserted, Lease, Store};
 pub use dynamodb::DynamoTable;
 pub use keys::Record;
 pub use sqlite::SqliteTable;

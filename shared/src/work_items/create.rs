@@ -132,13 +132,13 @@ pub async fn create_and_link(
     if let Some(existing) = repeated(app, integration, input).await? {
         return Ok(existing);
     }
-    let lease = format!("create#{}#{}", integration.id, input.issue_id);
-    if !app
+    let name = format!("create#{}#{}", integration.id, input.issue_id);
+    let Some(lease) = app
         .store
-        .try_lease(&lease, LEASE_SECS, clock::now_ms())
+        .try_lease(&name, LEASE_SECS, clock::now_ms())
         .await
         .map_err(ApiError::from)?
-    {
+    else {
         // Another request is creating it right now: answer with its result.
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -149,10 +149,10 @@ pub async fn create_and_link(
         return Err(SentryFacing(ApiError::conflict(
             "a work item is already being created for this issue; try again in a moment",
         )));
-    }
+    };
     let held = HeldLease {
         store: app.store.clone(),
-        name: Some(lease),
+        lease: Some(lease),
     };
     let result = create_once(app, integration, secrets, input).await;
     held.release().await;
@@ -163,13 +163,13 @@ pub async fn create_and_link(
 /// way (a worker's event that ran out of time), so a retry need not wait for it to expire.
 struct HeldLease {
     store: crate::store::Store,
-    name: Option<String>,
+    lease: Option<crate::store::Lease>,
 }
 
 impl HeldLease {
     async fn release(mut self) {
-        if let Some(name) = self.name.take()
-            && let Err(error) = self.store.release_lease(&name).await
+        if let Some(lease) = self.lease.take()
+            && let Err(error) = self.store.release_lease(&lease).await
         {
             tracing::warn!(%error, "lease not released; it expires by itself");
         }
@@ -178,11 +178,11 @@ impl HeldLease {
 
 impl Drop for HeldLease {
     fn drop(&mut self) {
-        if let Some(name) = self.name.take()
+        if let Some(lease) = self.lease.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let store = self.store.clone();
-            runtime.spawn(async move { store.release_lease(&name).await });
+            runtime.spawn(async move { store.release_lease(&lease).await });
         }
     }
 }

@@ -416,7 +416,10 @@ mod tests {
                 }
             }
         });
-        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 3, "two panics, then a run that ended");
     }
 

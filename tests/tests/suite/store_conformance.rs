@@ -562,7 +562,31 @@ macro_rules! conformance {
     };
 }
 
+/// A lease is released only by its holder: one that expired and was taken by another is not
+/// freed by its first holder's late release.
+async fn only_the_holder_releases_a_lease(store: Store) {
+    let now = clock::now_ms();
+    let late = store
+        .try_lease("create#i1#77", 10, now - 20_000)
+        .await
+        .unwrap()
+        .expect("taken (already past)");
+    let holder = store
+        .try_lease("create#i1#77", 60, now)
+        .await
+        .unwrap()
+        .expect("free again: the first expired");
+    store.release_lease(&late).await.unwrap();
+    assert!(
+        store.try_lease("create#i1#77", 60, now).await.unwrap().is_none(),
+        "still held by the second holder"
+    );
+    store.release_lease(&holder).await.unwrap();
+    assert!(store.try_lease("create#i1#77", 60, now).await.unwrap().is_some());
+}
+
 conformance!(
+    only_the_holder_releases_a_lease,
     integration_lifecycle,
     create_twice_conflicts,
     stale_version_conflicts,
