@@ -92,7 +92,7 @@ pub fn plan(
             let mirrored = delivery
                 .comment
                 .as_ref()
-                .is_some_and(|c| strip_html(&c.text).contains("(Sentry) wrote:"));
+                .is_some_and(|c| super::attribution::is_mirrored_from(&strip_html(&c.text), "Sentry"));
             plan.comment = settings.comments && delivery.comment.is_some() && !mirrored;
         }
         "workitem.deleted" => {

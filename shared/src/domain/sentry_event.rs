@@ -164,7 +164,7 @@ pub fn dedupe_key(integration_id: &str, body: &[u8], timestamp: &str) -> String 
 
 /// Whether a comment is one the bridge posted (a mirrored Azure DevOps comment).
 pub fn is_bridge_comment(text: &str) -> bool {
-    text.contains("(Azure DevOps) wrote:")
+    super::attribution::is_mirrored_from(text, "Azure DevOps")
 }
 
 #[cfg(test)]

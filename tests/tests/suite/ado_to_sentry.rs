@@ -277,6 +277,19 @@ async fn a_comment_appears_once_even_when_delivered_three_times() {
     assert!(link.is_some(), "the comment pair is recorded");
 }
 
+/// A person's comment that merely quotes the bridge's attribution is theirs, and is mirrored:
+/// only a comment whose first line is the attribution is one the bridge posted.
+#[tokio::test]
+async fn a_comment_quoting_an_attribution_is_still_mirrored() {
+    let setup = setup().await;
+    let text = "<p>As the bot said, **Jane** (Sentry) wrote: fixed. It is not fixed.</p>";
+    setup.server.ado.comment_as(JAMAL, setup.work_item, text).await.unwrap();
+    settled(&setup).await;
+    let comments = setup.server.sentry.issue(ISSUE).comments;
+    assert_eq!(comments.len(), 1, "mirrored, not taken for an echo");
+    assert!(comments[0].1.contains("It is not fixed."), "{}", comments[0].1);
+}
+
 /// A comment far over DynamoDB's 400 KB item limit (a pasted picture inline, say) is still
 /// accepted on the AWS shape — the inbox keeps it cut — and posted once, ending with a note.
 #[tokio::test]
