@@ -68,6 +68,7 @@ async fn create(
         now_ms: clock::now_ms(),
     };
     let (mut integration, secrets) = request::new_integration(body, identity).map_err(ApiError::invalid)?;
+    refuse_a_second_connection(&app, &integration).await?;
     let webhook_url = webhook_url(&app, &integration.id);
     connect::check_webhook_url(&integration.azure_devops.organization_url, &webhook_url).map_err(ApiError::invalid)?;
 
@@ -104,6 +105,26 @@ async fn create(
         axum::Json(view(&app, &integration)),
     )
         .into_response())
+}
+
+/// One integration per Azure DevOps organization and Sentry organization: a re-pasted create
+/// command would subscribe the organization twice and show every project twice in Sentry.
+async fn refuse_a_second_connection(app: &App, new: &Integration) -> Result<(), ApiError> {
+    let existing = app.store.list_integrations().await?;
+    let same = existing.iter().find(|i| {
+        i.azure_devops.organization_url == new.azure_devops.organization_url
+            && i.sentry.base_url == new.sentry.base_url
+            && i.sentry
+                .organization_slug
+                .eq_ignore_ascii_case(&new.sentry.organization_slug)
+    });
+    match same {
+        Some(same) => Err(ApiError::conflict(format!(
+            "integration {} (\"{}\") already connects {} to the Sentry organization {}; change it with PATCH /integrations/{}",
+            same.id, same.name, same.azure_devops.organization_url, same.sentry.organization_slug, same.id
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn webhook_url(app: &App, integration_id: &str) -> String {

@@ -220,7 +220,11 @@ async fn lifecycle(backend: Backend) {
         server.ado.subscriptions().is_empty(),
         "subscriptions deleted in Azure DevOps"
     );
-    assert_eq!(server.ado.requests_to("oauth2/v2.0/token").len(), 1);
+    assert_eq!(
+        server.ado.requests_to("oauth2/v2.0/token").len(),
+        2,
+        "one token to verify the new credential on PATCH, one to delete the subscriptions"
+    );
     let (status, body, _) = send(&server, reqwest::Method::GET, &format!("/integrations/{id}"), None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     let (status, body, _) = send(&server, reqwest::Method::DELETE, &format!("/integrations/{id}"), None).await;
@@ -553,4 +557,24 @@ async fn a_new_azure_devops_credential_is_verified_and_becomes_the_bridges_ident
         "5e2b1c3d-0000-4000-8000-00000000b07b"
     );
     assert_no_secret(&text);
+}
+
+/// A create command pasted twice connects once: the second answers 409 naming the integration
+/// that exists, and subscribes nothing more in Azure DevOps.
+#[tokio::test]
+async fn connecting_the_same_organizations_twice_is_a_conflict() {
+    let server = start(Backend::Local).await;
+    let first = server.create_integration().await;
+    let (status, body, _) = send(
+        &server,
+        reqwest::Method::POST,
+        "/integrations",
+        Some(server.create_body()),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "conflict");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&first), "{body}");
+    assert_eq!(server.ado.subscriptions().len(), 4, "nothing subscribed twice");
+    let (_, listed, _) = send(&server, reqwest::Method::GET, "/integrations", None).await;
+    assert_eq!(listed["integrations"].as_array().unwrap().len(), 1);
 }
