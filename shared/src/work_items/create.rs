@@ -52,6 +52,20 @@ impl ComponentRequest {
         Ok((request, caller, issue_id))
     }
 
+    /// The Sentry issue's URL: the request's `webUrl`, or — when Sentry sent none — the one the
+    /// integration's Sentry organization serves it at (never an empty link in Azure DevOps).
+    pub fn issue_url(&self, integration: &Integration, issue_id: &str) -> String {
+        let given = self.web_url.trim();
+        if !given.is_empty() {
+            return given.to_string();
+        }
+        format!(
+            "{}/organizations/{}/issues/{issue_id}/",
+            integration.sentry.base_url.trim_end_matches('/'),
+            integration.sentry.organization_slug
+        )
+    }
+
     pub fn issue_id(&self) -> Result<String, SentryFacing> {
         match &self.issue_id {
             Value::Number(n) => Ok(n.to_string()),
@@ -291,13 +305,14 @@ pub async fn create(
         field_text(fields, "ado_project").ok_or_else(|| user_error("choose an Azure DevOps project"))?;
     let work_item_type = field_text(fields, "work_item_type").ok_or_else(|| user_error("choose a work item type"))?;
     let ((integration, secrets), project) = caller.resolve(&project_value);
+    let sentry_url = request.issue_url(integration, &issue_id);
     let title = field_text(fields, "title").unwrap_or_default();
     let description = field_text(fields, "description").unwrap_or_default();
     let (area_path, iteration_path) = (field_text(fields, "area_path"), field_text(fields, "iteration_path"));
     let (tags, assignee) = (field_text(fields, "tags"), field_text(fields, "assignee"));
     let input = CreateInput {
         issue_id: &issue_id,
-        sentry_url: &request.web_url,
+        sentry_url: &sentry_url,
         project,
         work_item_type: &work_item_type,
         title: &title,

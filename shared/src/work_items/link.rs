@@ -48,20 +48,18 @@ pub async fn link(
         )),
         other => ado_user_error(other, "read the work item"),
     })?;
+    let sentry_url = request.issue_url(integration, &issue_id);
     let mut ops = Vec::new();
     let has_link = item
         .relations
         .iter()
-        .any(|r| r.rel == "Hyperlink" && r.url == request.web_url);
-    if !has_link && !request.web_url.is_empty() {
-        ops.push(patch::hyperlink(&request.web_url, "Sentry issue"));
+        .any(|r| r.rel == "Hyperlink" && r.url == sentry_url);
+    if !has_link {
+        ops.push(patch::hyperlink(&sentry_url, "Sentry issue"));
     }
     ops.push(patch::field(
         "System.History",
-        format!(
-            "Linked to Sentry issue <a href=\"{}\">{}</a>.",
-            request.web_url, request.web_url
-        ),
+        format!("Linked to Sentry issue <a href=\"{sentry_url}\">{sentry_url}</a>."),
     ));
     let updated = connection
         .ado
@@ -74,6 +72,6 @@ pub async fn link(
         project,
         work_item: updated,
     };
-    let link = record_link(&app, &created, &issue_id, &request.web_url, LinkOrigin::Link).await?;
+    let link = record_link(&app, &created, &issue_id, &sentry_url, LinkOrigin::Link).await?;
     Ok((StatusCode::OK, axum::Json(answer(&link))))
 }

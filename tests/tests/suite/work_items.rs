@@ -230,6 +230,41 @@ async fn an_installation_is_learned_only_from_a_signed_body() {
     assert_eq!(stored.sentry.installation_uuid.as_deref(), Some(INSTALLATION));
 }
 
+/// Without a `webUrl` (an older Sentry, a hand-made request) the work item still links to the
+/// Sentry issue: the URL the integration's Sentry organization serves it at, never an empty link.
+#[tokio::test]
+async fn a_create_or_link_without_a_web_url_links_the_issue_url_it_builds() {
+    let (server, _) = setup().await;
+    let mut request = create_request(json!({"title": "t", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"}));
+    request.as_object_mut().unwrap().remove("webUrl");
+    let (status, created) = post_signed(&server, "/sentry/issue-link/create", &request, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let expected = format!("{}/organizations/acme/issues/{ISSUE}/", server.sentry.base_url());
+    let id: u64 = created["identifier"].as_str().unwrap().parse().unwrap();
+    let item = server.ado.state(|s| s.work_items[&id].clone());
+    assert!(
+        item.relations.iter().any(|r| r["url"] == expected.as_str()),
+        "{:?}",
+        item.relations
+    );
+    let description = item.fields["System.Description"].as_str().unwrap();
+    assert!(description.contains(&expected), "{description}");
+    assert!(!description.contains("]()"), "no empty link: {description}");
+
+    let mut link = request.clone();
+    link["issueId"] = json!(ISSUE + 1);
+    link["fields"] = json!({"work_item": id.to_string()});
+    let (status, linked) = post_signed(&server, "/sentry/issue-link/link", &link, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::OK, "{linked}");
+    let other = format!("{}/organizations/acme/issues/{}/", server.sentry.base_url(), ISSUE + 1);
+    let item = server.ado.state(|s| s.work_items[&id].clone());
+    assert!(
+        item.relations.iter().any(|r| r["url"] == other.as_str()),
+        "{:?}",
+        item.relations
+    );
+}
+
 #[tokio::test]
 async fn link_verifies_records_and_replaces_the_previous_link() {
     let (server, integration_id) = setup().await;
