@@ -31,7 +31,13 @@ impl App {
         let secrets = Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL));
         Arc::new(Self {
             store,
-            http: reqwest::Client::new(),
+            // Every call also has a timeout of its own (the clients' retry policies); these bound
+            // what a call with none could hang on.
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
             secrets,
             config,
             connections: Connections::default(),

@@ -165,7 +165,7 @@ impl AdoClient {
     async fn authorize(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, AdoError> {
         Ok(match self.auth.as_ref() {
             AdoAuth::Pat(token) => request.basic_auth("", Some(token.expose())),
-            AdoAuth::Entra(tokens) => request.bearer_auth(tokens.token(&self.http).await?.expose()),
+            AdoAuth::Entra(tokens) => request.bearer_auth(tokens.token().await?.expose()),
         })
     }
 

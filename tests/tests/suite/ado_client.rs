@@ -552,3 +552,39 @@ where
     }
     out
 }
+
+/// A token endpoint that answers with a redirect is not followed: a 307 would make the client
+/// post the client secret again, to wherever the redirect points.
+#[tokio::test]
+async fn an_entra_token_request_follows_no_redirect() {
+    use std::sync::{Arc, Mutex};
+    let captured: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let elsewhere = format!("{base}/elsewhere");
+    let seen = captured.clone();
+    let router = axum::Router::new()
+        .route(
+            "/tenant/oauth2/v2.0/token",
+            axum::routing::post(move || {
+                let elsewhere = elsewhere.clone();
+                async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [("location", elsewhere)]) }
+            }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::post(move |body: String| {
+                seen.lock().unwrap().push(body);
+                async { "{}" }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let tokens = EntraTokens::new(&base, "tenant", "client-id", Secret::new("the-client-secret"));
+    let outcome = tokens.token().await;
+    assert!(outcome.is_err(), "no token from a redirect");
+    assert!(
+        captured.lock().unwrap().is_empty(),
+        "the secret was posted again: {:?}",
+        captured.lock().unwrap()
+    );
+}
