@@ -44,8 +44,17 @@ pub struct SyncSettings {
 }
 
 impl Default for SyncSettings {
+    /// Everything synced both ways, no project settings (what an empty `sync` means).
     fn default() -> Self {
-        Self::from_map(&Map::new())
+        Self {
+            status_inbound: true,
+            assignee_inbound: true,
+            comments_inbound: true,
+            status_outbound: true,
+            assignee_outbound: true,
+            comments_outbound: true,
+            projects: HashMap::new(),
+        }
     }
 }
 
@@ -66,23 +75,15 @@ impl DirectionSettings {
 impl SyncSettings {
     /// Reads the settings; a record that no longer parses falls back to defaults (settings are
     /// validated when saved, so this only matters for records written by older versions).
-    pub fn from_map(map: &Map<String, Value>) -> Self {
-        serde_json::from_value(Value::Object(map.clone())).unwrap_or(SyncSettings {
-            status_inbound: true,
-            assignee_inbound: true,
-            comments_inbound: true,
-            status_outbound: true,
-            assignee_outbound: true,
-            comments_outbound: true,
-            projects: HashMap::new(),
-        })
+    /// The stored settings. Unreadable ones (written by another version, or by hand) are an
+    /// error — never read as "everything on", which would sync what a person turned off.
+    pub fn read(map: &Map<String, Value>) -> Result<Self, String> {
+        serde_json::from_value(Value::Object(map.clone())).map_err(|e| format!("`sync` is not valid: {e}"))
     }
 
     /// Checks a `sync` object a person sent; `Err` names the problem.
     pub fn validate(map: &Map<String, Value>) -> Result<(), String> {
-        serde_json::from_value::<SyncSettings>(Value::Object(map.clone()))
-            .map(|_| ())
-            .map_err(|e| format!("`sync` is not valid: {e}"))
+        Self::read(map).map(|_| ())
     }
 
     pub fn inbound(&self) -> DirectionSettings {
@@ -124,7 +125,7 @@ mod tests {
         let defaults = SyncSettings::default();
         assert!(defaults.inbound().any() && defaults.outbound().comments);
         let map = json!({"comments_inbound": false, "projects": {"Fabrikam": {"done_states": ["Done", "Closed"], "on_resolve": "Resolved"}}});
-        let settings = SyncSettings::from_map(map.as_object().unwrap());
+        let settings = SyncSettings::read(map.as_object().unwrap()).unwrap();
         assert!(settings.inbound().status && !settings.inbound().comments);
         assert_eq!(settings.explicit_done_states("fabrikam").unwrap(), ["Done", "Closed"]);
         assert_eq!(

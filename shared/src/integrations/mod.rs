@@ -76,7 +76,11 @@ async fn create(
     // subscribe to the work item events — all before anything is stored.
     sentry_check::check_sentry(&app.http, &mut integration, &secrets).await?;
     let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
-    sync_check::check_project_states(&client, &SyncSettings::from_map(&integration.sync)).await?;
+    sync_check::check_project_states(
+        &client,
+        &SyncSettings::read(&integration.sync).map_err(ApiError::invalid)?,
+    )
+    .await?;
     let connection = connect::connect(&client, &webhook_url, &secrets.webhook_secret).await?;
     integration.azure_devops.collection_id = Some(connection.collection_id);
     integration.azure_devops.bridge_identity_id = Some(connection.bridge_identity_id);
@@ -180,7 +184,11 @@ async fn update(
     }
     if sync_changed {
         let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
-        sync_check::check_project_states(&client, &SyncSettings::from_map(&integration.sync)).await?;
+        sync_check::check_project_states(
+            &client,
+            &SyncSettings::read(&integration.sync).map_err(ApiError::invalid)?,
+        )
+        .await?;
     }
     if secrets_changed {
         app.secrets.put(&integration.secret_ref, &secrets).await?;

@@ -39,7 +39,12 @@ pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Fa
     else {
         return Err(Failure::Permanent("the integration was deleted".into()));
     };
-    let settings = crate::domain::settings::SyncSettings::from_map(&integration.sync);
+    let settings = crate::domain::settings::SyncSettings::read(&integration.sync).map_err(|e| {
+        Failure::Permanent(format!(
+            "the integration's sync settings cannot be read ({e}), so nothing was synced: \
+             correct them with PATCH, then retry the event"
+        ))
+    })?;
     let secrets = app
         .integration_secrets(&integration)
         .await

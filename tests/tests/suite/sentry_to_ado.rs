@@ -406,6 +406,36 @@ async fn signatures_timestamps_and_strangers() {
     assert_eq!(patches(&setup), 0);
 }
 
+/// Sync settings the worker cannot read (another version's, or edited by hand) sync nothing: the
+/// event goes dead with the reason — never "everything on", which would undo what a person
+/// turned off.
+#[tokio::test]
+async fn unreadable_sync_settings_sync_nothing_and_say_why() {
+    let setup = setup().await;
+    let store = &setup.server.app.store;
+    let mut integration = store.get_integration(&setup.integration_id).await.unwrap().unwrap();
+    integration.sync = json!({"status_outbound": false, "projects": {"Fabrikam-Fiber": {"on_resolve": 5}}})
+        .as_object()
+        .unwrap()
+        .clone();
+    store.update_integration(&mut integration).await.unwrap();
+    let (status, _) = resolve_in_sentry(&setup).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    settled(&setup).await;
+    assert_eq!(patches(&setup), 0, "nothing written to Azure DevOps");
+    let dead = setup.events(EventStatus::Dead).await;
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("sync settings cannot be read"),
+        "{:?}",
+        dead[0]
+    );
+}
+
 #[tokio::test]
 async fn an_alert_rule_firing_three_times_creates_one_work_item() {
     alert_rule_fires_three_times(&setup().await).await;
