@@ -266,13 +266,24 @@ fn is_recycle_bin_notice(delivery: &AdoDelivery) -> bool {
     matches!(delivery.event_type.as_str(), "workitem.deleted" | "workitem.restored")
 }
 
-/// Records what was applied on the link.
-async fn record(app: &App, link: &Link, seen: &Seen) -> Result<(), Failure> {
+/// Records what was applied on the link: only the fields this event changed (`link` against
+/// `before`, the link as read when the event started), so a save retried after a version
+/// conflict keeps what the other direction saved meanwhile.
+async fn record(app: &App, before: &Link, link: &Link, seen: &Seen) -> Result<(), Failure> {
     update_link_with(app, link, |next| {
-        next.sync.sentry_status = link.sync.sentry_status.clone();
-        next.sync.sentry_assignee = link.sync.sentry_assignee.clone();
-        next.sync.ado_assignee = link.sync.ado_assignee.clone();
-        next.sync.work_item_deleted = link.sync.work_item_deleted;
+        let (was, now) = (&before.sync, &link.sync);
+        if now.sentry_status != was.sentry_status {
+            next.sync.sentry_status = now.sentry_status.clone();
+        }
+        if now.sentry_assignee != was.sentry_assignee {
+            next.sync.sentry_assignee = now.sentry_assignee.clone();
+        }
+        if now.ado_assignee != was.ado_assignee {
+            next.sync.ado_assignee = now.ado_assignee.clone();
+        }
+        if now.work_item_deleted != was.work_item_deleted {
+            next.sync.work_item_deleted = now.work_item_deleted;
+        }
         next.sync.last_applied_rev = next.sync.last_applied_rev.max(seen.rev);
         if seen.state.is_some() {
             next.sync.ado_state = seen.state.clone();
@@ -302,6 +313,7 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
     let bridge = integration.azure_devops.bridge_identity_id.as_deref();
     let mut notes = Vec::new();
     for mut link in links {
+        let before = link.clone();
         let mut seen = Seen::of(&delivery, event);
         let facts = match state_facts(&connection, &settings, &delivery, &link).await? {
             StateJudgement::NoMove => None,
@@ -324,9 +336,9 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
         match plan(&link, &delivery, bridge, facts, &settings.inbound()) {
             Ok(plan) => {
                 notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
-                record(app, &link, &seen).await?;
+                record(app, &before, &link, &seen).await?;
             }
-            Err(Skip::Echo) => record(app, &link, &seen).await?,
+            Err(Skip::Echo) => record(app, &before, &link, &seen).await?,
             Err(Skip::Stale { .. }) | Err(Skip::Disabled) => {}
         }
     }

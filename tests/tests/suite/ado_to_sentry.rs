@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bridge_tests::fake_ado::{self, FakeIdentity};
-use bridge_tests::server::{ADMIN_TOKEN, Backend, start_with};
+use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_over, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,7 +26,11 @@ async fn setup() -> Setup {
 }
 
 async fn setup_on(backend: Backend, worker: bool) -> Setup {
-    let server = start_with(backend, worker).await;
+    setup_over(start_with(backend, worker).await).await
+}
+
+/// [`setup`] on a server already started.
+async fn setup_over(server: TestServer) -> Setup {
     let integration_id = server.create_integration().await;
 
     // A work item (created by the bridge, as the create flow will) linked to Sentry issue 77.
@@ -288,6 +292,81 @@ async fn a_comment_quoting_an_attribution_is_still_mirrored() {
     let comments = setup.server.sentry.issue(ISSUE).comments;
     assert_eq!(comments.len(), 1, "mirrored, not taken for an echo");
     assert!(comments[0].1.contains("It is not fixed."), "{}", comments[0].1);
+}
+
+/// A table that, the first time a link is saved, lets another worker save it first: the link's
+/// Sentry status moves to "resolved" (a Sentry → Azure DevOps event recording its resolve), so
+/// the save in hand meets a version conflict and is retried on the fresh link.
+struct ConcurrentResolve {
+    inner: shared::store::SqliteTable,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl shared::store::Table for ConcurrentResolve {
+    async fn get(&self, key: &shared::store::Key) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn write(&self, ops: Vec<shared::store::WriteOp>) -> Result<(), shared::store::StoreError> {
+        use shared::store::{Condition, WriteOp};
+        if let [
+            WriteOp::Put {
+                item,
+                condition: Condition::Version(_),
+            },
+        ] = ops.as_slice()
+            && item.key.sk.starts_with("LINK#")
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let mut other = self.inner.get(&item.key).await?.expect("the link");
+            let mut link: Value = serde_json::from_str(&other.data).unwrap();
+            link["sync"]["sentry_status"] = json!("resolved");
+            other.data = link.to_string();
+            other.version += 1;
+            self.inner
+                .write(vec![WriteOp::Put {
+                    item: other,
+                    condition: Condition::None,
+                }])
+                .await?;
+        }
+        self.inner.write(ops).await
+    }
+    async fn query(&self, query: &shared::store::Query) -> Result<Vec<shared::store::Item>, shared::store::StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+/// A save of the link retried after a version conflict writes only what its own event changed:
+/// copying the link as read at the start reverted the other direction's change made meanwhile,
+/// and later changes were then skipped as "already synced".
+#[tokio::test]
+async fn a_retried_link_save_keeps_what_the_other_direction_saved_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = std::sync::Arc::new(ConcurrentResolve {
+        inner: shared::store::SqliteTable::open(&dir.path().join("db.sqlite3")).unwrap(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let setup = setup_over(start_over(table.clone(), true).await).await;
+    table.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    setup
+        .server
+        .ado
+        .comment_as(JAMAL, setup.work_item, "<p>Seen on prod</p>")
+        .await
+        .unwrap();
+    settled(&setup).await;
+    assert!(
+        !table.armed.load(std::sync::atomic::Ordering::SeqCst),
+        "the concurrent save happened"
+    );
+    assert_eq!(setup.server.sentry.issue(ISSUE).comments.len(), 1);
+    let link = current_link(&setup).await;
+    assert_eq!(
+        link.sync.sentry_status.as_deref(),
+        Some("resolved"),
+        "the other direction's save stands"
+    );
 }
 
 /// A comment far over DynamoDB's 400 KB item limit (a pasted picture inline, say) is still
