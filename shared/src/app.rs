@@ -24,6 +24,8 @@ pub struct App {
     pub connections: Connections,
     /// Wakes the in-process worker when intake queues an event (the local server).
     pub wake: tokio::sync::Notify,
+    /// Integrations whose other side is out (as this process saw it): their events wait.
+    pub outages: crate::worker::outage::Outages,
 }
 
 impl App {
@@ -42,6 +44,7 @@ impl App {
             config,
             connections: Connections::default(),
             wake: tokio::sync::Notify::new(),
+            outages: Default::default(),
         })
     }
 

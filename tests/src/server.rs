@@ -256,10 +256,45 @@ pub async fn start_over(table: Arc<dyn shared::store::Table>, worker: bool) -> T
 pub const AWS_LOCAL_SCHEDULE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The directory of the workspace's binaries this test binary was built with (`target/debug`).
+/// Panics, saying what to run, when a function binary is older than the code it is built from
+/// (`cargo test` does not rebuild other packages' binaries; `infra/test.sh` builds them first).
 pub fn workspace_binaries() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test's path");
     let deps = exe.parent().expect("target/<profile>/deps");
-    deps.parent().expect("target/<profile>").to_path_buf()
+    let binaries = deps.parent().expect("target/<profile>").to_path_buf();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let newest_source = ["shared/src", "functions"]
+        .iter()
+        .filter_map(|dir| newest_modification(&workspace.join(dir)))
+        .max();
+    for spec in crate::aws_local::topology::FUNCTIONS {
+        let built = std::fs::metadata(binaries.join(spec.name))
+            .and_then(|m| m.modified())
+            .ok();
+        if let (Some(built), Some(source)) = (built, newest_source) {
+            assert!(
+                built >= source,
+                "target/…/{} is older than the code: run `cargo build --workspace --bins` first",
+                spec.name
+            );
+        }
+    }
+    binaries
+}
+
+/// The latest modification time of any file under `dir`.
+fn newest_modification(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_modification(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(time);
+    }
+    newest
 }
 
 /// `aws-local` on a free loopback port: the function binaries of this build, a table and a

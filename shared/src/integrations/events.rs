@@ -64,18 +64,62 @@ pub async fn retry(
             event.status.as_str()
         )));
     }
-    let now = clock::now_ms();
-    if event.held && event.next_attempt_at > now {
+    if !requeue(&mut event, clock::now_ms()) {
         return Err(ApiError::conflict(format!(
             "event {event_id} is being applied by a worker right now; try again in a minute"
         )));
     }
+    app.store.update_event(&mut event).await?;
+    app.outages.clear(&id);
+    app.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, axum::Json(event_view(&event))))
+}
+
+/// Most events one bulk retry queues again.
+const BULK_LIMIT: usize = 10_000;
+
+/// `POST /integrations/{id}/events/retry?status=failed|dead`: queues every event in that status
+/// again, each with a fresh attempt budget (after an outage, say); those a worker holds right now
+/// are left. `202 {"queued": n}`.
+pub async fn retry_all(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    super::load(&app, &id).await?;
+    let status = match query.get("status").map(String::as_str) {
+        Some("failed") => EventStatus::Failed,
+        Some("dead") => EventStatus::Dead,
+        _ => return Err(ApiError::invalid("`status` must be failed or dead")),
+    };
+    let now = clock::now_ms();
+    let mut queued = 0;
+    for mut event in app.store.events_by_status(&id, status, BULK_LIMIT).await? {
+        if !requeue(&mut event, now) {
+            continue;
+        }
+        match app.store.update_event(&mut event).await {
+            Ok(()) => queued += 1,
+            // A worker settled it meanwhile: it is not what was asked for any more.
+            Err(crate::store::StoreError::Conflict) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    app.outages.clear(&id);
+    app.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"queued": queued}))))
+}
+
+/// Makes a settled event pending again with a fresh attempt budget; `false` (unchanged) while a
+/// worker holds it.
+fn requeue(event: &mut InboxEvent, now_ms: i64) -> bool {
+    if event.held && event.next_attempt_at > now_ms {
+        return false;
+    }
     event.status = EventStatus::Pending;
     event.held = false;
     event.attempts = 0;
-    event.next_attempt_at = now;
-    event.updated_at = now;
-    app.store.update_event(&mut event).await?;
-    app.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, axum::Json(event_view(&event))))
+    event.next_attempt_at = now_ms;
+    event.updated_at = now_ms;
+    true
 }

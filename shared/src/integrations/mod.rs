@@ -39,6 +39,7 @@ pub fn routes(app: Arc<App>) -> Routes {
         .delete("/integrations/{id}", remove)
         .get("/integrations/{id}/status", status)
         .get("/integrations/{id}/events", events::list)
+        .post("/integrations/{id}/events/retry", events::retry_all)
         .post("/integrations/{id}/events/{event_id}/retry", events::retry)
         .get("/sentry/schema", crate::work_items::schema_route)
         .map_router(|router| router.route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin)))

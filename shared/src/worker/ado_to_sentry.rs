@@ -15,19 +15,7 @@ use crate::domain::order::superseded;
 use crate::domain::settings::SyncSettings;
 use crate::domain::status::is_done;
 use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link};
-use crate::sentry::SentryError;
 use crate::store::StoreError;
-
-fn sentry_failure(error: SentryError) -> Failure {
-    match error {
-        SentryError::Auth { .. } => Failure::Credential(format!("Sentry: {error}")),
-        SentryError::NotFound(message) => Failure::Permanent(format!("Sentry: {message}")),
-        SentryError::Http { status, ref message } if (400..500).contains(&status) => {
-            Failure::Permanent(format!("Sentry refused ({status}): {message}"))
-        }
-        other => Failure::Retry(format!("Sentry: {other}")),
-    }
-}
 
 /// What the worker can tell about a delivery's state move.
 enum StateJudgement {
@@ -65,8 +53,7 @@ async fn state_facts(
         {
             Ok(states) => states,
             Err(AdoError::NotFound { .. }) => Vec::new(),
-            Err(error @ AdoError::Auth { .. }) => return Err(Failure::Credential(format!("Azure DevOps: {error}"))),
-            Err(error) => return Err(Failure::Retry(format!("Azure DevOps: {error}"))),
+            Err(error) => return Err(error.into()),
         },
     };
     let category = |name: &str| {
@@ -103,7 +90,7 @@ async fn sentry_user(
     {
         return Ok(Some(user_id));
     }
-    connection.sentry.member_user_id(email).await.map_err(sentry_failure)
+    connection.sentry.member_user_id(email).await.map_err(Failure::from)
 }
 
 /// The id of a comment with exactly `text` on the linked Sentry issue, if one was posted.
@@ -112,7 +99,7 @@ async fn posted_comment(connection: &Connection, link: &Link, text: &str) -> Res
         .sentry
         .comments(&link.sentry_issue_id)
         .await
-        .map_err(sentry_failure)?;
+        .map_err(Failure::from)?;
     Ok(comments
         .into_iter()
         .find(|c| c.data.get("text").and_then(Value::as_str) == Some(text))
@@ -162,7 +149,7 @@ async fn post_comment(
             Err(error) if error.is_duplicate_comment() => posted_comment(connection, link, &text)
                 .await?
                 .ok_or_else(|| Failure::Retry(format!("Sentry: {error}, but it is not listed yet")))?,
-            Err(error) => return Err(sentry_failure(error)),
+            Err(error) => return Err(Failure::from(error)),
         },
     };
     if let Some(ado_comment_id) = comment.id {
@@ -202,7 +189,7 @@ async fn apply(
             .sentry
             .set_status(&issue, status)
             .await
-            .map_err(sentry_failure)?;
+            .map_err(Failure::from)?;
         link.sync.sentry_status = Some(status.to_string());
     }
     match plan.assignee {
@@ -212,7 +199,7 @@ async fn apply(
                     .sentry
                     .assign(&issue, Some(&user_id))
                     .await
-                    .map_err(sentry_failure)?;
+                    .map_err(Failure::from)?;
                 link.sync.sentry_assignee = Some(email.clone());
                 link.sync.ado_assignee = Some(email);
             }
@@ -221,7 +208,7 @@ async fn apply(
             )),
         },
         Some(None) => {
-            connection.sentry.assign(&issue, None).await.map_err(sentry_failure)?;
+            connection.sentry.assign(&issue, None).await.map_err(Failure::from)?;
             link.sync.sentry_assignee = None;
             link.sync.ado_assignee = None;
         }
@@ -235,7 +222,7 @@ async fn apply(
             .sentry
             .add_comment(&issue, &note)
             .await
-            .map_err(sentry_failure)?;
+            .map_err(Failure::from)?;
         link.sync.work_item_deleted = delivery.event_type == "workitem.deleted";
     }
     Ok(notes)

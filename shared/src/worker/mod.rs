@@ -5,13 +5,16 @@
 
 mod ado_to_sentry;
 pub mod budget;
+pub mod failure;
 pub mod lambda;
+pub mod outage;
 mod sentry_to_ado;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use budget::Budget;
+pub use failure::Failure;
 
 use crate::App;
 use crate::clock;
@@ -48,7 +51,7 @@ pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Fa
     let secrets = app
         .integration_secrets(&integration)
         .await
-        .map_err(|e| Failure::Retry(e.to_string()))?;
+        .map_err(|e| Failure::Outage(e.to_string()))?;
     let connection = app
         .connections
         .get(&app.http, &integration, &secrets)
@@ -63,7 +66,10 @@ pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Fa
 }
 
 pub(crate) fn store_failure(error: StoreError) -> Failure {
-    Failure::Retry(format!("store: {error}"))
+    match error {
+        StoreError::Unavailable(_) => Failure::Outage(format!("store: {error}")),
+        other => Failure::Retry(format!("store: {other}")),
+    }
 }
 
 /// Applies `change` to the link and saves it; on a version conflict reads it again and re-applies
@@ -102,19 +108,6 @@ pub const CLAIM_LEASE_MS: i64 = 60_000;
 /// Done events are kept this long (TTL), for dedupe and inspection.
 pub const DONE_RETENTION_SECS: i64 = 7 * 24 * 3600;
 
-/// Why processing did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Try again later (the other side is down or throttling).
-    Retry(String),
-    /// The other side refused the credential in memory. The worker forgets the cached clients
-    /// and secrets and runs the event once more at once (the credential may have been changed
-    /// by the admin API in another process); still refused, it is retried later like `Retry`.
-    Credential(String),
-    /// Trying again cannot help (malformed payload, deleted integration).
-    Permanent(String),
-}
-
 /// Delay before attempt `attempts + 1`: 30 s doubling, at most one hour.
 pub fn backoff_ms(attempts: u32) -> i64 {
     (30_000i64 << attempts.min(7)).min(3_600_000)
@@ -130,16 +123,19 @@ pub fn settle(event: &mut InboxEvent, outcome: &Result<Vec<String>, Failure>, no
             event.last_error = (!notes.is_empty()).then(|| notes.join("; "));
             event.expires_at = Some(now_ms / 1000 + DONE_RETENTION_SECS);
         }
-        Err(Failure::Retry(error) | Failure::Credential(error)) if event.attempts + 1 < MAX_ATTEMPTS => {
+        // An outage is not a bad event: kept (failed, backing off to an hour) however long it lasts.
+        Err(failure)
+            if failure.is_outage() || (matches!(failure, Failure::Retry(_)) && event.attempts + 1 < MAX_ATTEMPTS) =>
+        {
             event.attempts += 1;
             event.status = EventStatus::Failed;
-            event.last_error = Some(error.clone());
+            event.last_error = Some(failure.message().to_string());
             event.next_attempt_at = now_ms + backoff_ms(event.attempts - 1);
         }
-        Err(Failure::Retry(error) | Failure::Credential(error) | Failure::Permanent(error)) => {
+        Err(failure) => {
             event.attempts += 1;
             event.status = EventStatus::Dead;
-            event.last_error = Some(error.clone());
+            event.last_error = Some(failure.message().to_string());
         }
     }
 }
@@ -181,7 +177,11 @@ pub async fn process_within(
     budget: Budget,
 ) -> Result<Option<EventStatus>, StoreError> {
     let now = clock::now_ms();
-    if !claimable(&event, now) || budget.next_event(std::time::Instant::now()).is_none() {
+    let instant = std::time::Instant::now();
+    if !claimable(&event, now)
+        || budget.next_event(instant).is_none()
+        || app.outages.paused(&event.integration_id, instant)
+    {
         return Ok(None);
     }
     event.next_attempt_at = now + CLAIM_LEASE_MS;
@@ -201,13 +201,19 @@ pub async fn process_within(
     let limit = budget.next_event(std::time::Instant::now()).unwrap_or(Duration::ZERO);
     let outcome = match tokio::time::timeout(limit, apply_once_more_on_refusal(app, &event)).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(Failure::Retry(format!(
+        // A service that hangs is an outage too: the event is kept.
+        Err(_) => Err(Failure::Outage(format!(
             "not finished within {:.1} s; given up for now",
             limit.as_secs_f32()
         ))),
     };
-    if let Err(failure) = &outcome {
-        tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied");
+    match &outcome {
+        Err(failure) if failure.is_outage() => {
+            app.outages.note(&event.integration_id, std::time::Instant::now());
+            tracing::warn!(event = %event.id, integration = %event.integration_id, %failure, "outage: the integration's events wait");
+        }
+        Err(failure) => tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied"),
+        Ok(_) => app.outages.clear(&event.integration_id),
     }
     settle(&mut event, &outcome, clock::now_ms());
     app.store.update_event(&mut event).await?;

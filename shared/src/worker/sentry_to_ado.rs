@@ -23,21 +23,6 @@ use crate::work_items::{CreateInput, create_and_link, setting};
 /// The note on an event superseded by a newer change of the same field.
 const SUPERSEDED: &str = "superseded by a newer Sentry change of the same field; not applied";
 
-pub fn ado_failure(error: AdoError) -> Failure {
-    match error {
-        AdoError::Auth { .. } => Failure::Credential(format!("Azure DevOps: {error}")),
-        AdoError::NotFound { message } => Failure::Permanent(format!("Azure DevOps: {message}")),
-        AdoError::Field { field, message } => {
-            Failure::Permanent(format!("Azure DevOps refused field {field}: {message}"))
-        }
-        AdoError::Http { status, message, .. } if (400..500).contains(&status) => {
-            Failure::Permanent(format!("Azure DevOps refused ({status}): {message}"))
-        }
-        AdoError::Decode(message) => Failure::Permanent(format!("Azure DevOps: {message}")),
-        other => Failure::Retry(format!("Azure DevOps: {other}")),
-    }
-}
-
 /// Read, decide, write with `test /rev`; a 412 (someone changed it meanwhile) reads again.
 /// `decide` returns `None` when the work item is already as wanted.
 async fn patch_work_item(
@@ -46,12 +31,12 @@ async fn patch_work_item(
     decide: impl Fn(&WorkItem) -> Option<Vec<Value>>,
 ) -> Result<Option<WorkItem>, Failure> {
     for _ in 0..3 {
-        let item = ado.work_item(id).await.map_err(ado_failure)?;
+        let item = ado.work_item(id).await.map_err(Failure::from)?;
         let Some(ops) = decide(&item) else { return Ok(None) };
         match ado.update_work_item(id, Some(item.rev), ops).await {
             Ok(updated) => return Ok(Some(updated)),
             Err(AdoError::Conflict) => continue,
-            Err(error) => return Err(ado_failure(error)),
+            Err(error) => return Err(Failure::from(error)),
         }
     }
     Err(Failure::Retry(
@@ -83,7 +68,7 @@ async fn status(
         .metadata
         .states(&connection.ado, &link.project, &link.work_item_type)
         .await
-        .map_err(ado_failure)?;
+        .map_err(Failure::from)?;
     let project = settings.project(&link.project);
     let configured = match status {
         "resolved" => project.and_then(|p| p.on_resolve.as_deref()),
@@ -143,8 +128,9 @@ async fn assigned(
         Some(Assignee::User { id: Some(id), name, .. }) => match connection.sentry.member_email(id).await {
             Ok(Some(email)) => email,
             Ok(None) => return Ok(vec![format!("{name} has no visible email in Sentry; not assigned")]),
-            Err(error) if error.is_transient() => return Err(Failure::Retry(format!("Sentry: {error}"))),
-            Err(error @ SentryError::Auth { .. }) => return Err(Failure::Credential(format!("Sentry: {error}"))),
+            Err(error) if error.is_transient() || matches!(error, SentryError::Auth { .. }) => {
+                return Err(error.into());
+            }
             Err(error) => {
                 return Ok(vec![format!(
                     "could not look up {name}'s email in Sentry ({error}); not assigned"
@@ -177,7 +163,7 @@ async fn assigned(
                 .metadata
                 .identity_exists(&connection.ado, &email)
                 .await
-                .map_err(ado_failure)?
+                .map_err(Failure::from)?
             {
                 return Ok(vec![format!(
                     "no Azure DevOps identity with email {email}; work item left as it was"
@@ -219,7 +205,7 @@ async fn mirror_new_comment(
         let comments = ado
             .comments(&link.project, link.work_item_id)
             .await
-            .map_err(ado_failure)?;
+            .map_err(Failure::from)?;
         comments.into_iter().find(|c| c.text == body).map(|c| c.id)
     } else {
         None
@@ -229,7 +215,7 @@ async fn mirror_new_comment(
         None => {
             ado.add_comment(&link.project, link.work_item_id, body, TextFormat::Markdown)
                 .await
-                .map_err(ado_failure)?
+                .map_err(Failure::from)?
                 .id
         }
     };
@@ -307,7 +293,7 @@ async fn comment(
                     TextFormat::Markdown,
                 )
                 .await
-                .map_err(ado_failure)?;
+                .map_err(Failure::from)?;
             Ok(Vec::new())
         }
         (CommentAction::Updated, Some(_)) => Ok(vec![format!(
@@ -320,7 +306,7 @@ async fn comment(
                 .await
             {
                 Ok(()) | Err(AdoError::NotFound { .. }) => {}
-                Err(error) => return Err(ado_failure(error)),
+                Err(error) => return Err(Failure::from(error)),
             }
             store.delete_comment_link(&pair).await.map_err(store_failure)?;
             remember_deleted(app, link, comment_id).await

@@ -369,6 +369,92 @@ async fn a_retried_link_save_keeps_what_the_other_direction_saved_meanwhile() {
     );
 }
 
+/// A Sentry outage is not a bad event. While Sentry is down its events are kept — failed, backing
+/// off, never dead however many tries — and the integration is paused once the failures repeat,
+/// so a run tries two events, not every one. Once Sentry is back, one call queues them again.
+#[tokio::test]
+async fn an_outage_kills_no_event_and_one_call_requeues_them_all() {
+    let setup = setup_on(Backend::Local, false).await;
+    let app = &setup.server.app;
+    for n in 0..3 {
+        let text = format!("<p>comment {n}</p>");
+        setup
+            .server
+            .ado
+            .comment_as(JAMAL, setup.work_item, &text)
+            .await
+            .unwrap();
+    }
+    setup.server.sentry.fail_next(10_000);
+    let budget = shared::worker::Budget::unlimited();
+    shared::worker::run_due(app, 100, budget, 0).await.unwrap();
+    let failed = setup.events(EventStatus::Failed).await;
+    assert_eq!(
+        failed.len(),
+        2,
+        "two events met the outage; then the integration paused"
+    );
+    assert_eq!(setup.events(EventStatus::Pending).await.len(), 1);
+    assert!(
+        setup.events(EventStatus::Pending).await.iter().all(|e| e.claims == 0),
+        "untouched"
+    );
+
+    // Far more tries than an event gets: still failed, never dead.
+    for _ in 0..shared::worker::MAX_ATTEMPTS + 2 {
+        for mut event in setup
+            .events(EventStatus::Failed)
+            .await
+            .into_iter()
+            .chain(setup.events(EventStatus::Pending).await)
+        {
+            event.next_attempt_at = clock::now_ms() - 1;
+            app.store.update_event(&mut event).await.unwrap();
+        }
+        app.outages.clear(&setup.integration_id);
+        shared::worker::run_due(app, 100, budget, 0).await.unwrap();
+    }
+    assert!(
+        setup.events(EventStatus::Dead).await.is_empty(),
+        "an outage kills no event"
+    );
+    let tried = setup.events(EventStatus::Failed).await;
+    assert_eq!(tried.len(), 2, "each run tried two events; the third waited, untouched");
+    assert!(
+        tried.iter().all(|e| e.attempts > shared::worker::MAX_ATTEMPTS),
+        "{tried:?}"
+    );
+    assert_eq!(setup.events(EventStatus::Pending).await.len(), 1);
+
+    setup.server.sentry.fail_next(0);
+    let url = setup.server.url(&format!(
+        "/integrations/{}/events/retry?status=failed",
+        setup.integration_id
+    ));
+    let answer = setup
+        .server
+        .client
+        .post(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    assert_eq!(answer.json::<Value>().await.unwrap()["queued"], 2);
+    shared::worker::run_due(app, 100, budget, 0).await.unwrap();
+    assert_eq!(setup.events(EventStatus::Done).await.len(), 3);
+    assert_eq!(setup.server.sentry.issue(ISSUE).comments.len(), 3);
+    let wrong = setup
+        .server
+        .client
+        .post(url.replace("failed", "done"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 /// A comment far over DynamoDB's 400 KB item limit (a pasted picture inline, say) is still
 /// accepted on the AWS shape — the inbox keeps it cut — and posted once, ending with a note.
 #[tokio::test]
