@@ -184,6 +184,18 @@ async fn apply(
 ) -> Result<Vec<String>, Failure> {
     let mut notes = Vec::new();
     let issue = link.sentry_issue_id.clone();
+    // Each side's change of a field is ordered by when it was received, whichever side made it:
+    // an older change arriving late (a retry) is superseded, not applied over this one.
+    let at = Some(event.received_at);
+    let mut plan = plan;
+    if plan.status.is_some() && superseded(event.received_at, link.sync.sentry_status_at) {
+        plan.status = None;
+        notes.push(SUPERSEDED_STATUS.to_string());
+    }
+    if plan.assignee.is_some() && superseded(event.received_at, link.sync.sentry_assignee_at) {
+        plan.assignee = None;
+        notes.push(SUPERSEDED_ASSIGNEE.to_string());
+    }
     if let Some(status) = plan.status {
         connection
             .sentry
@@ -191,6 +203,10 @@ async fn apply(
             .await
             .map_err(Failure::from)?;
         link.sync.sentry_status = Some(status.to_string());
+        link.sync.sentry_status_at = link.sync.sentry_status_at.max(at);
+    }
+    if plan.assignee.is_some() {
+        link.sync.sentry_assignee_at = link.sync.sentry_assignee_at.max(at);
     }
     match plan.assignee {
         Some(Some(email)) => match sentry_user(app, connection, integration, &email).await? {
@@ -253,6 +269,10 @@ fn is_recycle_bin_notice(delivery: &AdoDelivery) -> bool {
     matches!(delivery.event_type.as_str(), "workitem.deleted" | "workitem.restored")
 }
 
+/// Notes on an Azure DevOps change superseded by a newer change of the same Sentry field.
+const SUPERSEDED_STATUS: &str = "the Sentry status changed since; this older change was not applied";
+const SUPERSEDED_ASSIGNEE: &str = "the Sentry assignee changed since; this older change was not applied";
+
 /// Records what was applied on the link: only the fields this event changed (`link` against
 /// `before`, the link as read when the event started), so a save retried after a version
 /// conflict keeps what the other direction saved meanwhile.
@@ -271,6 +291,8 @@ async fn record(app: &App, before: &Link, link: &Link, seen: &Seen) -> Result<()
         if now.work_item_deleted != was.work_item_deleted {
             next.sync.work_item_deleted = now.work_item_deleted;
         }
+        next.sync.sentry_status_at = next.sync.sentry_status_at.max(now.sentry_status_at);
+        next.sync.sentry_assignee_at = next.sync.sentry_assignee_at.max(now.sentry_assignee_at);
         next.sync.last_applied_rev = next.sync.last_applied_rev.max(seen.rev);
         if seen.state.is_some() {
             next.sync.ado_state = seen.state.clone();

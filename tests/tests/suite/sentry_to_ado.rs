@@ -8,6 +8,7 @@ use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::azure_devops::patch;
 use shared::clock;
 use shared::records::EventStatus;
 use shared::sentry::signature::sign;
@@ -404,6 +405,44 @@ async fn signatures_timestamps_and_strangers() {
         );
     }
     assert_eq!(patches(&setup), 0);
+}
+
+/// The two directions are ordered against each other. A Sentry resolve that failed (Azure
+/// DevOps down) and is retried after an Azure DevOps reactivation was synced to Sentry must not
+/// win: that reactivation is the newer change of the Sentry status, so the late resolve is
+/// superseded — Azure DevOps stays active, Sentry unresolved, as the person left them.
+#[tokio::test]
+async fn a_late_sentry_change_does_not_overwrite_a_newer_one_from_azure_devops() {
+    let setup = setup().await;
+    let work_item_path = format!("/wit/workitems/{}", setup.work_item);
+    setup.server.ado.fail(&work_item_path, FaultKind::Unavailable, 50);
+    resolve_in_sentry(&setup).await;
+    settled(&setup).await;
+    let failed = setup.events(EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1, "Azure DevOps is down: the resolve failed");
+    setup.server.ado.clear_faults();
+    setup.server.sentry.add_issue(ISSUE);
+    // The person resolves the work item, then reopens it; both sync to Sentry.
+    for state in ["Resolved", "Active"] {
+        let ops = json!([patch::replace("/fields/System.State", state)]);
+        setup
+            .server
+            .ado
+            .edit_work_item_as(JAMAL, setup.work_item, ops)
+            .await
+            .unwrap();
+        settled(&setup).await;
+    }
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
+
+    let retried = retry_now(&setup, failed.into_iter().next().unwrap()).await;
+    assert_eq!(retried.status, EventStatus::Done);
+    assert!(
+        retried.last_error.as_deref().unwrap_or_default().contains("superseded"),
+        "{retried:?}"
+    );
+    assert_eq!(state(&setup), "Active", "the newer reactivation stands");
+    assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");
 }
 
 /// Sync settings the worker cannot read (another version's, or edited by hand) sync nothing: the
