@@ -89,7 +89,7 @@ impl App {
             .unwrap_or_default();
         let config = Config {
             public_url,
-            sentry_url,
+            sentry_facing_url: sentry_url,
             admin_auth: AdminAuth::Platform,
             secret_prefix,
             sentry_replay_window_secs: crate::config::replay_window_from_env(),

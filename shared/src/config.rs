@@ -15,8 +15,9 @@ pub enum AdminAuth {
 pub struct Config {
     /// Base URL where Azure DevOps reaches the bridge's hook route (no trailing slash).
     pub public_url: String,
-    /// Base URL of the Sentry-facing routes: the Sentry app's webhook URL host (no trailing slash).
-    pub sentry_url: String,
+    /// The bridge's own base URL for the Sentry-facing routes: the Sentry app's webhook URL host
+    /// (no trailing slash).
+    pub sentry_facing_url: String,
     pub admin_auth: AdminAuth,
     /// Prefix of secret names (`{prefix}{integration id}`).
     pub secret_prefix: String,

@@ -120,7 +120,7 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
     let secrets = FileSecretStore::open(&options.data_dir.join("secrets.json")).map_err(|e| invalid(&e))?;
     let config = Config {
         public_url: options.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
-        sentry_url: options.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
+        sentry_facing_url: options.public_url.clone().unwrap_or_else(|| format!("http://{bound}")),
         admin_auth: AdminAuth::Bearer(admin_token),
         secret_prefix: "local/".to_string(),
         sentry_replay_window_secs: crate::config::replay_window_from_env(),
@@ -158,21 +158,40 @@ where
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM (for a graceful stop).
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Ctrl-C (SIGINT) or SIGTERM, listened for from the moment this is made: a signal that
+/// arrives before anything awaits it is not missed.
+pub struct ShutdownSignal {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    pub fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
+    }
+
+    /// Resolves on the first of the two signals.
+    pub async fn received(mut self) {
+        let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let (interrupt, terminate) = (self.interrupt.take(), self.terminate.take());
+        tokio::select! {
+            _ = wait(interrupt) => {},
+            _ = wait(terminate) => {},
+        }
     }
 }
+
 
 /// Every function's routes, once each, and `GET /healthz`.
 pub fn routes(app: Arc<App>) -> Routes {

@@ -101,7 +101,7 @@ async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
     store.activate_link(&mut link, 0).await.unwrap();
     let config = Config {
         public_url: "http://127.0.0.1".into(),
-        sentry_url: "http://127.0.0.1".into(),
+        sentry_facing_url: "http://127.0.0.1".into(),
         admin_auth: AdminAuth::Bearer(Secret::new("admin")),
         secret_prefix: "local/".into(),
         sentry_replay_window_secs: 300,

@@ -169,7 +169,7 @@ pub enum Backend {
 
 fn config(public_url: String) -> Config {
     Config {
-        sentry_url: public_url.clone(),
+        sentry_facing_url: public_url.clone(),
         public_url,
         admin_auth: AdminAuth::Bearer(Secret::new(ADMIN_TOKEN)),
         secret_prefix: format!("bridge-test/{}/", uuid::Uuid::new_v4().simple()),

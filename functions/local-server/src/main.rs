@@ -22,6 +22,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: local::LocalOptions) -> Result<(), String> {
+    // Listening for Ctrl-C / SIGTERM from here on: one sent as soon as the server says it
+    // listens is not missed.
+    let signal = local::ShutdownSignal::listen();
     let (token, source) =
         local::admin_token(&options.data_dir, options.admin_token.as_deref()).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(options.listen)
@@ -37,16 +40,35 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
     println!("data directory: {}", options.data_dir.display());
     let worker = shared::worker::spawn_local(app.clone(), std::time::Duration::from_secs(1));
     println!("bridge-local listening on http://{bound}");
-    let served = axum_serve(listener, local::router(app)).await;
+    let served = axum_serve(listener, local::router(app), signal).await;
     worker.abort();
     served
 }
 
-async fn axum_serve(listener: TcpListener, router: shared::axum::Router) -> Result<(), String> {
-    shared::axum::serve(listener, router)
-        .with_graceful_shutdown(local::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+/// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish — for at most
+/// [`SHUTDOWN_GRACE`]: a client that keeps a connection open does not keep the server running.
+async fn axum_serve(
+    listener: TcpListener,
+    router: shared::axum::Router,
+    signal: local::ShutdownSignal,
+) -> Result<(), String> {
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let graceful = shared::axum::serve(listener, router).with_graceful_shutdown(async move {
+        signal.received().await;
+        let _ = stopping.send(true);
+    });
+    let mut stop = stop;
+    let overdue = async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = graceful => served.map_err(|e| e.to_string())?,
+        _ = overdue => println!("bridge-local: connections still open after {} s; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+    }
     println!("bridge-local stopped");
     Ok(())
 }
+
+/// How long a stop waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

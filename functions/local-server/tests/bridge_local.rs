@@ -64,7 +64,17 @@ fn interrupt(running: Running) {
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = running.child.wait().unwrap();
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = running.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "bridge-local did not stop within 20 s of Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
 }
 

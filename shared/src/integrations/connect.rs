@@ -14,7 +14,7 @@ use crate::secrets::Secret;
 
 /// What connecting learned and created.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
+pub struct Connected {
     pub collection_id: String,
     pub bridge_identity_id: String,
     /// Subscription id by event type.
@@ -40,7 +40,7 @@ pub fn check_webhook_url(organization_url: &str, webhook_url: &str) -> Result<()
 
 /// Verifies the credential and creates one subscription per work item event. On any failure
 /// the subscriptions created so far are deleted again and the error is returned.
-pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Secret) -> Result<Connection, ApiError> {
+pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Secret) -> Result<Connected, ApiError> {
     let me = identify(client).await?;
     let mut subscriptions = BTreeMap::new();
     for event in WORK_ITEM_EVENTS {
@@ -55,7 +55,7 @@ pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Sec
             }
         }
     }
-    Ok(Connection {
+    Ok(Connected {
         collection_id: me.collection_id,
         bridge_identity_id: me.bridge_identity_id,
         subscriptions,

@@ -65,8 +65,8 @@ pub fn component_schema() -> Value {
 /// `GET /sentry/schema`: the schema plus where Sentry must send webhooks.
 pub async fn schema_route(State(app): State<Arc<App>>) -> axum::Json<Value> {
     let mut schema = component_schema();
-    if !app.config.sentry_url.is_empty() {
-        schema["webhook_url"] = json!(format!("{}/hooks/sentry", app.config.sentry_url));
+    if !app.config.sentry_facing_url.is_empty() {
+        schema["webhook_url"] = json!(format!("{}/hooks/sentry", app.config.sentry_facing_url));
     }
     axum::Json(schema)
 }

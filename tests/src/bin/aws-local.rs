@@ -71,6 +71,7 @@ fn function_binaries() -> Result<PathBuf, String> {
 }
 
 async fn run(options: local::LocalOptions) -> Result<(), String> {
+    let signal = local::ShutdownSignal::listen();
     let (token, source) =
         local::admin_token(&options.data_dir, options.admin_token.as_deref()).map_err(|e| e.to_string())?;
     let binaries = function_binaries()?;
@@ -117,7 +118,7 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
         "aws-local listening on http://{} (public URL {})",
         stack.address, stack.public_url
     );
-    local::shutdown_signal().await;
+    signal.received().await;
     stack.stop().await;
     println!("aws-local stopped");
     Ok(())
