@@ -192,7 +192,6 @@ impl ShutdownSignal {
     }
 }
 
-
 /// Every function's routes, once each, and `GET /healthz`.
 pub fn routes(app: Arc<App>) -> Routes {
     HttpFunction::ALL

@@ -124,6 +124,11 @@ impl TestServer {
         (integration, secrets)
     }
 
+    /// An admin request (bearer token set) to `path`.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

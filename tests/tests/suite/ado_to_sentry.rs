@@ -427,31 +427,15 @@ async fn an_outage_kills_no_event_and_one_call_requeues_them_all() {
     assert_eq!(setup.events(EventStatus::Pending).await.len(), 1);
 
     setup.server.sentry.fail_next(0);
-    let url = setup.server.url(&format!(
-        "/integrations/{}/events/retry?status=failed",
-        setup.integration_id
-    ));
-    let answer = setup
-        .server
-        .client
-        .post(&url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/integrations/{}/events/retry?status=failed", setup.integration_id);
+    let answer = setup.server.admin(reqwest::Method::POST, &path).send().await.unwrap();
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     assert_eq!(answer.json::<Value>().await.unwrap()["queued"], 2);
     shared::worker::run_due(app, 100, budget, 0).await.unwrap();
     assert_eq!(setup.events(EventStatus::Done).await.len(), 3);
     assert_eq!(setup.server.sentry.issue(ISSUE).comments.len(), 3);
-    let wrong = setup
-        .server
-        .client
-        .post(url.replace("failed", "done"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let done = path.replace("failed", "done");
+    let wrong = setup.server.admin(reqwest::Method::POST, &done).send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -620,15 +604,8 @@ async fn the_admin_api_requeues_a_dead_event() {
 
 /// `DELETE /integrations/{id}` through the admin API; asserts `204`.
 async fn delete_integration(setup: &Setup) {
-    let url = setup.server.url(&format!("/integrations/{}", setup.integration_id));
-    let deleted = setup
-        .server
-        .client
-        .delete(url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/integrations/{}", setup.integration_id);
+    let deleted = setup.server.admin(reqwest::Method::DELETE, &path).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 }
 

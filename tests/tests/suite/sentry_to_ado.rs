@@ -413,14 +413,7 @@ async fn signatures_timestamps_and_strangers() {
 /// superseded — Azure DevOps stays active, Sentry unresolved, as the person left them.
 #[tokio::test]
 async fn a_late_sentry_change_does_not_overwrite_a_newer_one_from_azure_devops() {
-    let setup = setup().await;
-    let work_item_path = format!("/wit/workitems/{}", setup.work_item);
-    setup.server.ado.fail(&work_item_path, FaultKind::Unavailable, 50);
-    resolve_in_sentry(&setup).await;
-    settled(&setup).await;
-    let failed = setup.events(EventStatus::Failed).await;
-    assert_eq!(failed.len(), 1, "Azure DevOps is down: the resolve failed");
-    setup.server.ado.clear_faults();
+    let (setup, failed) = resolve_while_azure_devops_is_down().await;
     setup.server.sentry.add_issue(ISSUE);
     // The person resolves the work item, then reopens it; both sync to Sentry.
     for state in ["Resolved", "Active"] {
@@ -542,10 +535,9 @@ async fn a_huge_alert_event_creates_its_work_item_on_aws() {
     assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
 }
 
-/// A resolve that fails (Azure DevOps down) and is retried after the issue was unresolved again
-/// must not resolve the work item: the newer unresolve wins, and the late retry is superseded.
-#[tokio::test]
-async fn a_late_retry_of_an_older_status_change_does_not_overwrite_a_newer_one() {
+/// An integration and a Sentry resolve that failed because Azure DevOps was down (it is back
+/// now); the failed event.
+async fn resolve_while_azure_devops_is_down() -> (Setup, Vec<shared::records::InboxEvent>) {
     let setup = setup().await;
     let work_item_path = format!("/wit/workitems/{}", setup.work_item);
     setup.server.ado.fail(&work_item_path, FaultKind::Unavailable, 50);
@@ -554,6 +546,14 @@ async fn a_late_retry_of_an_older_status_change_does_not_overwrite_a_newer_one()
     let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1, "Azure DevOps is down: the resolve failed");
     setup.server.ado.clear_faults();
+    (setup, failed)
+}
+
+/// A resolve that fails (Azure DevOps down) and is retried after the issue was unresolved again
+/// must not resolve the work item: the newer unresolve wins, and the late retry is superseded.
+#[tokio::test]
+async fn a_late_retry_of_an_older_status_change_does_not_overwrite_a_newer_one() {
+    let (setup, failed) = resolve_while_azure_devops_is_down().await;
 
     // The issue is unresolved again in Sentry; that change applies (nothing to write: the work
     // item was never resolved).
