@@ -18,9 +18,25 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Unix milliseconds of RFC 3339 text (as Azure DevOps and Sentry write dates); `None` otherwise.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_rfc3339_back_and_nothing_else() {
+        assert_eq!(parse_rfc3339("2026-11-18T11:06:40.123Z"), Some(1_795_000_000_123));
+        assert_eq!(
+            parse_rfc3339("2026-11-18T12:06:40.1234567+01:00"),
+            Some(1_795_000_000_123)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
 
     #[test]
     fn formats_milliseconds_as_rfc3339_utc() {

@@ -42,6 +42,14 @@ impl AdoError {
         matches!(self, AdoError::Throttled { .. } | AdoError::Transport(_))
             || matches!(self, AdoError::Http { status, .. } if *status >= 500)
     }
+
+    /// Whether a write that failed like this may still have been carried out: the answer was
+    /// lost (network, timeout, a gateway's 5xx) or unreadable. A refusal (4xx, 429/503, a
+    /// refused credential or field) changed nothing.
+    pub fn may_have_been_applied(&self) -> bool {
+        matches!(self, AdoError::Transport(_) | AdoError::Decode(_))
+            || matches!(self, AdoError::Http { status, .. } if *status >= 500)
+    }
 }
 
 /// ADO's JSON error body (`{"message", "typeKey", ...}`).
@@ -96,6 +104,32 @@ pub fn from_status(status: StatusCode, body: &str) -> AdoError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_lost_or_unreadable_answer_may_hide_a_write() {
+        let http = |status| AdoError::Http {
+            status,
+            type_key: String::new(),
+            message: String::new(),
+        };
+        assert!(AdoError::Transport("timed out".into()).may_have_been_applied());
+        assert!(http(502).may_have_been_applied());
+        assert!(AdoError::Decode("x".into()).may_have_been_applied());
+        for refused in [
+            http(400),
+            AdoError::Throttled {
+                status: 429,
+                retry_after_secs: 1,
+            },
+            AdoError::Auth {
+                status: 401,
+                message: String::new(),
+            },
+            AdoError::Conflict,
+        ] {
+            assert!(!refused.may_have_been_applied(), "{refused}");
+        }
+    }
 
     #[test]
     fn rule_errors_name_the_field() {

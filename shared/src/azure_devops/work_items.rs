@@ -95,12 +95,25 @@ impl AdoClient {
 
     /// Many work items in calls of at most 200 ids; ids that are missing or unreadable are left out.
     pub async fn work_items_batch(&self, ids: &[u64], fields: &[&str]) -> Result<Vec<WorkItem>, AdoError> {
-        let mut items = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BATCH_LIMIT) {
-            let mut body = json!({"ids": chunk, "errorPolicy": "omit"});
+        self.batch(ids, |body| {
             if !fields.is_empty() {
                 body["fields"] = json!(fields);
             }
+        })
+        .await
+    }
+
+    /// Like [`Self::work_items_batch`], every field and the relations of each (the two cannot be
+    /// asked for together).
+    pub async fn work_items_with_relations(&self, ids: &[u64]) -> Result<Vec<WorkItem>, AdoError> {
+        self.batch(ids, |body| body["$expand"] = json!("relations")).await
+    }
+
+    async fn batch(&self, ids: &[u64], shape: impl Fn(&mut Value)) -> Result<Vec<WorkItem>, AdoError> {
+        let mut items = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_LIMIT) {
+            let mut body = json!({"ids": chunk, "errorPolicy": "omit"});
+            shape(&mut body);
             let url = self.url(&["_apis", "wit", "workitemsbatch"], &[]);
             let page: ValueList<Option<WorkItem>> = self.call(Method::POST, url, Some(Body::Json(body))).await?;
             items.extend(page.value.into_iter().flatten());

@@ -2,6 +2,7 @@
 //! the `store` module's business.
 
 mod comment_link;
+mod create_attempt;
 mod cursor;
 mod inbox;
 mod integration;
@@ -11,6 +12,7 @@ mod repository;
 mod user_mapping;
 
 pub use comment_link::{CommentLink, CommentOrigin};
+pub use create_attempt::CreateAttempt;
 pub use cursor::Cursor;
 pub use inbox::{EventSource, EventStatus, InboxEvent};
 pub use integration::{AdoAuthKind, AzureDevOpsSettings, Integration, SentrySettings};

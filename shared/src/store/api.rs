@@ -7,7 +7,9 @@ use futures_util::future::join_all;
 use super::StoreError;
 use super::keys::{self, Record};
 use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp};
-use crate::records::{CommentLink, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping};
+use crate::records::{
+    CommentLink, CreateAttempt, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping,
+};
 
 /// Whether an insert-if-absent wrote a new record or found the same key already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -564,6 +566,31 @@ impl Store {
 
     pub async fn delete_user_mapping(&self, integration_id: &str, email: &str) -> Result<(), StoreError> {
         self.delete_key(keys::user_mapping_key(integration_id, email)).await
+    }
+
+    // ----- work-item creates under way -----
+
+    /// Records that a create has started; when an earlier one was never finished, answers that
+    /// one instead (kept as it was: its start is what its work item is looked for by).
+    pub async fn begin_create(&self, attempt: &mut CreateAttempt) -> Result<Option<CreateAttempt>, StoreError> {
+        match self.create(attempt).await {
+            Ok(()) => Ok(None),
+            Err(StoreError::Conflict) => {
+                let key = keys::create_attempt_key(&attempt.integration_id, &attempt.sentry_issue_id);
+                match self.get(&key).await? {
+                    Some(earlier) => Ok(Some(earlier)),
+                    // Finished (or expired) between the two calls: this one starts afresh.
+                    None => self.create(attempt).await.map(|()| None),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The create is over: its link is recorded, or nothing was made.
+    pub async fn end_create(&self, integration_id: &str, sentry_issue_id: &str) -> Result<(), StoreError> {
+        self.delete_key(keys::create_attempt_key(integration_id, sentry_issue_id))
+            .await
     }
 
     // ----- cursors -----

@@ -10,6 +10,7 @@
 //! | repository | `INT#{int}` | `REPO#{repo id}` | | |
 //! | user mapping | `INT#{int}` | `USER#{email}` | | |
 //! | cursor | `INT#{int}` | `CURSOR#{kind}` | | |
+//! | work-item create under way | `INT#{int}` | `CREATING#{sentry issue}` | | |
 //! | lease | `LEASE#{name}` | `LEASE` | | |
 //! | inbox event | `EVT#{dedupe key}` | `EVENT` | `DUE#{shard}` / `{next attempt:020}#{id}` while failed | `INT#{int}#EVT#{status}` / `{received:020}#{id}` |
 
@@ -17,7 +18,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::table::Key;
-use crate::records::{CommentLink, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping};
+use crate::records::{
+    CommentLink, CreateAttempt, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping,
+};
 
 /// A record type the [`super::Store`] can persist.
 pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -120,6 +123,11 @@ pub const USER_MAPPING_PREFIX: &str = "USER#";
 pub fn cursor_key(integration_id: &str, kind: &str) -> Key {
     Key::new(integration_pk(integration_id), format!("CURSOR#{kind}"))
 }
+pub fn create_attempt_key(integration_id: &str, sentry_issue_id: &str) -> Key {
+    Key::new(integration_pk(integration_id), format!("CREATING#{sentry_issue_id}"))
+}
+/// How long an unfinished create is remembered: a retry days later makes a new work item.
+pub const CREATE_ATTEMPT_RETENTION_SECS: i64 = 24 * 3600;
 pub fn event_key(id: &str) -> Key {
     Key::new(format!("EVT#{id}"), "EVENT")
 }
@@ -187,6 +195,17 @@ impl Record for Repository {
     const KIND: &'static str = "repository";
     fn key(&self) -> Key {
         repository_key(&self.integration_id, &self.id)
+    }
+    versioned!();
+}
+
+impl Record for CreateAttempt {
+    const KIND: &'static str = "create_attempt";
+    fn key(&self) -> Key {
+        create_attempt_key(&self.integration_id, &self.sentry_issue_id)
+    }
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.started_at / 1000 + CREATE_ATTEMPT_RETENTION_SECS)
     }
     versioned!();
 }

@@ -12,14 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{SentryFacing, authenticate, field_text, linked, user_error};
+use super::{SentryFacing, authenticate, field_text, linked, lost_create, user_error};
 use crate::App;
 use crate::azure_devops::{AdoError, WorkItem};
 use crate::clock;
 use crate::domain::work_item::{NewWorkItem, create_patch, work_item_title};
 use crate::error::ApiError;
 use crate::http::parse_json;
-use crate::records::{Integration, Link, LinkOrigin, LinkSyncState};
+use crate::records::{CreateAttempt, Integration, Link, LinkOrigin, LinkSyncState};
 use crate::secrets::IntegrationSecrets;
 
 /// A repeated create for the same issue, project, type and title within this window is the same one.
@@ -223,17 +223,61 @@ async fn create_once(
         assignee: input.assignee,
         footer: input.footer.clone(),
     };
-    let work_item = connection
+    let mut attempt = CreateAttempt {
+        integration_id: integration.id.clone(),
+        sentry_issue_id: input.issue_id.to_string(),
+        sentry_url: input.sentry_url.to_string(),
+        project: input.project.to_string(),
+        started_at: clock::now_ms(),
+        version: 0,
+    };
+    let earlier = app.store.begin_create(&mut attempt).await.map_err(ApiError::from)?;
+    if let Some(earlier) = earlier {
+        let found = lost_create::find(&connection.ado, &earlier)
+            .await
+            .map_err(|e| ado_user_error(e, "look for the work item an earlier attempt made"))?;
+        if let Some(work_item) = found {
+            tracing::info!(integration = %integration.id, issue = input.issue_id, work_item = work_item.id,
+                "an earlier create made this work item but was not recorded; linking it");
+            return finish(app, integration, input, work_item).await;
+        }
+    }
+    match connection
         .ado
         .create_work_item(input.project, input.work_item_type, create_patch(&item))
         .await
-        .map_err(|e| ado_user_error(e, "create the work item"))?;
+    {
+        Ok(work_item) => finish(app, integration, input, work_item).await,
+        Err(error) => {
+            if !error.may_have_been_applied() {
+                end_create(app, &integration.id, input.issue_id).await;
+            }
+            Err(ado_user_error(error, "create the work item"))
+        }
+    }
+}
+
+/// Records the link of a work item made for `input`; the create is over.
+async fn finish(
+    app: &App,
+    integration: &Integration,
+    input: &CreateInput<'_>,
+    work_item: WorkItem,
+) -> Result<Link, SentryFacing> {
     let created = Created {
         integration: integration.clone(),
         project: input.project.to_string(),
         work_item,
     };
-    record_link(app, &created, input.issue_id, input.sentry_url, input.origin).await
+    let link = record_link(app, &created, input.issue_id, input.sentry_url, input.origin).await?;
+    end_create(app, &integration.id, input.issue_id).await;
+    Ok(link)
+}
+
+async fn end_create(app: &App, integration_id: &str, issue_id: &str) {
+    if let Err(error) = app.store.end_create(integration_id, issue_id).await {
+        tracing::warn!(%error, "a finished create is still on record; the next create for the issue looks for its work item first");
+    }
 }
 
 /// Records (or replaces) the active link of the Sentry issue.

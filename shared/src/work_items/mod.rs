@@ -7,6 +7,7 @@ mod alert_rule;
 mod auth;
 mod create;
 mod link;
+mod lost_create;
 mod options;
 mod schema;
 

@@ -64,6 +64,9 @@ pub enum FaultKind {
     Unauthorized,
     /// 412, as a `test /rev` against a revision someone else just moved on answers.
     RevisionConflict,
+    /// The request is carried out, but its answer never reaches the caller: a gateway's 502
+    /// (a process that crashed after the call looks the same to whoever retries it).
+    AnswerLost,
 }
 
 pub(crate) struct Shared {
@@ -311,6 +314,10 @@ async fn gate(AxumState(fake): AxumState<Fake>, request: Request, next: Next) ->
             );
         }
         Some(FaultKind::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(FaultKind::AnswerLost) => {
+            let _ = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            return (StatusCode::BAD_GATEWAY, "<html><body>502 Bad Gateway</body></html>").into_response();
+        }
         None => {}
     }
     let is_token_request = parts.uri.path().ends_with("/oauth2/v2.0/token");

@@ -629,6 +629,15 @@ pub async fn batch(State(fake): State<Fake>, body: Bytes) -> Response {
             "InvalidArgument",
         );
     }
+    let expand = request["$expand"].as_str().unwrap_or("none").to_ascii_lowercase();
+    if expand != "none" && request.get("fields").is_some() {
+        return ado_error(
+            StatusCode::BAD_REQUEST,
+            "The expand parameter can not be used with the fields parameter.",
+            "ConflictingParametersException",
+        );
+    }
+    let with_relations = expand == "relations" || expand == "all";
     let state = fake.state.lock().unwrap();
     let value: Vec<Value> = ids
         .iter()
@@ -637,14 +646,48 @@ pub async fn batch(State(fake): State<Fake>, body: Bytes) -> Response {
                 .work_items
                 .get(id)
                 .filter(|i| !i.deleted)
-                .map(|i| rest_item(&state, i))
+                .map(|i| {
+                    let mut item = rest_item(&state, i);
+                    if !with_relations && let Some(fields) = item.as_object_mut() {
+                        fields.remove("relations");
+                    }
+                    item
+                })
                 .unwrap_or(Value::Null)
         })
         .collect();
     axum::Json(json!({"count": value.len(), "value": value})).into_response()
 }
 
-/// Supports `[System.Title] CONTAINS '…'` and `[System.Id] = n`, newest first.
+/// `[Field] CONTAINS 'text'` clauses of a WIQL query (quotes doubled inside), lower-cased.
+fn contains_clauses(query: &str) -> Vec<(String, String)> {
+    let mut clauses = Vec::new();
+    let mut rest = query;
+    while let Some(at) = rest.find("] CONTAINS '") {
+        let field = rest[..at].rsplit('[').next().unwrap_or_default().to_string();
+        let mut text = String::new();
+        let mut chars = rest[at + "] CONTAINS '".len()..].char_indices().peekable();
+        let mut end = rest.len() - at - "] CONTAINS '".len();
+        while let Some((i, c)) = chars.next() {
+            if c == '\'' {
+                if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                    chars.next();
+                    text.push('\'');
+                    continue;
+                }
+                end = i + 1;
+                break;
+            }
+            text.push(c);
+        }
+        clauses.push((field, text.to_lowercase()));
+        rest = &rest[at + "] CONTAINS '".len() + end..];
+    }
+    clauses
+}
+
+/// Supports `[Field] CONTAINS '…'` (any text field, tags included) and `[System.Id] = n`, newest
+/// first; date conditions are not evaluated (every fake work item is recent).
 pub async fn wiql(
     State(fake): State<Fake>,
     Path((_org, project)): Path<(String, String)>,
@@ -657,7 +700,7 @@ pub async fn wiql(
     };
     let query = request["query"].as_str().unwrap_or_default().to_string();
     let top: usize = params.get("$top").and_then(|t| t.parse().ok()).unwrap_or(20_000);
-    let quoted = query.split('\'').nth(1).map(str::to_lowercase);
+    let contains = contains_clauses(&query);
     let id_filter = query
         .split("[System.Id] =")
         .nth(1)
@@ -670,15 +713,14 @@ pub async fn wiql(
         .filter(|i| !i.deleted && i.project.eq_ignore_ascii_case(&project))
         .filter(|i| id_filter.is_none_or(|id| i.id == id))
         .filter(|i| {
-            !query.contains("CONTAINS")
-                || quoted.as_ref().is_some_and(|q| {
-                    i.fields
-                        .get("System.Title")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_lowercase()
-                        .contains(q)
-                })
+            contains.iter().all(|(field, text)| {
+                i.fields
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_lowercase()
+                    .contains(text)
+            })
         })
         .collect();
     items.sort_by_key(|i| std::cmp::Reverse(i.id));

@@ -507,6 +507,43 @@ pub(crate) async fn alert_rule_fires_three_times(setup: &Setup) {
     assert_eq!(external[0].1["identifier"], link.work_item_id.to_string());
 }
 
+/// An alert rule's create whose answer was lost (Azure DevOps made the work item; a gateway
+/// answered 502): the event fails, and its retry links that work item instead of making another.
+#[tokio::test]
+async fn an_alert_whose_create_answer_was_lost_makes_one_work_item() {
+    let setup = setup().await;
+    let issue = "7000000003";
+    setup.server.sentry.add_issue(issue);
+    setup.server.ado.inject(Fault {
+        path_contains: "/_apis/wit/workitems/".into(),
+        method: Some(reqwest::Method::POST),
+        kind: FaultKind::AnswerLost,
+        times: 1,
+        after: 0,
+    });
+    let before = setup.server.ado.state(|s| s.work_items.len());
+    let alert = compact(&bridge_tests::sentry_app::alert_webhook(issue, 0));
+    let (status, _) = deliver_now(&setup.server, "event_alert", &alert).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    settled(&setup).await;
+    assert_eq!(setup.events(EventStatus::Failed).await.len(), 1, "the answer was lost");
+    assert_eq!(setup.server.ado.state(|s| s.work_items.len()), before + 1);
+
+    let path = format!("/integrations/{}/events/retry?status=failed", setup.integration_id);
+    let answer = setup.server.admin(reqwest::Method::POST, &path).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    settled(&setup).await;
+    assert_eq!(
+        setup.server.ado.state(|s| s.work_items.len()),
+        before + 1,
+        "no second work item"
+    );
+    let link = setup.server.stored_link(&setup.integration_id, issue).await;
+    let newest = setup.server.ado.state(|s| *s.work_items.keys().max().unwrap());
+    assert_eq!(link.work_item_id, newest);
+    assert_eq!(setup.events(EventStatus::Failed).await.len(), 0);
+}
+
 /// An alert webhook carries the whole event; one far over DynamoDB's 400 KB item limit is still
 /// queued on the AWS shape (the inbox keeps what it reads) and creates its work item. Sentry does
 /// not redeliver to an internal integration: a failed write here would be a lost alert.

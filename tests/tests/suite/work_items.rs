@@ -573,3 +573,62 @@ async fn a_create_dropped_half_way_releases_its_lease() {
     }
     assert!(free, "the dropped create released its lease");
 }
+
+/// Azure DevOps made the work item but its answer never came back (a gateway's 502 — a process
+/// that died right after the call looks the same to whoever retries): the user's retry links
+/// that work item instead of making a second one.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_links_the_work_item_it_made_when_retried() {
+    let (server, integration_id) = setup().await;
+    server.ado.inject(fake_ado::Fault {
+        path_contains: "/_apis/wit/workitems/".into(),
+        method: Some(reqwest::Method::POST),
+        kind: fake_ado::FaultKind::AnswerLost,
+        times: 1,
+        after: 0,
+    });
+    let request =
+        create_request(json!({"title": "Lost answer", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"}));
+    let (status, answer) = post_signed(&server, "/sentry/issue-link/create", &request, CLIENT_SECRET).await;
+    assert!(status.is_server_error(), "{status} {answer}");
+    let made: Vec<u64> = server.ado.state(|s| s.work_items.keys().copied().collect());
+    assert_eq!(made.len(), 1, "Azure DevOps made it; the bridge never heard");
+
+    let (status, answer) = post_signed(&server, "/sentry/issue-link/create", &request, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["identifier"], made[0].to_string());
+    assert_eq!(server.ado.state(|s| s.work_items.len()), 1, "no second work item");
+    let link = server.stored_link(&integration_id, &ISSUE.to_string()).await;
+    assert_eq!(link.work_item_id, made[0]);
+
+    // The create is over: the next issue's create makes its own work item without looking.
+    let before = server.ado.requests_to("/wiql").len();
+    let mut other = create_request(json!({"title": "Next", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"}));
+    other["issueId"] = json!(ISSUE + 1);
+    other["webUrl"] = json!(format!("https://contoso.sentry.io/issues/{}/", ISSUE + 1));
+    let (status, _) = post_signed(&server, "/sentry/issue-link/create", &other, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(server.ado.state(|s| s.work_items.len()), 2);
+    assert_eq!(
+        server.ado.requests_to("/wiql").len(),
+        before,
+        "no search when nothing was lost"
+    );
+}
+
+/// A create Azure DevOps refused made nothing: the retry creates without searching first.
+#[tokio::test]
+async fn a_refused_create_leaves_nothing_to_look_for() {
+    let (server, _) = setup().await;
+    server
+        .ado
+        .fail("/_apis/wit/workitems/", fake_ado::FaultKind::Unavailable, 4);
+    let request = create_request(json!({"title": "Refused", "ado_project": "Fabrikam-Fiber", "work_item_type": "Bug"}));
+    let (status, _) = post_signed(&server, "/sentry/issue-link/create", &request, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    server.ado.clear_faults();
+    let (status, _) = post_signed(&server, "/sentry/issue-link/create", &request, CLIENT_SECRET).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(server.ado.state(|s| s.work_items.len()), 1);
+    assert!(server.ado.requests_to("/wiql").is_empty());
+}
