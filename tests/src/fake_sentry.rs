@@ -121,6 +121,22 @@ impl FakeSentry {
         );
     }
 
+    /// A person changed the issue's status in Sentry (what its webhook then reports).
+    pub fn set_status(&self, id: &str, status: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.issues.entry(id.into()).or_default().status = status.to_string();
+    }
+
+    /// A person assigned the issue in Sentry to a user id (`None`: unassigned).
+    pub fn set_assignee(&self, id: &str, user_id: Option<&str>) {
+        let mut inner = self.inner.lock().unwrap();
+        let issue = inner.issues.entry(id.into()).or_insert_with(|| FakeIssue {
+            status: "unresolved".into(),
+            ..Default::default()
+        });
+        issue.assigned_to = user_id.map(|user| format!("user:{user}"));
+    }
+
     pub fn issue(&self, id: &str) -> FakeIssue {
         self.inner.lock().unwrap().issues.get(id).cloned().unwrap_or_default()
     }
@@ -206,14 +222,28 @@ fn not_found() -> Response {
         .into_response()
 }
 
+/// An issue as Sentry serializes it: `assignedTo` is an actor (`{type, id (a string), name,
+/// email}`) or null.
+fn issue_json(inner: &Inner, id: &str, issue: &FakeIssue) -> Value {
+    let assigned_to = issue.assigned_to.as_deref().map(|actor| {
+        let user = actor.trim_start_matches("user:");
+        let email = inner
+            .members
+            .iter()
+            .find(|(member, _)| member == user)
+            .map(|(_, email)| email.clone())
+            .unwrap_or_default();
+        json!({"type": "user", "id": user, "name": email, "email": email})
+    });
+    json!({"id": id, "status": issue.status, "assignedTo": assigned_to})
+}
+
 /// `GET` an issue: its status and assignee, so a person trying the bridge against the fakes can
 /// watch a sync land.
 async fn show_issue(State(inner): State<Shared>, Path((_org, id)): Path<(String, String)>) -> Response {
     let inner = inner.lock().unwrap();
     match inner.issues.get(&id) {
-        Some(issue) => {
-            axum::Json(json!({"id": id, "status": issue.status, "assignedTo": issue.assigned_to})).into_response()
-        }
+        Some(issue) => axum::Json(issue_json(&inner, &id, issue)).into_response(),
         None => not_found(),
     }
 }
@@ -248,8 +278,8 @@ async fn update_issue(State(inner): State<Shared>, Path((_org, id)): Path<(Strin
             }
         }
     }
-    let body = json!({"id": id, "status": issue.status, "assignedTo": issue.assigned_to});
-    axum::Json(body).into_response()
+    let issue = issue.clone();
+    axum::Json(issue_json(&inner, &id, &issue)).into_response()
 }
 
 async fn members(

@@ -69,3 +69,26 @@ pub fn alert_webhook(issue: &str, n: u64) -> Value {
                                  "settings": [{"name": "ado_project", "value": "Fabrikam-Fiber"}, {"name": "work_item_type", "value": "Bug"}]}},
         "actor": {"type": "application", "id": "sentry", "name": "Sentry"}})
 }
+
+/// What a person did in Sentry before Sentry sent `body` (a webhook of `resource`): the issue's
+/// status or assignee set in the fake, so that reading the issue back agrees with the webhook.
+pub fn happened_in(sentry: &crate::fake_sentry::FakeSentry, resource: &str, body: &str) {
+    let Ok(payload) = serde_json::from_str::<Value>(body) else {
+        return;
+    };
+    if resource != "issue" {
+        return;
+    }
+    let issue = &payload["data"]["issue"]["id"];
+    let issue = issue.as_str().map(str::to_string).unwrap_or_else(|| issue.to_string());
+    match payload["action"].as_str().unwrap_or_default() {
+        action @ ("resolved" | "unresolved" | "ignored") => sentry.set_status(&issue, action),
+        "archived" => sentry.set_status(&issue, "ignored"),
+        "assigned" if payload["data"]["assignee"]["type"] == "user" => {
+            let user = &payload["data"]["assignee"]["id"];
+            let user = user.as_str().map(str::to_string).unwrap_or_else(|| user.to_string());
+            sentry.set_assignee(&issue, Some(&user));
+        }
+        _ => {}
+    }
+}

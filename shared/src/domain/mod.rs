@@ -7,6 +7,7 @@ pub mod attribution;
 pub mod identity;
 pub mod key_time;
 pub mod order;
+pub mod sentry_current;
 pub mod sentry_event;
 pub mod sentry_payload;
 pub mod sentry_to_ado;

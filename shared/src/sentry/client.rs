@@ -180,6 +180,13 @@ impl SentryClient {
             .collect())
     }
 
+    /// An issue as Sentry shows it now (`status`, `assignedTo`, …).
+    pub async fn issue(&self, issue_id: &str) -> Result<Value, SentryError> {
+        let url = self.url(&format!("issues/{issue_id}/"));
+        let (_, text) = self.send(Method::GET, url, None).await?;
+        serde_json::from_str(&text).map_err(|e| SentryError::Decode(e.to_string()))
+    }
+
     /// Sets an issue's status (`resolved`, `unresolved`, `ignored`).
     pub async fn set_status(&self, issue_id: &str, status: &str) -> Result<(), SentryError> {
         let url = self.url(&format!("issues/{issue_id}/"));

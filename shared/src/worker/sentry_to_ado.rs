@@ -10,6 +10,7 @@ use crate::clock;
 use crate::connections::Connection;
 use crate::domain::identity::email_of;
 use crate::domain::order::superseded;
+use crate::domain::sentry_current::{CurrentIssue, outdated};
 use crate::domain::sentry_event::{Assignee, CommentAction, SentryChange, is_bridge_comment, parse_webhook};
 use crate::domain::sentry_to_ado::{TargetState, already_there, comment_text, target_state};
 use crate::domain::settings::SyncSettings;
@@ -49,19 +50,36 @@ fn record_write(link: &mut Link, item: &WorkItem) {
     link.sync.last_applied_rev = link.sync.last_applied_rev.max(Some(item.rev));
 }
 
+/// Reads the issue back from Sentry: why `change` is no longer what Sentry shows (a replayed or
+/// out-of-date delivery), if it is not.
+async fn outdated_in_sentry(connection: &Connection, change: &SentryChange) -> Result<Option<String>, Failure> {
+    match connection.sentry.issue(change.issue_id()).await {
+        Ok(issue) => Ok(outdated(change, &CurrentIssue::read(&issue))),
+        Err(SentryError::NotFound(_)) => Ok(Some("the issue no longer exists in Sentry; not applied".into())),
+        Err(error) => Err(error.into()),
+    }
+}
+
 async fn status(
     app: &App,
     connection: &Connection,
     settings: &SyncSettings,
     link: &Link,
-    status: &str,
+    change: &SentryChange,
     received_at: i64,
 ) -> Result<Vec<String>, Failure> {
+    let SentryChange::Status { status, .. } = change else {
+        return Ok(Vec::new());
+    };
+    let status = status.as_str();
     if superseded(received_at, link.sync.sentry_status_at) {
         return Ok(vec![SUPERSEDED.into()]);
     }
     if !settings.status_outbound || link.sync.sentry_status.as_deref() == Some(status) {
         return Ok(Vec::new());
+    }
+    if let Some(note) = outdated_in_sentry(connection, change).await? {
+        return Ok(vec![note]);
     }
     let mut notes = Vec::new();
     let states = connection
@@ -113,9 +131,12 @@ async fn assigned(
     settings: &SyncSettings,
     integration: &Integration,
     link: &Link,
-    assignee: &Option<Assignee>,
+    change: &SentryChange,
     received_at: i64,
 ) -> Result<Vec<String>, Failure> {
+    let SentryChange::Assigned { assignee, .. } = change else {
+        return Ok(Vec::new());
+    };
     if superseded(received_at, link.sync.sentry_assignee_at) {
         return Ok(vec![SUPERSEDED.into()]);
     }
@@ -149,6 +170,9 @@ async fn assigned(
     };
     if link.sync.ado_assignee.as_deref() == Some(email.as_str()) {
         return Ok(Vec::new());
+    }
+    if let Some(note) = outdated_in_sentry(connection, change).await? {
+        return Ok(vec![note]);
     }
     let mapped = app
         .store
@@ -431,17 +455,15 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
         )]);
     }
     match &change {
-        SentryChange::Status { status: wanted, .. } => {
-            status(app, &connection, &settings, &link, wanted, event.received_at).await
-        }
-        SentryChange::Assigned { assignee, .. } => {
+        SentryChange::Status { .. } => status(app, &connection, &settings, &link, &change, event.received_at).await,
+        SentryChange::Assigned { .. } => {
             assigned(
                 app,
                 &connection,
                 &settings,
                 &integration,
                 &link,
-                assignee,
+                &change,
                 event.received_at,
             )
             .await

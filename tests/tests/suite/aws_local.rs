@@ -53,6 +53,7 @@ async fn setup_on(settings: AwsLocalSettings) -> Setup {
 async fn webhook(setup: &Setup, resource: &str, body: &Value) -> (StatusCode, Value) {
     let url = setup.server.url("/hooks/sentry");
     let body = serde_json::to_string(body).unwrap();
+    bridge_tests::sentry_app::happened_in(&setup.server.sentry, resource, &body);
     post_webhook(&setup.server.client, &url, resource, &body, CLIENT_SECRET, now()).await
 }
 

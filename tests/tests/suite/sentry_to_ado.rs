@@ -33,8 +33,10 @@ async fn setup_on(backend: Backend, worker: bool) -> Setup {
     Setup::create(start_with(backend, worker).await).await
 }
 
-/// Posts `body` (exact bytes) as Sentry would, signed with `secret`, stamped `timestamp`.
+/// A person's change in Sentry, then its webhook: `body` (exact bytes) posted as Sentry would,
+/// signed with `secret`, stamped `timestamp`.
 async fn deliver(server: &TestServer, resource: &str, body: &str, secret: &str, timestamp: i64) -> (StatusCode, Value) {
+    bridge_tests::sentry_app::happened_in(&server.sentry, resource, body);
     let url = server.url("/hooks/sentry");
     bridge_tests::sentry_app::post_webhook(&server.client, &url, resource, body, secret, timestamp).await
 }
@@ -282,6 +284,86 @@ async fn an_inbound_resolve_echoed_back_by_sentry_writes_nothing() {
         before,
         "the echo of our own resolve causes no Azure DevOps write"
     );
+}
+
+/// Sentry's signature covers the body, not the timestamp: a captured `resolved` webhook sent
+/// again later with a fresh timestamp is a new delivery. It must not flip the work item back
+/// after the issue was reopened: the issue is read back from Sentry first, and Sentry says it is
+/// unresolved.
+#[tokio::test]
+async fn a_replayed_resolve_with_a_fresh_timestamp_cannot_resolve_a_reopened_issue() {
+    let setup = setup().await;
+    let captured = webhook("webhook_issue_resolved.json");
+    resolve_in_sentry(&setup).await;
+    settled(&setup).await;
+    assert_eq!(state(&setup), "Resolved");
+
+    // Reopened in Azure DevOps; the bridge reopens the Sentry issue.
+    setup
+        .server
+        .ado
+        .edit_work_item_as(
+            JAMAL,
+            setup.work_item,
+            json!([{"op": "replace", "path": "/fields/System.State", "value": "Active"}]),
+        )
+        .await
+        .unwrap();
+    eventually("Sentry unresolved", || {
+        setup.server.sentry.issue(ISSUE).status == "unresolved"
+    })
+    .await;
+    settled(&setup).await;
+    let before = patches(&setup);
+
+    // The replay: same body and signature, a fresh timestamp — Sentry itself changed nothing.
+    let url = setup.server.url("/hooks/sentry");
+    let client = &setup.server.client;
+    let replayed = bridge_tests::sentry_app::post_webhook(client, &url, "issue", &captured, CLIENT_SECRET, now() + 1);
+    let (status, _) = replayed.await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a validly signed new delivery");
+    settled(&setup).await;
+    assert_eq!(patches(&setup), before, "nothing written to Azure DevOps");
+    assert_eq!(state(&setup), "Active");
+    let done = setup.events(EventStatus::Done).await;
+    assert!(
+        done.iter()
+            .any(|e| e.last_error.as_deref().unwrap_or_default().contains("replayed")),
+        "the event says why: {done:?}"
+    );
+}
+
+/// The same for an assignment: assigned to Alice, then to Jamal; Alice's captured webhook sent
+/// again with a fresh timestamp does not take the work item back from Jamal.
+#[tokio::test]
+async fn a_replayed_assignment_does_not_take_the_work_item_from_the_new_assignee() {
+    let setup = setup().await;
+    let mut alice = fixture("webhook_issue_assigned.json");
+    alice["data"]["assignee"] = json!({"type": "user", "name": "Alice", "id": 101, "email": "alice@fabrikam.example"});
+    let captured = compact(&alice);
+    let mut jamal = alice.clone();
+    jamal["data"]["assignee"] = json!({"type": "user", "name": "Jamal", "id": 102, "email": "jamal@fabrikam.example"});
+    let assignee = || {
+        setup
+            .server
+            .ado
+            .state(|s| s.work_items[&setup.work_item].fields["System.AssignedTo"].clone())
+    };
+    deliver_now(&setup.server, "issue", &captured).await;
+    settled(&setup).await;
+    deliver(&setup.server, "issue", &compact(&jamal), CLIENT_SECRET, now() + 1).await;
+    settled(&setup).await;
+    assert_eq!(assignee(), "jamal@fabrikam.example");
+    let before = patches(&setup);
+
+    let url = setup.server.url("/hooks/sentry");
+    let client = &setup.server.client;
+    let replayed = bridge_tests::sentry_app::post_webhook(client, &url, "issue", &captured, CLIENT_SECRET, now() + 2);
+    let (status, _) = replayed.await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a validly signed new delivery");
+    settled(&setup).await;
+    assert_eq!(patches(&setup), before, "nothing written to Azure DevOps");
+    assert_eq!(assignee(), "jamal@fabrikam.example");
 }
 
 #[tokio::test]
