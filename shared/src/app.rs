@@ -41,8 +41,8 @@ impl App {
                 .build()
                 .unwrap_or_default(),
             secrets,
+            connections: Connections::new(config.retry.clone()),
             config,
-            connections: Connections::default(),
             wake: tokio::sync::Notify::new(),
             outages: Default::default(),
         })
@@ -94,6 +94,7 @@ impl App {
             secret_prefix,
             sentry_replay_window_secs: crate::config::replay_window_from_env(),
             stream_grace_ms: crate::config::stream_grace_from_env(),
+            retry: Default::default(),
         };
         Ok(Self::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
     }

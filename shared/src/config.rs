@@ -27,6 +27,8 @@ pub struct Config {
     /// takes the event itself (AWS: `BRIDGE_STREAM_GRACE_SECS`, default two minutes; locally 0:
     /// there is no stream).
     pub stream_grace_ms: i64,
+    /// The quick retries of calls to Azure DevOps and Sentry (the default everywhere but tests).
+    pub retry: crate::retry::RetryPolicy,
 }
 
 /// How long a call to AWS (DynamoDB, Secrets Manager) may take.

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::azure_devops::{self, AdoClient, AdoError, Metadata};
 use crate::records::Integration;
+use crate::retry::RetryPolicy;
 use crate::secrets::IntegrationSecrets;
 use crate::sentry::SentryClient;
 
@@ -19,9 +20,18 @@ pub struct Connection {
 #[derive(Default)]
 pub struct Connections {
     cached: Mutex<HashMap<String, (u64, Arc<Connection>)>>,
+    /// The retry policy of every client built here.
+    policy: RetryPolicy,
 }
 
 impl Connections {
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            cached: Mutex::default(),
+            policy,
+        }
+    }
+
     pub fn get(
         &self,
         http: &reqwest::Client,
@@ -35,14 +45,15 @@ impl Connections {
             return Ok(connection.clone());
         }
         let connection = Arc::new(Connection {
-            ado: azure_devops::client_for(http.clone(), integration, secrets)?,
+            ado: azure_devops::client_for(http.clone(), integration, secrets)?.with_policy(self.policy.clone()),
             metadata: Metadata::default(),
             sentry: SentryClient::new(
                 http.clone(),
                 &integration.sentry.base_url,
                 &integration.sentry.organization_slug,
                 secrets.sentry_auth_token.clone(),
-            ),
+            )
+            .with_policy(self.policy.clone()),
         });
         cached.insert(integration.id.clone(), (integration.version, connection.clone()));
         Ok(connection)

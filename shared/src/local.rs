@@ -125,6 +125,7 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
         secret_prefix: "local/".to_string(),
         sentry_replay_window_secs: crate::config::replay_window_from_env(),
         stream_grace_ms: 0,
+        retry: Default::default(),
     };
     Ok(App::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
 }

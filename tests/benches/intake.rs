@@ -106,6 +106,7 @@ async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
         secret_prefix: "local/".into(),
         sentry_replay_window_secs: 300,
         stream_grace_ms: 0,
+        retry: Default::default(),
     };
     App::new(store, Arc::new(secrets), config)
 }

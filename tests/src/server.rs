@@ -180,8 +180,25 @@ fn config(public_url: String) -> Config {
         secret_prefix: format!("bridge-test/{}/", uuid::Uuid::new_v4().simple()),
         sentry_replay_window_secs: shared::config::DEFAULT_REPLAY_WINDOW_SECS,
         stream_grace_ms: 0,
+        retry: test_retry_policy(),
     }
 }
+
+/// Quick retries after the first attempt of a call to the fakes (the real policy's count).
+pub const RETRIES: u32 = 3;
+
+/// The real policy's retries with short waits, so a test of an outage does not sit through
+/// seconds of backoff per call. A fake told to fail [`ONE_CALL`] requests fails one call.
+pub fn test_retry_policy() -> shared::retry::RetryPolicy {
+    shared::retry::RetryPolicy {
+        max_retries: RETRIES,
+        base_delay: std::time::Duration::from_millis(20),
+        ..Default::default()
+    }
+}
+
+/// Requests one call makes when every attempt fails (the first and its retries).
+pub const ONE_CALL: u32 = RETRIES + 1;
 
 /// Starts the local server's router over the given backend, with the in-process worker.
 pub async fn start(backend: Backend) -> TestServer {

@@ -12,33 +12,12 @@ use url::Url;
 
 use super::auth::{AdoAuth, without_url};
 use super::error::{self, AdoError};
+use crate::retry::{Attempt, may_resend};
 
 pub const API_VERSION: &str = "7.1";
 const CONTINUATION_HEADER: &str = "x-ms-continuationtoken";
 
-/// Timeouts and retry bounds for calls to Azure DevOps.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt for 429/503 (and transport errors on reads).
-    pub max_retries: u32,
-    /// First backoff when the answer names no delay; doubles per attempt.
-    pub base_delay: Duration,
-    /// A longer requested delay is not waited for: the call fails as throttled instead.
-    pub max_delay: Duration,
-    /// Per-attempt timeout.
-    pub timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
+pub use crate::retry::RetryPolicy;
 
 /// A request body.
 pub enum Body {
@@ -86,12 +65,6 @@ pub fn identity_base(org_url: &Url) -> Url {
         _ => {}
     }
     url
-}
-
-fn jitter() -> Duration {
-    let mut byte = [0u8; 1];
-    let _ = getrandom::fill(&mut byte);
-    Duration::from_millis(u64::from(byte[0]))
 }
 
 /// The longest delay an answer's headers are taken to ask for (a day); anything beyond is that.
@@ -169,10 +142,9 @@ impl AdoClient {
         })
     }
 
-    /// Sends one call with retries; returns the 2xx answer or a typed error.
+    /// Sends one call, resent as [`crate::retry`] allows; returns the 2xx answer or a typed error.
     pub async fn send(&self, method: Method, url: Url, body: Option<&Body>) -> Result<Reply, AdoError> {
-        let idempotent = matches!(method, Method::GET | Method::DELETE | Method::PUT);
-        let mut attempt = 0u32;
+        let mut retries = 0u32;
         loop {
             let mut request = self
                 .http
@@ -188,30 +160,37 @@ impl AdoClient {
                 None => request,
             };
             let request = self.authorize(request).await?;
-            let backoff = self.policy.base_delay * 2u32.saturating_pow(attempt);
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(e) if idempotent && attempt < self.policy.max_retries => {
+                Err(e) => {
+                    let wait = may_resend(&method, Attempt::NoAnswer)
+                        .then(|| self.policy.wait_before_retry(retries, None))
+                        .flatten();
+                    let Some(wait) = wait else {
+                        return Err(AdoError::Transport(without_url(&e)));
+                    };
                     tracing::warn!(%method, path = url.path(), error = without_url(&e), "Azure DevOps call failed; retrying");
-                    tokio::time::sleep(backoff.min(self.policy.max_delay) + jitter()).await;
-                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
                     continue;
                 }
-                Err(e) => return Err(AdoError::Transport(without_url(&e))),
             };
             let status = response.status();
-            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-                let wait = requested_delay(response.headers()).unwrap_or(backoff);
-                if attempt < self.policy.max_retries && wait <= self.policy.max_delay {
-                    tracing::warn!(%method, path = url.path(), status = status.as_u16(), wait_ms = wait.as_millis() as u64, "Azure DevOps throttled; waiting");
-                    tokio::time::sleep(wait + jitter()).await;
-                    attempt += 1;
+            if !status.is_success() && may_resend(&method, Attempt::Status(status.as_u16())) {
+                let requested = requested_delay(response.headers());
+                if let Some(wait) = self.policy.wait_before_retry(retries, requested) {
+                    tracing::warn!(%method, path = url.path(), status = status.as_u16(), wait_ms = wait.as_millis() as u64, "Azure DevOps refused the call for now; waiting");
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
                     continue;
                 }
-                return Err(AdoError::Throttled {
-                    status: status.as_u16(),
-                    retry_after_secs: wait.as_secs().max(1),
-                });
+                if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+                    let wait = requested.unwrap_or(self.policy.base_delay);
+                    return Err(AdoError::Throttled {
+                        status: status.as_u16(),
+                        retry_after_secs: wait.as_secs().max(1),
+                    });
+                }
             }
             let json = is_json(response.headers());
             let continuation = response

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::clock;
+use crate::retry::{Attempt, RetryPolicy, may_resend};
 use crate::secrets::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,9 +48,7 @@ pub struct SentryClient {
     base_url: String,
     organization: String,
     token: Secret,
-    timeout: Duration,
-    max_retries: u32,
-    max_wait: Duration,
+    policy: RetryPolicy,
 }
 
 #[derive(Deserialize)]
@@ -100,10 +99,13 @@ impl SentryClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             organization: organization.to_string(),
             token,
-            timeout: Duration::from_secs(10),
-            max_retries: 2,
-            max_wait: Duration::from_secs(10),
+            policy: RetryPolicy::default(),
         }
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -116,32 +118,50 @@ impl SentryClient {
         url: String,
         body: Option<Value>,
     ) -> Result<(StatusCode, String), SentryError> {
-        let mut attempt = 0;
+        let mut retries = 0;
         loop {
             let mut request = self
                 .http
                 .request(method.clone(), &url)
                 .bearer_auth(self.token.expose())
-                .timeout(self.timeout);
+                .timeout(self.policy.timeout);
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(|e| {
-                SentryError::Transport(if e.is_timeout() {
-                    "timed out".into()
-                } else {
-                    "connection failed".into()
-                })
-            })?;
-            let status = response.status();
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                let wait = wait_hint(response.headers()).unwrap_or(1);
-                if attempt < self.max_retries && Duration::from_secs(wait) <= self.max_wait {
-                    tokio::time::sleep(Duration::from_secs(wait)).await;
-                    attempt += 1;
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    let wait = may_resend(&method, Attempt::NoAnswer)
+                        .then(|| self.policy.wait_before_retry(retries, None))
+                        .flatten();
+                    let Some(wait) = wait else {
+                        let what = if e.is_timeout() {
+                            "timed out"
+                        } else {
+                            "connection failed"
+                        };
+                        return Err(SentryError::Transport(what.into()));
+                    };
+                    tracing::warn!(%method, "Sentry call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
                     continue;
                 }
-                return Err(SentryError::RateLimited { retry_after_secs: wait });
+            };
+            let status = response.status();
+            if !status.is_success() && may_resend(&method, Attempt::Status(status.as_u16())) {
+                let requested = wait_hint(response.headers()).map(Duration::from_secs);
+                if let Some(wait) = self.policy.wait_before_retry(retries, requested) {
+                    tracing::warn!(%method, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "Sentry refused the call for now; waiting");
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
+                    continue;
+                }
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    return Err(SentryError::RateLimited {
+                        retry_after_secs: requested.map_or(1, |w| w.as_secs().max(1)),
+                    });
+                }
             }
             let text = response
                 .text()

@@ -17,10 +17,12 @@ use crate::App;
 use crate::azure_devops::{AdoError, WorkItem};
 use crate::clock;
 use crate::domain::work_item::{NewWorkItem, create_patch, work_item_title};
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::http::parse_json;
 use crate::records::{CreateAttempt, Integration, Link, LinkOrigin, LinkSyncState};
+use crate::retry::ConflictRetries;
 use crate::secrets::IntegrationSecrets;
+use crate::store::StoreError;
 
 /// A repeated create for the same issue, project, type and title within this window is the same one.
 pub const REPEAT_WINDOW_MS: i64 = 120_000;
@@ -75,18 +77,27 @@ impl ComponentRequest {
     }
 }
 
-/// Maps an Azure DevOps failure to what the person in the dialog should read.
-pub fn ado_user_error(error: AdoError, context: &str) -> SentryFacing {
+/// An Azure DevOps failure while doing `context` for a person in the dialog (or an alert rule):
+/// a refusal of the request itself is theirs to fix, worded for them; the rest is classified as
+/// any failure is.
+pub fn ado_failure(error: AdoError, context: &str) -> Failure {
     match error {
-        AdoError::Field { field, message } => user_error(format!(
+        AdoError::Field { field, message } => Failure::Permanent(format!(
             "Azure DevOps needs a valid value for \"{field}\" to {context}: {message}"
         )),
-        AdoError::NotFound { message } => user_error(format!("Azure DevOps could not find it ({context}): {message}")),
+        AdoError::NotFound { message } => {
+            Failure::Permanent(format!("Azure DevOps could not find it ({context}): {message}"))
+        }
         AdoError::Http {
             status: 400, message, ..
-        } => user_error(format!("Azure DevOps refused to {context}: {message}")),
-        other => SentryFacing(ApiError::from(other)),
+        } => Failure::Permanent(format!("Azure DevOps refused to {context}: {message}")),
+        other => Failure::from(other),
     }
+}
+
+/// [`ado_failure`] as the answer Sentry shows.
+pub fn ado_user_error(error: AdoError, context: &str) -> SentryFacing {
+    ado_failure(error, context).into()
 }
 
 pub struct Created {
@@ -121,12 +132,8 @@ fn is_markdown_capable(integration: &Integration) -> bool {
 }
 
 /// The active link, when it is this very request repeated (same target, within the window).
-async fn repeated(app: &App, integration: &Integration, input: &CreateInput<'_>) -> Result<Option<Link>, SentryFacing> {
-    let link = app
-        .store
-        .get_link(&integration.id, input.issue_id)
-        .await
-        .map_err(ApiError::from)?;
+async fn repeated(app: &App, integration: &Integration, input: &CreateInput<'_>) -> Result<Option<Link>, Failure> {
+    let link = app.store.get_link(&integration.id, input.issue_id).await?;
     Ok(link.filter(|l| {
         l.created_by == input.origin
             && l.project.eq_ignore_ascii_case(input.project)
@@ -142,17 +149,12 @@ pub async fn create_and_link(
     integration: &Integration,
     secrets: &IntegrationSecrets,
     input: &CreateInput<'_>,
-) -> Result<Link, SentryFacing> {
+) -> Result<Link, Failure> {
     if let Some(existing) = repeated(app, integration, input).await? {
         return Ok(existing);
     }
     let name = format!("create#{}#{}", integration.id, input.issue_id);
-    let Some(lease) = app
-        .store
-        .try_lease(&name, LEASE_SECS, clock::now_ms())
-        .await
-        .map_err(ApiError::from)?
-    else {
+    let Some(lease) = app.store.try_lease(&name, LEASE_SECS, clock::now_ms()).await? else {
         // Another request is creating it right now: answer with its result.
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -160,9 +162,9 @@ pub async fn create_and_link(
                 return Ok(existing);
             }
         }
-        return Err(SentryFacing(ApiError::conflict(
-            "a work item is already being created for this issue; try again in a moment",
-        )));
+        return Err(Failure::Retry(
+            "a work item is already being created for this issue; try again in a moment".into(),
+        ));
     };
     let held = HeldLease {
         store: app.store.clone(),
@@ -206,11 +208,8 @@ async fn create_once(
     integration: &Integration,
     secrets: &IntegrationSecrets,
     input: &CreateInput<'_>,
-) -> Result<Link, SentryFacing> {
-    let connection = app
-        .connections
-        .get(&app.http, integration, secrets)
-        .map_err(|e| SentryFacing(e.into()))?;
+) -> Result<Link, Failure> {
+    let connection = app.connections.get(&app.http, integration, secrets)?;
     let item = NewWorkItem {
         title: work_item_title(input.title, &format!("Sentry issue {}", input.issue_id)),
         description: input.description,
@@ -231,11 +230,11 @@ async fn create_once(
         started_at: clock::now_ms(),
         version: 0,
     };
-    let earlier = app.store.begin_create(&mut attempt).await.map_err(ApiError::from)?;
+    let earlier = app.store.begin_create(&mut attempt).await?;
     if let Some(earlier) = earlier {
         let found = lost_create::find(&connection.ado, &earlier)
             .await
-            .map_err(|e| ado_user_error(e, "look for the work item an earlier attempt made"))?;
+            .map_err(|e| ado_failure(e, "look for the work item an earlier attempt made"))?;
         if let Some(work_item) = found {
             tracing::info!(integration = %integration.id, issue = input.issue_id, work_item = work_item.id,
                 "an earlier create made this work item but was not recorded; linking it");
@@ -252,7 +251,7 @@ async fn create_once(
             if !error.may_have_been_applied() {
                 end_create(app, &integration.id, input.issue_id).await;
             }
-            Err(ado_user_error(error, "create the work item"))
+            Err(ado_failure(error, "create the work item"))
         }
     }
 }
@@ -263,7 +262,7 @@ async fn finish(
     integration: &Integration,
     input: &CreateInput<'_>,
     work_item: WorkItem,
-) -> Result<Link, SentryFacing> {
+) -> Result<Link, Failure> {
     let created = Created {
         integration: integration.clone(),
         project: input.project.to_string(),
@@ -287,7 +286,7 @@ pub async fn record_link(
     issue_id: &str,
     sentry_url: &str,
     origin: LinkOrigin,
-) -> Result<Link, SentryFacing> {
+) -> Result<Link, Failure> {
     let now = clock::now_ms();
     let item = &created.work_item;
     let mut link = Link {
@@ -317,16 +316,19 @@ pub async fn record_link(
         replaced_at: None,
         version: 0,
     };
-    for _ in 0..3 {
+    let mut retries = ConflictRetries::new();
+    loop {
         match app.store.activate_link(&mut link, now).await {
             Ok(_) => return Ok(link),
-            Err(crate::store::StoreError::Conflict) => continue,
-            Err(error) => return Err(SentryFacing(error.into())),
+            Err(StoreError::Conflict) if retries.another() => continue,
+            Err(StoreError::Conflict) => {
+                return Err(Failure::Retry(
+                    "the issue's link changed concurrently; try again".into(),
+                ));
+            }
+            Err(error) => return Err(error.into()),
         }
     }
-    Err(SentryFacing(ApiError::conflict(
-        "the issue's link changed concurrently; try again",
-    )))
 }
 
 /// The answer Sentry expects for a link.

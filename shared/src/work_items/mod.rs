@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::http::Routes;
 
 /// Sentry-facing routes (`/sentry/*` and `/hooks/sentry`), on the host of the Sentry app's webhook URL.
@@ -44,6 +45,26 @@ pub struct SentryFacing(pub ApiError);
 impl From<ApiError> for SentryFacing {
     fn from(error: ApiError) -> Self {
         Self(error)
+    }
+}
+
+/// A classified failure as Sentry's dialog shows it: the request's own fault is a 400 to act on,
+/// a refused credential a 400 naming it, a passing conflict a 409, an outage a 503.
+impl From<Failure> for SentryFacing {
+    fn from(failure: Failure) -> Self {
+        Self(match failure {
+            Failure::Permanent(message) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message),
+            Failure::Credential(message) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "azure_devops_credential_rejected",
+                format!(
+                    "{message}. Check that the integration's credential is valid, not expired, and may do this \
+                     (PATCH /integrations/{{id}} replaces it)."
+                ),
+            ),
+            Failure::Retry(message) => ApiError::conflict(message),
+            Failure::Outage(message) => ApiError::unavailable(message, 5),
+        })
     }
 }
 

@@ -5,7 +5,6 @@
 
 mod ado_to_sentry;
 pub mod budget;
-pub mod failure;
 pub mod lambda;
 pub mod outage;
 mod sentry_to_ado;
@@ -13,12 +12,13 @@ mod sentry_to_ado;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::failure::Failure;
 pub use budget::Budget;
-pub use failure::Failure;
 
 use crate::App;
 use crate::clock;
 use crate::records::{EventSource, EventStatus, InboxEvent, Link};
+use crate::retry::ConflictRetries;
 use crate::store::StoreError;
 
 /// What every handler needs about the event's integration.
@@ -66,23 +66,21 @@ pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Fa
 }
 
 pub(crate) fn store_failure(error: StoreError) -> Failure {
-    match error {
-        StoreError::Unavailable(_) => Failure::Outage(format!("store: {error}")),
-        other => Failure::Retry(format!("store: {other}")),
-    }
+    Failure::from(error)
 }
 
 /// Applies `change` to the link and saves it; on a version conflict reads it again and re-applies
 /// (as long as it still points at the same work item).
 pub(crate) async fn update_link_with(app: &App, link: &Link, change: impl Fn(&mut Link)) -> Result<(), Failure> {
     let mut current = link.clone();
-    for _ in 0..3 {
+    let mut retries = ConflictRetries::new();
+    loop {
         let mut next = current.clone();
         change(&mut next);
         next.updated_at = clock::now_ms();
         match app.store.update_link(&mut next).await {
             Ok(()) => return Ok(()),
-            Err(StoreError::Conflict) => {
+            Err(StoreError::Conflict) if retries.another() => {
                 match app
                     .store
                     .get_link(&link.integration_id, &link.sentry_issue_id)
@@ -90,15 +88,18 @@ pub(crate) async fn update_link_with(app: &App, link: &Link, change: impl Fn(&mu
                     .map_err(store_failure)?
                 {
                     Some(fresh) if fresh.work_item_id == link.work_item_id => current = fresh,
+                    // Moved on to another work item (or unlinked): nothing of this link to save.
                     _ => return Ok(()),
                 }
+            }
+            Err(StoreError::Conflict) => {
+                return Err(Failure::Retry(
+                    "the link kept changing while it was being updated".into(),
+                ));
             }
             Err(error) => return Err(store_failure(error)),
         }
     }
-    Err(Failure::Retry(
-        "the link kept changing while it was being updated".into(),
-    ))
 }
 
 /// Attempts before an event is `dead`.

@@ -15,6 +15,7 @@ use crate::domain::sentry_event::{Assignee, CommentAction, SentryChange, is_brid
 use crate::domain::sentry_to_ado::{TargetState, already_there, comment_text, target_state};
 use crate::domain::settings::SyncSettings;
 use crate::records::{CommentLink, CommentOrigin, InboxEvent, Integration, Link, LinkOrigin};
+use crate::retry::ConflictRetries;
 use crate::secrets::IntegrationSecrets;
 use crate::sentry::SentryError;
 use crate::store::StoreError;
@@ -31,18 +32,21 @@ async fn patch_work_item(
     id: u64,
     decide: impl Fn(&WorkItem) -> Option<Vec<Value>>,
 ) -> Result<Option<WorkItem>, Failure> {
-    for _ in 0..3 {
+    let mut retries = ConflictRetries::new();
+    loop {
         let item = ado.work_item(id).await.map_err(Failure::from)?;
         let Some(ops) = decide(&item) else { return Ok(None) };
         match ado.update_work_item(id, Some(item.rev), ops).await {
             Ok(updated) => return Ok(Some(updated)),
-            Err(AdoError::Conflict) => continue,
+            Err(AdoError::Conflict) if retries.another() => continue,
+            Err(AdoError::Conflict) => {
+                return Err(Failure::Retry(
+                    "the work item kept changing (412) while it was being updated".into(),
+                ));
+            }
             Err(error) => return Err(Failure::from(error)),
         }
     }
-    Err(Failure::Retry(
-        "the work item kept changing (412) while it was being updated".into(),
-    ))
 }
 
 fn record_write(link: &mut Link, item: &WorkItem) {
@@ -393,21 +397,7 @@ async fn alert(
         footer: Some(format!("Created by the Sentry alert rule \"{rule}\".")),
         origin: LinkOrigin::Alert,
     };
-    let link = create_and_link(app, integration, secrets, &input)
-        .await
-        .map_err(|error| {
-            let error = error.0;
-            if matches!(
-                error.code,
-                "azure_devops_credential_rejected" | "azure_devops_forbidden"
-            ) {
-                Failure::Credential(error.message)
-            } else if error.status.is_client_error() {
-                Failure::Permanent(error.message)
-            } else {
-                Failure::Retry(error.message)
-            }
-        })?;
+    let link = create_and_link(app, integration, secrets, &input).await?;
     let mut notes = Vec::new();
     if let Some(installation) = &integration.sentry.installation_uuid {
         let identifier = link.work_item_id.to_string();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bridge_tests::fake_ado::{self, FakeIdentity};
-use bridge_tests::server::{ADMIN_TOKEN, Backend, TestServer, start_over, start_with};
+use bridge_tests::server::{ADMIN_TOKEN, Backend, ONE_CALL, TestServer, start_over, start_with};
 use bridge_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -492,7 +492,7 @@ async fn an_older_revision_after_a_newer_one_is_ignored() {
 #[tokio::test]
 async fn a_sentry_outage_leaves_the_event_failed_then_it_applies_once() {
     let setup = setup().await;
-    setup.server.sentry.fail_next(3);
+    setup.server.sentry.fail_next(ONE_CALL);
     set_state(&setup, JAMAL, "Resolved").await;
     let store = &setup.server.app.store;
     let failed = setup.events(EventStatus::Failed).await;
@@ -545,15 +545,16 @@ async fn a_sentry_outage_leaves_the_event_failed_then_it_applies_once() {
         .filter(|c| c.body.contains("resolved"))
         .count();
     assert_eq!(
-        status_writes, 2,
-        "the failed attempt and the one that applied; nothing after"
+        status_writes,
+        ONE_CALL as usize + 1,
+        "the failed call's attempts and the one that applied; nothing after"
     );
 }
 
 #[tokio::test]
 async fn the_admin_api_requeues_a_dead_event() {
     let setup = setup().await;
-    setup.server.sentry.fail_next(3);
+    setup.server.sentry.fail_next(ONE_CALL);
     set_state(&setup, JAMAL, "Resolved").await;
     let store = &setup.server.app.store;
     let mut event = setup.events(EventStatus::Failed).await.remove(0);
@@ -870,7 +871,7 @@ async fn the_lambda_worker_processes_stream_inserts_and_scheduled_retries() {
     );
     assert_eq!(sentry_writes(&setup), 1);
 
-    setup.server.sentry.fail_next(1);
+    setup.server.sentry.fail_next(ONE_CALL);
     edit_state(&setup, JAMAL, "Active").await;
     let pending = setup.events(EventStatus::Pending).await;
     let record = json!({"Records": [{"eventName": "INSERT", "dynamodb": {
@@ -960,7 +961,7 @@ fn urlencode(text: &str) -> String {
 #[tokio::test]
 async fn a_comment_retried_after_a_newer_revision_is_still_posted_once() {
     let setup = setup().await;
-    setup.server.sentry.fail_next(1);
+    setup.server.sentry.fail_next(ONE_CALL);
     setup
         .server
         .ado
@@ -991,7 +992,7 @@ async fn a_comment_retried_after_a_newer_revision_is_still_posted_once() {
 #[tokio::test]
 async fn a_failing_state_change_is_applied_by_the_next_revision_and_not_lost() {
     let setup = setup().await;
-    setup.server.sentry.fail_next(1);
+    setup.server.sentry.fail_next(ONE_CALL);
     set_state(&setup, JAMAL, "Resolved").await;
     let failed = setup.events(EventStatus::Failed).await;
     assert_eq!(failed.len(), 1);
@@ -1054,7 +1055,7 @@ async fn a_state_of_unknown_category_is_not_recorded_as_synced() {
 #[tokio::test]
 async fn a_failing_assignment_is_applied_by_the_next_revision_and_not_lost() {
     let setup = setup().await;
-    setup.server.sentry.fail_next(1);
+    setup.server.sentry.fail_next(ONE_CALL);
     edit_as_person(
         &setup,
         json!([patch::field("System.AssignedTo", "alice@fabrikam.example")]),
@@ -1157,7 +1158,7 @@ async fn eventually_pending(setup: &Setup) -> shared::records::InboxEvent {
 #[tokio::test]
 async fn a_late_retry_of_a_delete_after_the_restore_is_superseded() {
     let setup = setup().await;
-    setup.server.sentry.fail_next(1);
+    setup.server.sentry.fail_next(ONE_CALL);
     setup.server.ado.recycle_as(JAMAL, setup.work_item, true).await.unwrap();
     settled(&setup).await;
     let failed = setup.events(EventStatus::Failed).await;

@@ -128,9 +128,29 @@ async fn a_wrong_token_is_an_auth_error_and_429_is_waited_out() {
             .map(|e| e.is_transient()),
         Some(true)
     );
+}
+
+/// Sentry's 503 is handled by the same policy as Azure DevOps': sent again after a backoff (it
+/// was not processed), and once the retries are used up it is the service's failure.
+#[tokio::test]
+async fn a_503_is_sent_again_like_any_refused_call_then_given_up() {
+    let fake = FakeSentry::start().await;
+    fake.add_issue("77");
+    let fast = shared::retry::RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(1),
+        timeout: Duration::from_secs(5),
+    };
+    let sentry = client(&fake, fake_sentry::TOKEN).with_policy(fast);
     fake.fail_next(1);
-    assert!(matches!(
-        client(&fake, fake_sentry::TOKEN).set_status("77", "unresolved").await,
-        Err(SentryError::Http { status: 503, .. })
-    ));
+    sentry.set_status("77", "resolved").await.unwrap();
+    assert_eq!(fake.issue("77").status, "resolved");
+    fake.fail_next(1);
+    sentry.add_comment("77", "posted once").await.unwrap();
+    assert_eq!(fake.issue("77").comments.len(), 1, "a refused POST was not carried out");
+    fake.fail_next(3);
+    let error = sentry.set_status("77", "unresolved").await.unwrap_err();
+    assert!(matches!(error, SentryError::Http { status: 503, .. }), "{error:?}");
+    assert!(error.is_transient());
 }

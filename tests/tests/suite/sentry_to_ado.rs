@@ -626,6 +626,40 @@ async fn an_alert_whose_create_answer_was_lost_makes_one_work_item() {
     assert_eq!(setup.events(EventStatus::Failed).await.len(), 0);
 }
 
+/// An alert that finds a work item for its issue being created by someone else (the create's
+/// lease is held past the wait) is retried later, not given up: "being created" is passing.
+#[tokio::test]
+async fn an_alert_whose_work_item_is_being_created_elsewhere_is_retried() {
+    let setup = setup().await;
+    let issue = "7000000004";
+    setup.server.sentry.add_issue(issue);
+    let store = &setup.server.app.store;
+    let name = format!("create#{}#{issue}", setup.integration_id);
+    let held = store.try_lease(&name, 60, clock::now_ms()).await.unwrap().unwrap();
+    let alert = compact(&bridge_tests::sentry_app::alert_webhook(issue, 0));
+    let (status, _) = deliver_now(&setup.server, "event_alert", &alert).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    settled(&setup).await;
+    assert!(setup.events(EventStatus::Dead).await.is_empty(), "not given up");
+    let failed = setup.events(EventStatus::Failed).await;
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("being created")
+    );
+
+    store.release_lease(&held).await.unwrap();
+    let path = format!("/integrations/{}/events/retry?status=failed", setup.integration_id);
+    let answer = setup.server.admin(reqwest::Method::POST, &path).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    settled(&setup).await;
+    let link = setup.server.stored_link(&setup.integration_id, issue).await;
+    assert_eq!(link.created_by, shared::records::LinkOrigin::Alert);
+}
+
 /// An alert webhook carries the whole event; one far over DynamoDB's 400 KB item limit is still
 /// queued on the AWS shape (the inbox keeps what it reads) and creates its work item. Sentry does
 /// not redeliver to an internal integration: a failed write here would be a lost alert.

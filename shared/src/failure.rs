@@ -2,10 +2,12 @@
 //! event itself (`Permanent`), a passing one (`Retry`), a refused credential (`Credential`,
 //! read again once at once), and an outage of a whole service (`Outage`: it is down, throttling
 //! or unreachable — every event of the integration would fail alike, so they are kept, however
-//! long it lasts, and the integration is left alone for a while).
+//! long it lasts, and the integration is left alone for a while). The clients and the store map
+//! their errors into it here; the HTTP routes map it to a status at their edge.
 
 use crate::azure_devops::AdoError;
 use crate::sentry::SentryError;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -64,6 +66,15 @@ impl From<SentryError> for Failure {
             SentryError::RateLimited { .. } | SentryError::Transport(_) | SentryError::Http { .. } => {
                 Failure::Outage(text)
             }
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Failure::Outage(format!("store: {error}")),
+            other => Failure::Retry(format!("store: {other}")),
         }
     }
 }
