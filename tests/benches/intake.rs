@@ -77,6 +77,7 @@ async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
         },
         sync: Default::default(),
         secret_ref,
+        state: Default::default(),
         created_at: 0,
         updated_at: 0,
         version: 0,

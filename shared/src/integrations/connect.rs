@@ -12,15 +12,6 @@ use crate::azure_devops::{AdoClient, AdoError, WORK_ITEM_EVENTS, subscription_re
 use crate::error::ApiError;
 use crate::secrets::Secret;
 
-/// What connecting learned and created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connected {
-    pub collection_id: String,
-    pub bridge_identity_id: String,
-    /// Subscription id by event type.
-    pub subscriptions: BTreeMap<String, String>,
-}
-
 /// Azure DevOps delivers Basic-authenticated hooks only to https URLs; a real organization
 /// cannot reach a plain-http (or loopback) bridge. Checked before anything is created.
 pub fn check_webhook_url(organization_url: &str, webhook_url: &str) -> Result<(), String> {
@@ -38,10 +29,13 @@ pub fn check_webhook_url(organization_url: &str, webhook_url: &str) -> Result<()
     Ok(())
 }
 
-/// Verifies the credential and creates one subscription per work item event. On any failure
-/// the subscriptions created so far are deleted again and the error is returned.
-pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Secret) -> Result<Connected, ApiError> {
-    let me = identify(client).await?;
+/// Creates one subscription per work item event. On any failure the subscriptions created so
+/// far are deleted again and the error is returned.
+pub async fn subscribe(
+    client: &AdoClient,
+    webhook_url: &str,
+    webhook_secret: &Secret,
+) -> Result<BTreeMap<String, String>, ApiError> {
     let mut subscriptions = BTreeMap::new();
     for event in WORK_ITEM_EVENTS {
         let request = subscription_request(event, webhook_url, webhook_secret.expose(), json!({}));
@@ -50,16 +44,12 @@ pub async fn connect(client: &AdoClient, webhook_url: &str, webhook_secret: &Sec
                 subscriptions.insert(event.to_string(), subscription.id);
             }
             Err(error) => {
-                disconnect(client, &subscriptions).await;
+                disconnect(client, &subscriptions, None).await;
                 return Err(error.into());
             }
         }
     }
-    Ok(Connected {
-        collection_id: me.collection_id,
-        bridge_identity_id: me.bridge_identity_id,
-        subscriptions,
-    })
+    Ok(subscriptions)
 }
 
 /// Who the credential is in the organization (`connectionData`).
@@ -86,15 +76,32 @@ pub async fn identify(client: &AdoClient) -> Result<Identity, ApiError> {
     })
 }
 
-/// Deletes the subscriptions; failures are logged, not returned (a delivery to a deleted
-/// integration answers 410, which makes Azure DevOps disable the subscription by itself).
-/// Returns the ids that could not be deleted.
-pub async fn disconnect(client: &AdoClient, subscriptions: &BTreeMap<String, String>) -> Vec<String> {
+/// Deletes the subscriptions — the recorded ones and, given the integration's webhook URL, any
+/// other that delivers there (made by a create that died before recording it). Failures are
+/// logged, not returned (a delivery to a deleted integration answers 410, which makes Azure
+/// DevOps disable the subscription by itself). Returns the ids that could not be deleted.
+pub async fn disconnect(
+    client: &AdoClient,
+    subscriptions: &BTreeMap<String, String>,
+    webhook_url: Option<&str>,
+) -> Vec<String> {
+    let mut ids: Vec<String> = subscriptions.values().cloned().collect();
+    if let Some(url) = webhook_url {
+        match client.subscriptions().await {
+            Ok(all) => ids.extend(
+                all.into_iter()
+                    .filter(|s| s.consumer_inputs.get("url").and_then(Value::as_str) == Some(url))
+                    .map(|s| s.id)
+                    .filter(|id| !subscriptions.values().any(|recorded| recorded == id)),
+            ),
+            Err(error) => tracing::warn!(%error, "could not list the subscriptions; deleting the recorded ones"),
+        }
+    }
     let mut left = Vec::new();
-    for id in subscriptions.values() {
-        if let Err(error) = client.delete_subscription(id).await {
+    for id in ids {
+        if let Err(error) = client.delete_subscription(&id).await {
             tracing::warn!(subscription = %id, %error, "could not delete an Azure DevOps subscription");
-            left.push(id.clone());
+            left.push(id);
         }
     }
     left

@@ -22,7 +22,7 @@ use crate::clock;
 use crate::domain::settings::SyncSettings;
 use crate::error::ApiError;
 use crate::http::{JsonBody, Routes, require_admin};
-use crate::records::Integration;
+use crate::records::{Integration, IntegrationState};
 use crate::secrets::{Secret, SecretStore};
 use request::{CreateIntegration, NewIdentity, PatchIntegration};
 
@@ -73,8 +73,8 @@ async fn create(
     let webhook_url = webhook_url(&app, &integration.id);
     connect::check_webhook_url(&integration.azure_devops.organization_url, &webhook_url).map_err(ApiError::invalid)?;
 
-    // Verify both credentials (learning the Sentry installation) and check the sync settings, then
-    // subscribe to the work item events — all before anything is stored.
+    // Verify both credentials (learning the Sentry installation and the bridge's identity) and
+    // check the sync settings — nothing is made before all of that passed.
     sentry_check::check_sentry(&app.http, &mut integration, &secrets).await?;
     let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
     sync_check::check_project_states(
@@ -82,23 +82,16 @@ async fn create(
         &SyncSettings::read(&integration.sync).map_err(ApiError::invalid)?,
     )
     .await?;
-    let connection = connect::connect(&client, &webhook_url, &secrets.webhook_secret).await?;
-    integration.azure_devops.collection_id = Some(connection.collection_id);
-    integration.azure_devops.bridge_identity_id = Some(connection.bridge_identity_id);
-    integration.azure_devops.subscriptions = connection.subscriptions;
+    let identity = connect::identify(&client).await?;
+    integration.azure_devops.collection_id = Some(identity.collection_id);
+    integration.azure_devops.bridge_identity_id = Some(identity.bridge_identity_id);
 
-    let stored = match app.secrets.put(&integration.secret_ref, &secrets).await {
-        Ok(()) => app
-            .store
-            .create_integration(&mut integration)
-            .await
-            .map_err(ApiError::from),
-        Err(error) => Err(error.into()),
-    };
-    if let Err(error) = stored {
-        connect::disconnect(&client, &integration.azure_devops.subscriptions).await;
-        if let Err(cleanup) = app.secrets.delete(&integration.secret_ref).await {
-            tracing::warn!(integration = %integration.id, error = %cleanup, "could not remove the secret of a failed create");
+    // The record first (connecting): a create that dies from here on leaves a record that says
+    // what to remove, and DELETE (or the next create of the same connection) removes it.
+    app.store.create_integration(&mut integration).await?;
+    if let Err(error) = finish_connecting(&app, &client, &mut integration, &secrets, &webhook_url).await {
+        if let Err(cleanup) = tear_down(&app, &integration).await {
+            tracing::warn!(integration = %integration.id, error = %cleanup, "a failed create is left connecting; DELETE it");
         }
         return Err(error);
     }
@@ -112,6 +105,26 @@ async fn create(
         .into_response())
 }
 
+/// The part of a create that makes things: the secret, the subscriptions, then the record is
+/// `active`.
+async fn finish_connecting(
+    app: &App,
+    client: &azure_devops::AdoClient,
+    integration: &mut Integration,
+    secrets: &crate::secrets::IntegrationSecrets,
+    webhook_url: &str,
+) -> Result<(), ApiError> {
+    app.secrets.put(&integration.secret_ref, secrets).await?;
+    integration.azure_devops.subscriptions = connect::subscribe(client, webhook_url, &secrets.webhook_secret).await?;
+    integration.state = IntegrationState::Active;
+    app.store.update_integration(integration).await?;
+    Ok(())
+}
+
+/// How long a create may still be running: a `connecting` integration older than this is one
+/// whose create died, and a new create of the same connection removes it.
+pub const CONNECTING_GIVE_UP_MS: i64 = 5 * 60 * 1000;
+
 /// One integration per Azure DevOps organization and Sentry organization: a re-pasted create
 /// command would subscribe the organization twice and show every project twice in Sentry.
 async fn refuse_a_second_connection(app: &App, new: &Integration) -> Result<(), ApiError> {
@@ -124,6 +137,17 @@ async fn refuse_a_second_connection(app: &App, new: &Integration) -> Result<(), 
                 .eq_ignore_ascii_case(&new.sentry.organization_slug)
     });
     match same {
+        Some(unfinished)
+            if unfinished.state == IntegrationState::Connecting
+                && clock::now_ms() - unfinished.created_at > CONNECTING_GIVE_UP_MS =>
+        {
+            tracing::warn!(integration = %unfinished.id, "removing a create of this connection that never finished");
+            tear_down(app, unfinished).await
+        }
+        Some(same) if same.state == IntegrationState::Connecting => Err(ApiError::conflict(format!(
+            "integration {} is being connected to {} right now; wait for it, or DELETE /integrations/{} if it failed",
+            same.id, same.azure_devops.organization_url, same.id
+        ))),
         Some(same) => Err(ApiError::conflict(format!(
             "integration {} (\"{}\") already connects {} to the Sentry organization {}; change it with PATCH /integrations/{}",
             same.id, same.name, same.azure_devops.organization_url, same.sentry.organization_slug, same.id
@@ -198,27 +222,53 @@ async fn update(
     Ok(axum::Json(view(&app, &integration)))
 }
 
-/// Deletes the subscriptions in Azure DevOps, then the secret and the record (a tombstone
-/// stays, so later deliveries for it are answered 410 Gone).
+/// `DELETE /integrations/{id}`: everything the integration made goes ([`tear_down`]). Deleting
+/// again finishes a delete that stopped half way (and answers 204 once nothing is left).
 async fn remove(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let integration = load(&app, &id).await?;
-    match app.integration_secrets(&integration).await {
-        Ok(secrets) => match azure_devops::client_for(app.http.clone(), &integration, &secrets) {
+    match app.store.get_integration(&id).await? {
+        Some(integration) => tear_down(&app, &integration).await?,
+        None => match app.store.deleted_integration(&id).await? {
+            Some(secret_ref) => finish_tearing_down(&app, &id, &secret_ref).await?,
+            None => return Err(ApiError::not_found(format!("no integration {id}"))),
+        },
+    }
+    tracing::info!(integration = %id, "integration deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes what an integration made, in an order that a second run can finish from any point:
+/// its subscriptions (the recorded ones and any other delivering to its URL), then the record
+/// (a tombstone naming its secret stays, so late deliveries are answered 410 Gone), then what is
+/// kept under it, its owed events and its secret.
+async fn tear_down(app: &App, integration: &Integration) -> Result<(), ApiError> {
+    let id = &integration.id;
+    match app.integration_secrets(integration).await {
+        Ok(secrets) => match azure_devops::client_for(app.http.clone(), integration, &secrets) {
             Ok(client) => {
-                let left = connect::disconnect(&client, &integration.azure_devops.subscriptions).await;
+                let url = webhook_url(app, id);
+                let left = connect::disconnect(&client, &integration.azure_devops.subscriptions, Some(&url)).await;
                 if !left.is_empty() {
                     tracing::warn!(integration = %id, ?left, "subscriptions left in Azure DevOps; their deliveries will get 410");
                 }
             }
             Err(error) => tracing::warn!(integration = %id, %error, "cannot call Azure DevOps to remove subscriptions"),
         },
-        Err(error) => tracing::warn!(integration = %id, %error, "secret missing; subscriptions left in Azure DevOps"),
+        // A create that died before storing the secret made no subscription either.
+        Err(error) => tracing::warn!(integration = %id, %error, "no secret; no subscriptions to remove"),
     }
-    app.secrets.delete(&integration.secret_ref).await?;
-    app.store.delete_integration(&id).await?;
-    let ended = crate::worker::end_events_of_deleted(&app, &id).await?;
-    tracing::info!(integration = %id, events_ended = ended, "integration deleted");
-    Ok(StatusCode::NO_CONTENT)
+    app.store.tombstone_integration(integration).await?;
+    finish_tearing_down(app, id, &integration.secret_ref).await
+}
+
+/// The rest of a delete once the record is a tombstone.
+async fn finish_tearing_down(app: &App, id: &str, secret_ref: &str) -> Result<(), ApiError> {
+    app.store.delete_records_of(id).await?;
+    let ended = crate::worker::end_events_of_deleted(app, id).await?;
+    if !secret_ref.is_empty() {
+        app.secrets.delete(secret_ref).await?;
+    }
+    tracing::info!(integration = %id, events_ended = ended, "integration removed");
+    Ok(())
 }
 
 /// Live health: credential check, bridge identity, subscription states.

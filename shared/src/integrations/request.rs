@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::validate;
-use crate::records::{AdoAuthKind, AzureDevOpsSettings, Integration, SentrySettings};
+use crate::records::{AdoAuthKind, AzureDevOpsSettings, Integration, IntegrationState, SentrySettings};
 use crate::secrets::{AdoCredential, IntegrationSecrets, Secret};
 
 pub const DEFAULT_ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -189,6 +189,7 @@ pub fn new_integration(
         },
         sync: sync_settings(input.sync)?,
         secret_ref: identity.secret_ref,
+        state: IntegrationState::Connecting,
         created_at: identity.now_ms,
         updated_at: identity.now_ms,
         version: 0,

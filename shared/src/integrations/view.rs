@@ -19,6 +19,7 @@ pub fn integration_view(integration: &Integration, public_url: &str) -> Value {
         "sentry": integration.sentry,
         "sync": integration.sync,
         "secret_ref": integration.secret_ref,
+        "state": integration.state,
         "webhook_url": format!("{public_url}{}", webhook_path(&integration.id)),
         "created_at": rfc3339(integration.created_at),
         "updated_at": rfc3339(integration.updated_at),

@@ -12,10 +12,23 @@ pub struct Integration {
     #[serde(default)]
     pub sync: serde_json::Map<String, serde_json::Value>,
     pub secret_ref: String,
+    #[serde(default)]
+    pub state: IntegrationState,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(default)]
     pub version: u64,
+}
+
+/// Whether an integration is whole. The record is stored before anything is made in Azure DevOps
+/// or the secret store (`connecting`), and becomes `active` once the subscriptions exist: a create
+/// that dies half way leaves a record that says what to remove.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationState {
+    Connecting,
+    #[default]
+    Active,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

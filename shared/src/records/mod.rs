@@ -15,7 +15,7 @@ pub use comment_link::{CommentLink, CommentOrigin};
 pub use create_attempt::CreateAttempt;
 pub use cursor::Cursor;
 pub use inbox::{EventSource, EventStatus, InboxEvent};
-pub use integration::{AdoAuthKind, AzureDevOpsSettings, Integration, SentrySettings};
+pub use integration::{AdoAuthKind, AzureDevOpsSettings, Integration, IntegrationState, SentrySettings};
 pub use link::{Link, LinkOrigin, LinkSyncState};
 pub use payload::Payload;
 pub use repository::Repository;

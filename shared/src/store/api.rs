@@ -157,14 +157,23 @@ impl Store {
     /// Deletes the integration and every record kept under it, leaving a tombstone
     /// ([`Self::integration_deleted`]). `false` if it did not exist.
     pub async fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(_) = self.table.get(&keys::integration_key(id)).await? else {
+        let Some(integration) = self.get_integration(id).await? else {
             return Ok(false);
         };
+        self.tombstone_integration(&integration).await?;
+        self.delete_records_of(id).await?;
+        Ok(true)
+    }
+
+    /// Replaces the integration's record by a tombstone naming its secret, in one write: from
+    /// here on it is deleted, and what is left of it can be found ([`Self::deleted_integration`]).
+    pub async fn tombstone_integration(&self, integration: &Integration) -> Result<(), StoreError> {
+        let id = &integration.id;
         let tombstone = Item {
             key: keys::tombstone_key(id),
             kind: "tombstone".into(),
             version: 1,
-            data: serde_json::json!({"id": id}).to_string(),
+            data: serde_json::json!({"id": id, "secret_ref": integration.secret_ref}).to_string(),
             gsi1: None,
             gsi2: None,
             expires_at: None,
@@ -180,20 +189,38 @@ impl Store {
                     condition: Condition::None,
                 },
             ])
-            .await?;
+            .await
+    }
+
+    /// Deletes every record kept under a deleted integration (links, comment links, cursors…),
+    /// the tombstone excepted.
+    pub async fn delete_records_of(&self, id: &str) -> Result<(), StoreError> {
         let children = self
             .table
             .query(&query(Index::Primary, keys::integration_pk(id), prefix(""), usize::MAX))
             .await?;
-        for item in children.into_iter().filter(|item| item.key != keys::tombstone_key(id)) {
+        for item in children
+            .into_iter()
+            .filter(|item| item.key != keys::tombstone_key(id) && item.key != keys::integration_key(id))
+        {
             self.delete_key(item.key).await?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Whether an integration with this id existed and was deleted.
     pub async fn integration_deleted(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.table.get(&keys::tombstone_key(id)).await?.is_some())
+    }
+
+    /// The secret reference a deleted integration's tombstone names (`""` for tombstones written
+    /// before they named it); `None` if the integration was never deleted.
+    pub async fn deleted_integration(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let Some(item) = self.table.get(&keys::tombstone_key(id)).await? else {
+            return Ok(None);
+        };
+        let data: serde_json::Value = serde_json::from_str(&item.data).unwrap_or_default();
+        Ok(Some(data["secret_ref"].as_str().unwrap_or_default().to_string()))
     }
 
     /// Integrations a Sentry installation may belong to: those with that installation uuid, and

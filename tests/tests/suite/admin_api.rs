@@ -74,7 +74,8 @@ async fn lifecycle(backend: Backend) {
     );
     assert_eq!(created["azure_devops"]["collection_id"], fake_ado::COLLECTION_ID);
     assert_eq!(created["webhook_url"], webhook_url.as_str());
-    assert_eq!(created["version"], 1);
+    assert_eq!(created["version"], 2, "stored connecting, then active");
+    assert_eq!(created["state"], "active");
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
 
     // The secrets went to the secret store, with a generated webhook secret.
@@ -167,7 +168,7 @@ async fn lifecycle(backend: Backend) {
     // PATCH: rename, rotate the Sentry token and move the ADO credential to an Entra service principal.
     server.ado.state(|s| s.entra_client.1 = "entra-secret-value".into());
     server.sentry.accept_token("rotated-token");
-    let patch = json!({"version": 1, "name": "fabrikam-prod", "sentry": {"auth_token": "rotated-token"},
+    let patch = json!({"version": 2, "name": "fabrikam-prod", "sentry": {"auth_token": "rotated-token"},
         "azure_devops": {"auth": {"type": "entra", "tenant_id": "tenant", "client_id": fake_ado::ENTRA_CLIENT_ID,
                                   "client_secret": "entra-secret-value", "authority": server.ado.authority()}}});
     let (status, patched, text) = send(
@@ -181,7 +182,7 @@ async fn lifecycle(backend: Backend) {
     assert_no_secret(&text);
     assert!(!text.contains("rotated-token"));
     assert_eq!(patched["name"], "fabrikam-prod");
-    assert_eq!(patched["version"], 2);
+    assert_eq!(patched["version"], 3);
     assert_eq!(patched["azure_devops"]["auth"]["type"], "entra");
     assert_eq!(
         patched["azure_devops"]["auth"]["authority"],
@@ -199,7 +200,7 @@ async fn lifecycle(backend: Backend) {
         &server,
         reqwest::Method::PATCH,
         &format!("/integrations/{id}"),
-        Some(json!({"version": 1, "name": "x"})),
+        Some(json!({"version": 2, "name": "x"})),
     )
     .await;
     assert_error(status, &body, StatusCode::CONFLICT, "conflict");
@@ -227,7 +228,9 @@ async fn lifecycle(backend: Backend) {
     );
     let (status, body, _) = send(&server, reqwest::Method::GET, &format!("/integrations/{id}"), None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    let (status, body, _) = send(&server, reqwest::Method::DELETE, &format!("/integrations/{id}"), None).await;
+    let (status, _, _) = send(&server, reqwest::Method::DELETE, &format!("/integrations/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "deleting again is harmless");
+    let (status, body, _) = send(&server, reqwest::Method::DELETE, "/integrations/never-was", None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     assert!(
         server.app.secrets.get(reference).await.is_err(),
@@ -577,4 +580,100 @@ async fn connecting_the_same_organizations_twice_is_a_conflict() {
     assert_eq!(server.ado.subscriptions().len(), 4, "nothing subscribed twice");
     let (_, listed, _) = send(&server, reqwest::Method::GET, "/integrations", None).await;
     assert_eq!(listed["integrations"].as_array().unwrap().len(), 1);
+}
+
+/// A create that died after storing its record (`connecting`, older than a create may run) does
+/// not block the connection: the next create of the same organizations removes it — its
+/// subscriptions and its secret — and connects. One still within that time is a conflict.
+#[tokio::test]
+async fn an_unfinished_create_of_the_same_connection_is_removed_by_the_next() {
+    let server = start(Backend::Local).await;
+    let first = server.create_integration().await;
+    let store = &server.app.store;
+    let mut unfinished = store.get_integration(&first).await.unwrap().unwrap();
+    unfinished.state = shared::records::IntegrationState::Connecting;
+    store.update_integration(&mut unfinished).await.unwrap();
+
+    let (status, body, _) = send(
+        &server,
+        reqwest::Method::POST,
+        "/integrations",
+        Some(server.create_body()),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "conflict");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("being connected"),
+        "{body}"
+    );
+
+    unfinished.created_at -= shared::integrations::CONNECTING_GIVE_UP_MS + 1;
+    store.update_integration(&mut unfinished).await.unwrap();
+    let (status, created, _) = send(
+        &server,
+        reqwest::Method::POST,
+        "/integrations",
+        Some(server.create_body()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["state"], "active");
+    let (_, listed, _) = send(&server, reqwest::Method::GET, "/integrations", None).await;
+    let ids: Vec<&str> = listed["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![created["id"].as_str().unwrap()]);
+    assert_eq!(
+        server.ado.subscriptions().len(),
+        4,
+        "the unfinished one's subscriptions are gone"
+    );
+    assert!(server.app.secrets.get(&unfinished.secret_ref).await.is_err());
+}
+
+/// A DELETE that stopped after the record became a tombstone (links, events and the secret still
+/// there) is finished by the next DELETE.
+#[tokio::test]
+async fn a_second_delete_finishes_one_that_stopped_half_way() {
+    let server = start(Backend::Local).await;
+    let linked = bridge_tests::server::Linked::create(server).await;
+    let server = &linked.server;
+    let id = &linked.integration_id;
+    let store = &server.app.store;
+    let integration = store.get_integration(id).await.unwrap().unwrap();
+    // What the first DELETE got done: the subscriptions, then the record replaced by a tombstone.
+    let client = server.ado.subscriptions();
+    assert_eq!(client.len(), 4);
+    for subscription in client {
+        server
+            .ado
+            .state(|s| s.subscriptions.remove(subscription["id"].as_str().unwrap()));
+    }
+    store.tombstone_integration(&integration).await.unwrap();
+    assert!(
+        store
+            .get_link(id, bridge_tests::server::LINKED_ISSUE)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let (status, _, _) = send(server, reqwest::Method::DELETE, &format!("/integrations/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        store
+            .get_link(id, bridge_tests::server::LINKED_ISSUE)
+            .await
+            .unwrap()
+            .is_none(),
+        "the link is gone"
+    );
+    assert!(
+        server.app.secrets.get(&integration.secret_ref).await.is_err(),
+        "the secret is gone"
+    );
+    assert!(store.integration_deleted(id).await.unwrap());
 }

@@ -763,3 +763,67 @@ async fn the_aws_local_command_stops_every_process_it_started_on_sigterm() {
         assert!(gone, "process {pid} outlived aws-local");
     }
 }
+
+/// The integrations function is stopped at its timeout half way through a create (Azure DevOps
+/// answers the third subscription slowly): what it made is on record — the integration is listed
+/// as `connecting` — and one DELETE removes all of it, the subscriptions it never got to record
+/// included, with its secret.
+#[tokio::test]
+async fn a_create_stopped_half_way_is_removed_whole_by_a_delete() {
+    let server = bridge_tests::server::start_aws_local_with(AwsLocalSettings {
+        schedule_every: Duration::from_secs(600),
+        timeouts: vec![(topology::INTEGRATIONS.name, Duration::from_secs(3))],
+        ..AwsLocalSettings::default()
+    })
+    .await;
+    server.ado.inject(Fault {
+        path_contains: "/_apis/hooks/subscriptions".into(),
+        method: Some(reqwest::Method::POST),
+        kind: FaultKind::Slow(Duration::from_secs(20)),
+        times: 1,
+        after: 2,
+    });
+    let created = server
+        .admin(reqwest::Method::POST, "/integrations")
+        .json(&server.create_body())
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_server_error(), "{}", created.status());
+    let listed: Value = server
+        .admin(reqwest::Method::GET, "/integrations")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let unfinished = &listed["integrations"][0];
+    assert_eq!(unfinished["state"], "connecting", "{listed}");
+    let id = unfinished["id"].as_str().unwrap().to_string();
+    let secret_ref = unfinished["secret_ref"].as_str().unwrap().to_string();
+    let delivering_to_it = || {
+        server
+            .ado
+            .subscriptions()
+            .iter()
+            .filter(|s| s["consumerInputs"]["url"].as_str().unwrap_or_default().ends_with(&id))
+            .count()
+    };
+    assert_eq!(delivering_to_it(), 2, "made, never recorded");
+
+    let deleted = server
+        .admin(reqwest::Method::DELETE, &format!("/integrations/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(delivering_to_it(), 0);
+    assert!(server.app.secrets.get(&secret_ref).await.is_err(), "the secret is gone");
+    let shown = server
+        .admin(reqwest::Method::GET, &format!("/integrations/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::NOT_FOUND);
+}

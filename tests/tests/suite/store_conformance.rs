@@ -28,6 +28,7 @@ fn integration(id: &str) -> Integration {
         },
         sync: Default::default(),
         secret_ref: format!("ref/{id}"),
+        state: Default::default(),
         created_at: 1,
         updated_at: 1,
         version: 0,
