@@ -72,6 +72,22 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// [`may_resend`] and [`Self::wait_before_retry`] together: how long to wait before sending
+    /// a `method` call that failed like `attempt` once more, or `None` to give up now.
+    pub fn wait_before_resending(
+        &self,
+        method: &Method,
+        attempt: Attempt,
+        retries: u32,
+        requested: Option<Duration>,
+    ) -> Option<Duration> {
+        may_resend(method, attempt)
+            .then(|| self.wait_before_retry(retries, requested))
+            .flatten()
+    }
+}
+
 fn jitter() -> Duration {
     let mut byte = [0u8; 1];
     let _ = getrandom::fill(&mut byte);

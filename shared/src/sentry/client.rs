@@ -131,9 +131,9 @@ impl SentryClient {
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(e) => {
-                    let wait = may_resend(&method, Attempt::NoAnswer)
-                        .then(|| self.policy.wait_before_retry(retries, None))
-                        .flatten();
+                    let wait = self
+                        .policy
+                        .wait_before_resending(&method, Attempt::NoAnswer, retries, None);
                     let Some(wait) = wait else {
                         let what = if e.is_timeout() {
                             "timed out"

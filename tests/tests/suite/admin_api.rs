@@ -242,6 +242,18 @@ async fn lifecycle(backend: Backend) {
     );
 }
 
+/// The create request for the fake organizations, sent (again).
+async fn create_again(server: &TestServer) -> (StatusCode, Value) {
+    let (status, body, _) = send(
+        server,
+        reqwest::Method::POST,
+        "/integrations",
+        Some(server.create_body()),
+    )
+    .await;
+    (status, body)
+}
+
 async fn assert_nothing_left(server: &TestServer) {
     assert!(
         server.app.store.list_integrations().await.unwrap().is_empty(),
@@ -568,13 +580,7 @@ async fn a_new_azure_devops_credential_is_verified_and_becomes_the_bridges_ident
 async fn connecting_the_same_organizations_twice_is_a_conflict() {
     let server = start(Backend::Local).await;
     let first = server.create_integration().await;
-    let (status, body, _) = send(
-        &server,
-        reqwest::Method::POST,
-        "/integrations",
-        Some(server.create_body()),
-    )
-    .await;
+    let (status, body) = create_again(&server).await;
     assert_error(status, &body, StatusCode::CONFLICT, "conflict");
     assert!(body["error"]["message"].as_str().unwrap().contains(&first), "{body}");
     assert_eq!(server.ado.subscriptions().len(), 4, "nothing subscribed twice");
@@ -594,13 +600,7 @@ async fn an_unfinished_create_of_the_same_connection_is_removed_by_the_next() {
     unfinished.state = shared::records::IntegrationState::Connecting;
     store.update_integration(&mut unfinished).await.unwrap();
 
-    let (status, body, _) = send(
-        &server,
-        reqwest::Method::POST,
-        "/integrations",
-        Some(server.create_body()),
-    )
-    .await;
+    let (status, body) = create_again(&server).await;
     assert_error(status, &body, StatusCode::CONFLICT, "conflict");
     assert!(
         body["error"]["message"].as_str().unwrap().contains("being connected"),
@@ -609,13 +609,7 @@ async fn an_unfinished_create_of_the_same_connection_is_removed_by_the_next() {
 
     unfinished.created_at -= shared::integrations::CONNECTING_GIVE_UP_MS + 1;
     store.update_integration(&mut unfinished).await.unwrap();
-    let (status, created, _) = send(
-        &server,
-        reqwest::Method::POST,
-        "/integrations",
-        Some(server.create_body()),
-    )
-    .await;
+    let (status, created) = create_again(&server).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["state"], "active");
     let (_, listed, _) = send(&server, reqwest::Method::GET, "/integrations", None).await;

@@ -63,6 +63,23 @@ async fn resolve_in_sentry(setup: &Setup) -> (StatusCode, Value) {
     deliver_now(&setup.server, "issue", &webhook("webhook_issue_resolved.json")).await
 }
 
+/// A person sets the work item's state in Azure DevOps; waits until the Sentry issue shows
+/// `sentry_status` and the worker is done.
+async fn set_state_in_ado(setup: &Setup, state: &str, sentry_status: &str) {
+    let ops = json!([{"op": "replace", "path": "/fields/System.State", "value": state}]);
+    setup
+        .server
+        .ado
+        .edit_work_item_as(JAMAL, setup.work_item, ops)
+        .await
+        .unwrap();
+    eventually(&format!("Sentry {sentry_status}"), || {
+        setup.server.sentry.issue(ISSUE).status == sentry_status
+    })
+    .await;
+    settled(setup).await;
+}
+
 fn patches(setup: &Setup) -> usize {
     setup
         .server
@@ -261,21 +278,7 @@ async fn comments_are_mirrored_once_each() {
 #[tokio::test]
 async fn an_inbound_resolve_echoed_back_by_sentry_writes_nothing() {
     let setup = setup().await;
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([{"op": "replace", "path": "/fields/System.State", "value": "Resolved"}]),
-        )
-        .await
-        .unwrap();
-    eventually("Sentry resolved", || {
-        setup.server.sentry.issue(ISSUE).status == "resolved"
-    })
-    .await;
-    settled(&setup).await;
+    set_state_in_ado(&setup, "Resolved", "resolved").await;
     let before = patches(&setup);
     deliver_now(&setup.server, "issue", &webhook("webhook_issue_resolved_by_app.json")).await;
     settled(&setup).await;
@@ -284,6 +287,17 @@ async fn an_inbound_resolve_echoed_back_by_sentry_writes_nothing() {
         before,
         "the echo of our own resolve causes no Azure DevOps write"
     );
+}
+
+/// Sends a captured `issue` webhook again, stamped `timestamp`, as someone other than Sentry
+/// would (nothing changed in Sentry): validly signed, so accepted as a new delivery.
+async fn replay(setup: &Setup, captured: &str, timestamp: i64) {
+    let url = setup.server.url("/hooks/sentry");
+    let client = &setup.server.client;
+    let replayed = bridge_tests::sentry_app::post_webhook(client, &url, "issue", captured, CLIENT_SECRET, timestamp);
+    let (status, _) = replayed.await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a validly signed new delivery");
+    settled(setup).await;
 }
 
 /// Sentry's signature covers the body, not the timestamp: a captured `resolved` webhook sent
@@ -299,30 +313,11 @@ async fn a_replayed_resolve_with_a_fresh_timestamp_cannot_resolve_a_reopened_iss
     assert_eq!(state(&setup), "Resolved");
 
     // Reopened in Azure DevOps; the bridge reopens the Sentry issue.
-    setup
-        .server
-        .ado
-        .edit_work_item_as(
-            JAMAL,
-            setup.work_item,
-            json!([{"op": "replace", "path": "/fields/System.State", "value": "Active"}]),
-        )
-        .await
-        .unwrap();
-    eventually("Sentry unresolved", || {
-        setup.server.sentry.issue(ISSUE).status == "unresolved"
-    })
-    .await;
-    settled(&setup).await;
+    set_state_in_ado(&setup, "Active", "unresolved").await;
     let before = patches(&setup);
 
     // The replay: same body and signature, a fresh timestamp — Sentry itself changed nothing.
-    let url = setup.server.url("/hooks/sentry");
-    let client = &setup.server.client;
-    let replayed = bridge_tests::sentry_app::post_webhook(client, &url, "issue", &captured, CLIENT_SECRET, now() + 1);
-    let (status, _) = replayed.await;
-    assert_eq!(status, StatusCode::ACCEPTED, "a validly signed new delivery");
-    settled(&setup).await;
+    replay(&setup, &captured, now() + 1).await;
     assert_eq!(patches(&setup), before, "nothing written to Azure DevOps");
     assert_eq!(state(&setup), "Active");
     let done = setup.events(EventStatus::Done).await;
@@ -356,12 +351,7 @@ async fn a_replayed_assignment_does_not_take_the_work_item_from_the_new_assignee
     assert_eq!(assignee(), "jamal@fabrikam.example");
     let before = patches(&setup);
 
-    let url = setup.server.url("/hooks/sentry");
-    let client = &setup.server.client;
-    let replayed = bridge_tests::sentry_app::post_webhook(client, &url, "issue", &captured, CLIENT_SECRET, now() + 2);
-    let (status, _) = replayed.await;
-    assert_eq!(status, StatusCode::ACCEPTED, "a validly signed new delivery");
-    settled(&setup).await;
+    replay(&setup, &captured, now() + 2).await;
     assert_eq!(patches(&setup), before, "nothing written to Azure DevOps");
     assert_eq!(assignee(), "jamal@fabrikam.example");
 }
