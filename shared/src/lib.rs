@@ -20,6 +20,7 @@ pub mod intake;
 pub mod integrations;
 pub mod local;
 pub mod logging;
+pub mod reconcile;
 pub mod records;
 pub mod retry;
 pub mod secrets;

@@ -23,7 +23,8 @@ pub const USAGE: &str = "usage: bridge-local [--listen ADDR] [--data-dir DIR]
   --data-dir DIR   where records, secrets and the admin token live (env BRIDGE_DATA_DIR, default ./.bridge-data)
 
   env BRIDGE_ADMIN_TOKEN   admin bearer token (default: generated into <data-dir>/admin-token)
-  env BRIDGE_PUBLIC_URL    URL Azure DevOps and Sentry reach this server at (default http://<listen>)";
+  env BRIDGE_PUBLIC_URL    URL Azure DevOps and Sentry reach this server at (default http://<listen>)
+  env BRIDGE_RECONCILE_INTERVAL_SECS   seconds between reconciliation passes (default 300; 0: none)";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalOptions {
@@ -32,7 +33,12 @@ pub struct LocalOptions {
     /// From `BRIDGE_PUBLIC_URL`; `None` means `http://<bound address>`.
     pub public_url: Option<String>,
     pub admin_token: Option<String>,
+    /// Between reconciliation passes (`BRIDGE_RECONCILE_INTERVAL_SECS`); `None`: no passes.
+    pub reconcile_every: Option<std::time::Duration>,
 }
+
+/// Seconds between reconciliation passes when `BRIDGE_RECONCILE_INTERVAL_SECS` is not set.
+pub const DEFAULT_RECONCILE_INTERVAL_SECS: u64 = 300;
 
 /// Reads options from command-line arguments (after the program name), falling back to the
 /// environment, then to defaults. `Err` carries the message to print (usage on `--help`).
@@ -75,7 +81,15 @@ pub fn parse_command_line(
     let public_url = env("BRIDGE_PUBLIC_URL")
         .filter(|u| !u.trim().is_empty())
         .map(|u| trim_url(&u));
+    let reconcile_secs = match env("BRIDGE_RECONCILE_INTERVAL_SECS").filter(|v| !v.trim().is_empty()) {
+        None => DEFAULT_RECONCILE_INTERVAL_SECS,
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("BRIDGE_RECONCILE_INTERVAL_SECS={text}: expected a number of seconds\n\n{usage}"))?,
+    };
     Ok(LocalOptions {
+        reconcile_every: (reconcile_secs > 0).then(|| std::time::Duration::from_secs(reconcile_secs)),
         listen,
         data_dir: PathBuf::from(data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.to_string())),
         public_url,

@@ -76,6 +76,7 @@ impl FakeSentry {
             ..Default::default()
         }));
         let router = Router::new()
+            .route("/api/0/organizations/{org}/issues/", get(list_issues))
             .route(
                 "/api/0/organizations/{org}/issues/{id}/",
                 get(show_issue).put(update_issue),
@@ -236,6 +237,28 @@ fn issue_json(inner: &Inner, id: &str, issue: &FakeIssue) -> Value {
         json!({"type": "user", "id": user, "name": email, "email": email})
     });
     json!({"id": id, "status": issue.status, "assignedTo": assigned_to})
+}
+
+/// `GET …/issues/?group=1&group=2…`: those issues, as the issue stream serializes them (at most
+/// 100 ids a call, as the bridge asks; unknown ids are left out).
+async fn list_issues(State(inner): State<Shared>, uri: axum::http::Uri) -> Response {
+    let ids: Vec<String> = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .filter(|(name, _)| name == "group")
+        .map(|(_, id)| id.into_owned())
+        .collect();
+    if ids.len() > 100 {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"detail": "too many groups"})),
+        )
+            .into_response();
+    }
+    let inner = inner.lock().unwrap();
+    let issues: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| inner.issues.get(id).map(|issue| issue_json(&inner, id, issue)))
+        .collect();
+    axum::Json(issues).into_response()
 }
 
 /// `GET` an issue: its status and assignee, so a person trying the bridge against the fakes can

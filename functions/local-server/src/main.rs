@@ -39,9 +39,15 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
     }
     println!("data directory: {}", options.data_dir.display());
     let worker = shared::worker::spawn_local(app.clone(), std::time::Duration::from_secs(1));
+    let reconciliation = options
+        .reconcile_every
+        .map(|every| shared::reconcile::spawn_local(app.clone(), every));
     println!("bridge-local listening on http://{bound}");
     let served = axum_serve(listener, local::router(app), signal).await;
     worker.abort();
+    if let Some(reconciliation) = reconciliation {
+        reconciliation.abort();
+    }
     served
 }
 

@@ -4,6 +4,7 @@ pub mod ado_event;
 pub mod ado_payload;
 pub mod ado_to_sentry;
 pub mod attribution;
+pub mod drift;
 pub mod identity;
 pub mod key_time;
 pub mod order;

@@ -66,6 +66,9 @@ pub fn outdated(change: &SentryChange, issue: &CurrentIssue) -> Option<String> {
         } if issue.assigned_to.as_ref() != Some(&("user".to_string(), id.clone())) => Some(format!(
             "the issue is no longer assigned to {name} in Sentry: an out-of-date or replayed delivery; not applied"
         )),
+        SentryChange::Assigned { assignee: None, .. } if issue.assigned_to.is_some() => {
+            Some("the issue is assigned again in Sentry: an out-of-date unassign; not applied".to_string())
+        }
         _ => None,
     }
 }
@@ -115,5 +118,11 @@ mod tests {
         assert!(outdated(&assigned("12"), &team).is_some(), "team 12 is not user 12");
         let older_form = CurrentIssue::read(&json!({"assignedTo": "user:12"}));
         assert_eq!(outdated(&assigned("12"), &older_form), None);
+        let unassigned = SentryChange::Assigned {
+            issue_id: "1".into(),
+            assignee: None,
+        };
+        assert_eq!(outdated(&unassigned, &nobody), None);
+        assert!(outdated(&unassigned, &jane).is_some());
     }
 }

@@ -38,6 +38,7 @@ pub fn routes(app: Arc<App>) -> Routes {
         .patch("/integrations/{id}", update)
         .delete("/integrations/{id}", remove)
         .get("/integrations/{id}/status", status)
+        .post("/integrations/{id}/reconcile", reconcile_now)
         .get("/integrations/{id}/events", events::list)
         .post("/integrations/{id}/events/retry", events::retry_all)
         .post("/integrations/{id}/events/{event_id}/retry", events::retry)
@@ -285,5 +286,36 @@ async fn status(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<a
     report["id"] = json!(integration.id);
     report["bridge_identity_id"] = json!(integration.azure_devops.bridge_identity_id);
     report["collection_id"] = json!(integration.azure_devops.collection_id);
+    report["last_reconcile"] = crate::reconcile::last_report(&app, &integration.id)
+        .await
+        .unwrap_or(Value::Null);
     Ok(axum::Json(report))
+}
+
+/// `POST /integrations/{id}/reconcile`: one reconciliation pass now; `200` with its report.
+async fn reconcile_now(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let integration = load(&app, &id).await?;
+    if integration.state == IntegrationState::Connecting {
+        return Err(ApiError::conflict(format!(
+            "integration {id} is still being connected; reconcile it once it is active"
+        )));
+    }
+    let report = crate::reconcile::pass(&app, &integration, crate::worker::Budget::unlimited()).await;
+    Ok(axum::Json(json!(report)))
+}
+
+/// Removes a `connecting` integration whose create has had longer than it may run
+/// ([`CONNECTING_GIVE_UP_MS`]): what a create that died left behind.
+pub async fn remove_if_abandoned(app: &App, integration: &Integration) {
+    let abandoned = integration.state == IntegrationState::Connecting
+        && clock::now_ms() - integration.created_at > CONNECTING_GIVE_UP_MS;
+    if !abandoned {
+        return;
+    }
+    match tear_down(app, integration).await {
+        Ok(()) => tracing::warn!(integration = %integration.id, "removed a create that never finished"),
+        Err(error) => {
+            tracing::warn!(integration = %integration.id, %error, "a create that never finished is not removed yet")
+        }
+    }
 }

@@ -324,6 +324,12 @@ impl Store {
         self.get(&keys::link_key(integration_id, sentry_issue_id)).await
     }
 
+    /// Every active link of an integration (reconciliation's pass over them).
+    pub async fn active_links(&self, integration_id: &str) -> Result<Vec<Link>, StoreError> {
+        let pk = keys::integration_pk(integration_id);
+        self.find(query(Index::Primary, pk, prefix("LINK#"), LIST_ALL)).await
+    }
+
     /// Active links to a work item (several Sentry issues may link one work item). Found through
     /// an index, which on DynamoDB may lag a write: each is read again from the table
     /// (strongly consistent), and one that moved on to another work item or was replaced is left

@@ -170,7 +170,8 @@ async fn assigned(
                 "assigned to team {name}; team assignments are not synced"
             )]);
         }
-        None => return Ok(Vec::new()),
+        // Unassigned in Sentry (only reconciliation sees this: Sentry sends no webhook for it).
+        None => return unassign(app, connection, link, change, received_at).await,
     };
     if link.sync.ado_assignee.as_deref() == Some(email.as_str()) {
         return Ok(Vec::new());
@@ -209,6 +210,39 @@ async fn assigned(
     update_link_with(app, link, |next| {
         next.sync.ado_assignee = Some(email.clone());
         next.sync.sentry_assignee = Some(email.clone());
+        next.sync.sentry_assignee_at = next.sync.sentry_assignee_at.max(Some(received_at));
+        if let Some(item) = &written {
+            record_write(next, item);
+        }
+    })
+    .await?;
+    Ok(Vec::new())
+}
+
+/// Clears the work item's assignee after the Sentry issue was unassigned.
+async fn unassign(
+    app: &App,
+    connection: &Connection,
+    link: &Link,
+    change: &SentryChange,
+    received_at: i64,
+) -> Result<Vec<String>, Failure> {
+    if link.sync.ado_assignee.is_none() && link.sync.sentry_assignee.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Some(note) = outdated_in_sentry(connection, change).await? {
+        return Ok(vec![note]);
+    }
+    let written = patch_work_item(&connection.ado, link.work_item_id, |item| {
+        item.fields
+            .get("System.AssignedTo")
+            .is_some_and(|assignee| !assignee.is_null())
+            .then(|| vec![patch::field("System.AssignedTo", "")])
+    })
+    .await?;
+    update_link_with(app, link, |next| {
+        next.sync.ado_assignee = None;
+        next.sync.sentry_assignee = None;
         next.sync.sentry_assignee_at = next.sync.sentry_assignee_at.max(Some(received_at));
         if let Some(item) = &written {
             record_write(next, item);

@@ -186,10 +186,20 @@ pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: 
             // When the event was raised, as Azure DevOps stamps it (a redelivery resends it).
             "createdDate": created
         });
-        let status = post_to_subscriber(fake, inputs, &payload)
-            .await
-            .ok()
-            .map(|r| r.status().as_u16());
+        let lost = {
+            let mut state = fake.state.lock().unwrap();
+            let lost = state.lose_deliveries > 0;
+            state.lose_deliveries = state.lose_deliveries.saturating_sub(1);
+            lost
+        };
+        let status = if lost {
+            None
+        } else {
+            post_to_subscriber(fake, inputs, &payload)
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        };
         fake.deliveries.lock().unwrap().push(Delivery {
             subscription_id,
             event_type: event_type.to_string(),

@@ -153,6 +153,8 @@ pub struct State {
     pub repositories: Vec<FakeRepository>,
     /// Which identity the current credential acts as (the bridge's, normally).
     pub acting_as: String,
+    /// This many deliveries are lost: never posted (a subscriber that was down for good).
+    pub lose_deliveries: u32,
 }
 
 pub const VALID_PAT: &str = "fake-valid-pat";
@@ -218,6 +220,7 @@ impl State {
                 commits,
             }],
             acting_as: BRIDGE_IDENTITY_ID.into(),
+            lose_deliveries: 0,
         }
     }
 

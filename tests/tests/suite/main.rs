@@ -6,6 +6,7 @@ mod ado_client;
 mod ado_to_sentry;
 mod aws_local;
 mod partitions;
+mod reconcile;
 mod secrets;
 mod sentry_client;
 mod sentry_to_ado;

@@ -1,0 +1,235 @@
+//! Scheduled reconciliation, one pass per integration: the service-hook subscriptions are
+//! checked and re-created ([`subscriptions`]), then every active link is compared on both sides
+//! and each drift queued as the delivery or webhook that never came ([`links`]). A pass runs
+//! until its time budget; a cursor remembers where it stopped, and the next pass goes on from
+//! there. The last report is kept with the cursor and shown by the status route.
+
+pub mod links;
+pub mod repairs;
+pub mod subscriptions;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::clock;
+use crate::domain::settings::SyncSettings;
+use crate::records::{Cursor, Integration, IntegrationState, Link};
+use crate::worker::Budget;
+use links::{Calls, LinkReport};
+use subscriptions::SubscriptionReport;
+
+/// The cursor record's kind.
+pub const CURSOR_KIND: &str = "reconcile";
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub subscriptions: SubscriptionReport,
+    pub links: LinkReport,
+    pub calls: Calls,
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// Every link was checked (a pass that ran out of time goes on from its cursor next time).
+    pub complete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Where the pass over the links stopped: the last Sentry issue id checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Position {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    last_report: Option<Report>,
+}
+
+/// The last pass's report, as `GET /integrations/{id}/status` shows it.
+pub async fn last_report(app: &App, integration_id: &str) -> Option<Value> {
+    let cursor = app.store.get_cursor(integration_id, CURSOR_KIND).await.ok()??;
+    cursor.position.get("last_report").cloned().filter(|r| !r.is_null())
+}
+
+/// One pass over `integration` within `budget`; the report is kept (and returned) whatever
+/// happened.
+pub async fn pass(app: &App, integration: &Integration, budget: Budget) -> Report {
+    let started = Instant::now();
+    let mut report = Report {
+        started_at: clock::rfc3339(clock::now_ms()),
+        ..Report::default()
+    };
+    let mut cursor = match app.store.get_cursor(&integration.id, CURSOR_KIND).await {
+        Ok(cursor) => cursor,
+        Err(error) => {
+            report.error = Some(format!("store: {error}"));
+            return report;
+        }
+    };
+    let position: Position = cursor
+        .as_ref()
+        .and_then(|c| serde_json::from_value(c.position.clone()).ok())
+        .unwrap_or_default();
+    let outcome = run(app, integration, budget, position.after.as_deref(), &mut report).await;
+    let after = match outcome {
+        Ok(after) => after,
+        Err(error) => {
+            report.error = Some(error);
+            position.after
+        }
+    };
+    report.complete = report.error.is_none() && after.is_none();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(integration = %integration.id, report = %json!(report), "reconciliation pass");
+    let position = json!(Position {
+        after,
+        last_report: Some(report.clone()),
+    });
+    let mut saved = cursor.take().unwrap_or_else(|| Cursor {
+        integration_id: integration.id.clone(),
+        kind: CURSOR_KIND.into(),
+        position: Value::Null,
+        updated_at: 0,
+        version: 0,
+    });
+    saved.position = position;
+    saved.updated_at = clock::now_ms();
+    if let Err(error) = app.store.save_cursor(&mut saved).await {
+        tracing::warn!(integration = %integration.id, %error, "reconciliation report not kept");
+    }
+    report
+}
+
+/// The pass proper; returns where it stopped (`None`: at the end).
+async fn run(
+    app: &App,
+    integration: &Integration,
+    budget: Budget,
+    after: Option<&str>,
+    report: &mut Report,
+) -> Result<Option<String>, String> {
+    let settings = SyncSettings::read(&integration.sync).map_err(|e| format!("sync settings: {e}"))?;
+    let secrets = app
+        .integration_secrets(integration)
+        .await
+        .map_err(|e| format!("secrets: {e}"))?;
+    let connection = app
+        .connections
+        .get(&app.http, integration, &secrets)
+        .map_err(|e| format!("Azure DevOps: {e}"))?;
+
+    let webhook_url = format!(
+        "{}{}",
+        app.config.public_url,
+        crate::integrations::view::webhook_path(&integration.id)
+    );
+    let mut recorded = integration.azure_devops.subscriptions.clone();
+    let (checked, calls) = subscriptions::check(&connection.ado, &mut recorded, &webhook_url, &secrets.webhook_secret)
+        .await
+        .map_err(|e| format!("Azure DevOps: {e}"))?;
+    report.subscriptions = checked;
+    report.calls.azure_devops += calls;
+    if recorded != integration.azure_devops.subscriptions {
+        record_subscriptions(app, &integration.id, recorded)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+    }
+
+    let mut links: Vec<Link> = app
+        .store
+        .active_links(&integration.id)
+        .await
+        .map_err(|e| format!("store: {e}"))?;
+    links.sort_by(|a, b| a.sentry_issue_id.cmp(&b.sentry_issue_id));
+    let start = after.map_or(0, |after| {
+        links.partition_point(|l| l.sentry_issue_id.as_str() <= after)
+    });
+    let mut queued = false;
+    let mut index = start;
+    while index < links.len() {
+        if budget.next_event(Instant::now()).is_none() {
+            // Out of time: the next pass goes on after the last link checked.
+            let last = index.checked_sub(1).map(|i| links[i].sentry_issue_id.clone());
+            return Ok(Some(last.unwrap_or_default()));
+        }
+        let end = (index + links::CHUNK).min(links.len());
+        let before = report.links.repaired_inbound + report.links.repaired_outbound;
+        links::reconcile_chunk(
+            app,
+            &connection,
+            &settings,
+            &links[index..end],
+            &mut report.links,
+            &mut report.calls,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        queued |= report.links.repaired_inbound + report.links.repaired_outbound > before;
+        index = end;
+    }
+    if queued {
+        app.wake.notify_one();
+    }
+    Ok(None)
+}
+
+/// Saves repaired subscription ids on the integration (read again: a PATCH may have moved it on).
+async fn record_subscriptions(
+    app: &App,
+    integration_id: &str,
+    subscriptions: std::collections::BTreeMap<String, String>,
+) -> Result<(), crate::store::StoreError> {
+    let mut retries = crate::retry::ConflictRetries::new();
+    loop {
+        let Some(mut current) = app.store.get_integration(integration_id).await? else {
+            return Ok(());
+        };
+        current.azure_devops.subscriptions = subscriptions.clone();
+        current.updated_at = clock::now_ms();
+        match app.store.update_integration(&mut current).await {
+            Err(crate::store::StoreError::Conflict) if retries.another() => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Integrations a scheduled pass covers: the active ones. A `connecting` one older than a create
+/// may run is what a create that died left behind: it is removed.
+pub async fn pass_all(app: &App, budget: Budget) -> Vec<(String, Report)> {
+    let integrations = match app.store.list_integrations().await {
+        Ok(integrations) => integrations,
+        Err(error) => {
+            tracing::warn!(%error, "reconciliation: integrations not listed");
+            return Vec::new();
+        }
+    };
+    let mut reports = Vec::new();
+    for integration in integrations {
+        if integration.state == IntegrationState::Connecting {
+            crate::integrations::remove_if_abandoned(app, &integration).await;
+            continue;
+        }
+        if budget.next_event(Instant::now()).is_none() {
+            break;
+        }
+        let report = pass(app, &integration, budget).await;
+        reports.push((integration.id, report));
+    }
+    reports
+}
+
+/// `bridge-local`'s timer: a pass over every integration every `every` (the first one `every`
+/// after start), restarted if it panics.
+pub fn spawn_local(app: std::sync::Arc<App>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    crate::worker::keep_running("reconciliation", std::time::Duration::from_secs(1), move || {
+        let app = app.clone();
+        async move {
+            loop {
+                tokio::time::sleep(every).await;
+                pass_all(&app, Budget::unlimited()).await;
+            }
+        }
+    })
+}
