@@ -333,6 +333,8 @@ pub async fn start_aws_local(schedule_every: std::time::Duration) -> TestServer 
 #[derive(Debug, Clone)]
 pub struct AwsLocalSettings {
     pub schedule_every: std::time::Duration,
+    /// How often `reconcile` runs (tests that do not reconcile leave it to an explicit call).
+    pub reconcile_every: std::time::Duration,
     /// Functions with another timeout than the template's.
     pub timeouts: Vec<(&'static str, std::time::Duration)>,
     /// More environment for every function.
@@ -343,6 +345,7 @@ impl Default for AwsLocalSettings {
     fn default() -> Self {
         Self {
             schedule_every: AWS_LOCAL_SCHEDULE,
+            reconcile_every: aws_local::NEVER,
             timeouts: Vec::new(),
             environment: Vec::new(),
         }
@@ -353,6 +356,7 @@ impl Default for AwsLocalSettings {
 pub async fn start_aws_local_with(settings: AwsLocalSettings) -> TestServer {
     let AwsLocalSettings {
         schedule_every,
+        reconcile_every,
         timeouts,
         environment,
     } = settings;
@@ -370,6 +374,7 @@ pub async fn start_aws_local_with(settings: AwsLocalSettings) -> TestServer {
             public_url: None,
             admin_token: Secret::new(ADMIN_TOKEN),
             schedule_every,
+            reconcile_every,
             binaries: workspace_binaries(),
             moto_endpoint: crate::moto::endpoint().to_string(),
             table_name: table.clone(),

@@ -300,9 +300,14 @@ async fn reconcile_now(State(app): State<Arc<App>>, Path(id): Path<String>) -> R
             "integration {id} is still being connected; reconcile it once it is active"
         )));
     }
-    let report = crate::reconcile::pass(&app, &integration, crate::worker::Budget::unlimited()).await;
+    let budget = crate::worker::Budget::until(std::time::Instant::now() + ADMIN_PASS_TIME);
+    let report = crate::reconcile::pass(&app, &integration, budget).await;
     Ok(axum::Json(json!(report)))
 }
+
+/// How long a pass asked for through the API may run (the integrations function's timeout is
+/// 30 s); one that needs longer reports `complete: false` and the next goes on from there.
+pub const ADMIN_PASS_TIME: std::time::Duration = std::time::Duration::from_secs(27);
 
 /// Removes a `connecting` integration whose create has had longer than it may run
 /// ([`CONNECTING_GIVE_UP_MS`]): what a create that died left behind.

@@ -41,6 +41,9 @@ const PASSED_ON: [&str; 3] = [
     "AWS_LAMBDA_LOG_LEVEL",
 ];
 
+/// A schedule that never comes due in a run (a rule left disabled).
+pub const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Where the function logs go (`logs/{function}.log`, and `logs/aws-local.log`).
@@ -50,6 +53,8 @@ pub struct Options {
     pub admin_token: Secret,
     /// How often the schedule invokes `sync-worker` (the template says every minute).
     pub schedule_every: Duration,
+    /// How often the schedule invokes `reconcile` (the template says every five minutes).
+    pub reconcile_every: Duration,
     /// The directory holding the function binaries (`target/debug` or `target/release`).
     pub binaries: PathBuf,
     pub moto_endpoint: String,
@@ -133,8 +138,8 @@ fn environment(spec: &FunctionSpec, options: &Options, public_url: &str, aws_end
     env
 }
 
-/// EventBridge's scheduled event, as the `RetryDue` rule sends it.
-fn scheduled_event() -> Value {
+/// EventBridge's scheduled event, as the rule `rule` sends it.
+fn scheduled_event(rule: &str) -> Value {
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -143,7 +148,7 @@ fn scheduled_event() -> Value {
         "account": "123456789012",
         "time": shared::clock::rfc3339(shared::clock::now_ms()),
         "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/RetryDue"],
+        "resources": [format!("arn:aws:events:us-east-1:123456789012:rule/{rule}")],
         "detail": {}
     })
 }
@@ -206,10 +211,23 @@ impl AwsLocal {
             }),
             tokio::spawn(stream.clone().run(stopping.clone())),
             tokio::spawn(schedule(
-                worker,
-                options.schedule_every,
-                stopping,
+                Rule {
+                    name: "RetryDue",
+                    function: worker,
+                    every: options.schedule_every,
+                },
+                stopping.clone(),
                 schedule_runs.clone(),
+                service_log(&log_file),
+            )),
+            tokio::spawn(schedule(
+                Rule {
+                    name: "Reconcile",
+                    function: functions[topology::RECONCILE.name].clone(),
+                    every: options.reconcile_every,
+                },
+                stopping,
+                Arc::new(Mutex::new(0)),
                 service_log(&log_file),
             )),
         ];
@@ -289,16 +307,23 @@ async fn create_table(options: &Options) -> Result<(), String> {
     }
 }
 
-/// The `RetryDue` rule: an asynchronous invocation of `sync-worker` every `every`, which Lambda
-/// retries twice when it fails.
-async fn schedule(
-    worker: Arc<LambdaFunction>,
+/// An EventBridge schedule rule: the function it invokes and how often.
+struct Rule {
+    name: &'static str,
+    function: Arc<LambdaFunction>,
     every: Duration,
+}
+
+/// A schedule rule (`RetryDue` for `sync-worker`, `Reconcile` for `reconcile`): an asynchronous
+/// invocation every `every`, which Lambda retries twice when it fails.
+async fn schedule(
+    rule: Rule,
     mut stopping: watch::Receiver<bool>,
     runs: Arc<Mutex<u64>>,
     log: impl Fn(&str) + Send + Sync + 'static,
 ) {
     let log = Arc::new(log);
+    let every = rule.every;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -307,15 +332,15 @@ async fn schedule(
             _ = lambda::raised(&mut stopping) => return,
         }
         *runs.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        let (worker, log) = (worker.clone(), log.clone());
+        let (function, log, name) = (rule.function.clone(), log.clone(), rule.name);
         tokio::spawn(async move {
-            let event = scheduled_event();
+            let event = scheduled_event(name);
             for attempt in 0..3u32 {
-                match worker.invoke(&event).await {
+                match function.invoke(&event).await {
                     Ok(_) => return,
                     Err(error) => {
                         log(&format!(
-                            "scheduled sync-worker run failed (attempt {}): {error}",
+                            "scheduled {name} run failed (attempt {}): {error}",
                             attempt + 1
                         ));
                         tokio::time::sleep(every * (attempt + 1)).await;

@@ -38,7 +38,7 @@ pub const WORK_ITEMS: FunctionSpec = FunctionSpec {
 pub const INTEGRATIONS: FunctionSpec = FunctionSpec {
     name: "integrations",
     logical_id: "IntegrationsFunction",
-    timeout: Duration::from_secs(10),
+    timeout: Duration::from_secs(30),
     memory_mb: 256,
     gets_public_urls: true,
 };
@@ -50,7 +50,19 @@ pub const SYNC_WORKER: FunctionSpec = FunctionSpec {
     gets_public_urls: false,
 };
 
-pub const FUNCTIONS: [FunctionSpec; 4] = [WEBHOOK_INTAKE, WORK_ITEMS, INTEGRATIONS, SYNC_WORKER];
+pub const RECONCILE: FunctionSpec = FunctionSpec {
+    name: "reconcile",
+    logical_id: "ReconcileFunction",
+    timeout: Duration::from_secs(120),
+    memory_mb: 256,
+    gets_public_urls: true,
+};
+
+pub const FUNCTIONS: [FunctionSpec; 5] = [WEBHOOK_INTAKE, WORK_ITEMS, INTEGRATIONS, SYNC_WORKER, RECONCILE];
+
+/// `reconcile`'s schedule (the `Reconcile` event, the `ReconcileSchedule` parameter's default):
+/// `rate(5 minutes)`.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 
 /// `sync-worker`'s DynamoDB stream trigger (the `InboxInserts` event of the template).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,7 @@ const USAGE: &str = "usage: aws-local [--listen ADDR] [--data-dir DIR]
   env BRIDGE_ADMIN_TOKEN       admin bearer token (default: generated into <data-dir>/admin-token)
   env BRIDGE_PUBLIC_URL        URL Azure DevOps and Sentry reach the front at (default http://<listen>)
   env AWS_LOCAL_SCHEDULE_SECS  how often the schedule invokes sync-worker (default 60, as deployed)
+  env BRIDGE_RECONCILE_INTERVAL_SECS  how often the schedule invokes reconcile (default 300, as deployed; 0: never)
   env MOTO_ENDPOINT            use this moto server instead of starting one (python3 -m pip install 'moto[server]')";
 
 #[tokio::main]
@@ -89,6 +90,7 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
             public_url: options.public_url.clone(),
             admin_token: token,
             schedule_every,
+            reconcile_every: options.reconcile_every.unwrap_or(aws_local::NEVER),
             binaries,
             moto_endpoint: moto_endpoint.clone(),
             table_name: "sentry-ado-bridge".into(),
@@ -114,6 +116,10 @@ async fn run(options: local::LocalOptions) -> Result<(), String> {
         "sync-worker: the table's stream, and the schedule every {:.1} s",
         schedule_every.as_secs_f64()
     );
+    match options.reconcile_every {
+        Some(every) => println!("reconcile: the schedule every {:.0} s", every.as_secs_f64()),
+        None => println!("reconcile: not scheduled (BRIDGE_RECONCILE_INTERVAL_SECS=0)"),
+    }
     println!(
         "aws-local listening on http://{} (public URL {})",
         stack.address, stack.public_url

@@ -80,7 +80,8 @@ async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
     .await;
     let stack = server.stack.as_ref().unwrap();
     assert!(stack.stream_stats().invocations >= 1, "{:?}", stack.stream_stats());
-    for spec in topology::FUNCTIONS {
+    // (`reconcile` runs on its own schedule: its own test below.)
+    for spec in topology::FUNCTIONS.iter().filter(|f| f.name != topology::RECONCILE.name) {
         assert!(
             stack.function_stats(spec.name).cold_starts >= 1,
             "{} never ran",
@@ -607,6 +608,13 @@ async fn template_matches_the_topology_aws_local_runs() {
         worker["RetryDue"]["Properties"]["Schedule"],
         format!("rate({} minute)", topology::RETRY_DUE_EVERY.as_secs() / 60)
     );
+    let reconcile = &resources[topology::RECONCILE.logical_id]["Properties"]["Events"]["Reconcile"];
+    assert_eq!(reconcile["Type"], "Schedule");
+    assert_eq!(reconcile["Properties"]["Schedule"], json!({"Ref": "ReconcileSchedule"}));
+    assert_eq!(
+        template["Parameters"]["ReconcileSchedule"]["Default"],
+        format!("rate({} minutes)", topology::RECONCILE_EVERY.as_secs() / 60)
+    );
 
     let intake = &resources[topology::WEBHOOK_INTAKE.logical_id]["Properties"]["Events"]["AzureDevOpsHook"];
     assert_eq!(intake["Type"], "HttpApi");
@@ -826,4 +834,47 @@ async fn a_create_stopped_half_way_is_removed_whole_by_a_delete() {
         .await
         .unwrap();
     assert_eq!(shown.status(), StatusCode::NOT_FOUND);
+}
+
+/// On the AWS form, the `reconcile` function's schedule repairs what no webhook told: an issue
+/// resolved in Sentry without a webhook resolves the work item; the admin route runs a pass and
+/// answers its report through the front.
+#[tokio::test]
+async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
+    let setup = setup_on(AwsLocalSettings {
+        schedule_every: Duration::from_secs(600),
+        reconcile_every: Duration::from_secs(2),
+        ..AwsLocalSettings::default()
+    })
+    .await;
+    let server = &setup.server;
+    let path = format!("/integrations/{}/reconcile", setup.integration_id);
+    let report: Value = server
+        .admin(reqwest::Method::POST, &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["links"]["checked"], 1);
+
+    server.sentry.set_status(bridge_tests::server::LINKED_ISSUE, "resolved");
+    let state = || {
+        server.ado.state(|s| {
+            s.work_items[&setup.work_item].fields["System.State"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+    };
+    eventually("the work item resolved by the scheduled pass", || state() == "Resolved").await;
+    let stats = setup
+        .server
+        .stack
+        .as_ref()
+        .unwrap()
+        .function_stats(topology::RECONCILE.name);
+    assert!(stats.invocations >= 1, "{stats:?}");
 }
