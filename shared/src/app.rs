@@ -95,6 +95,7 @@ impl App {
             sentry_replay_window_secs: crate::config::replay_window_from_env(),
             stream_grace_ms: crate::config::stream_grace_from_env(),
             retry: Default::default(),
+            secret_grace_secs: crate::config::secret_grace_from_env(),
         };
         Ok(Self::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
     }

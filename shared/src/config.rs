@@ -29,6 +29,21 @@ pub struct Config {
     pub stream_grace_ms: i64,
     /// The quick retries of calls to Azure DevOps and Sentry (the default everywhere but tests).
     pub retry: crate::retry::RetryPolicy,
+    /// How long the previous webhook secret is still accepted after a rotation
+    /// (`BRIDGE_SECRET_GRACE_SECS`, default an hour).
+    pub secret_grace_secs: i64,
+}
+
+/// Seconds the previous webhook secret stays valid after a rotation, unless configured.
+pub const DEFAULT_SECRET_GRACE_SECS: i64 = 3600;
+
+/// `BRIDGE_SECRET_GRACE_SECS`, else an hour.
+pub fn secret_grace_from_env() -> i64 {
+    std::env::var("BRIDGE_SECRET_GRACE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+        .unwrap_or(DEFAULT_SECRET_GRACE_SECS)
 }
 
 /// How long a call to AWS (DynamoDB, Secrets Manager) may take.

@@ -140,6 +140,7 @@ pub fn build_app(options: &LocalOptions, bound: SocketAddr, admin_token: Secret)
         sentry_replay_window_secs: crate::config::replay_window_from_env(),
         stream_grace_ms: 0,
         retry: Default::default(),
+        secret_grace_secs: crate::config::secret_grace_from_env(),
     };
     Ok(App::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
 }

@@ -108,6 +108,7 @@ async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
         sentry_replay_window_secs: 300,
         stream_grace_ms: 0,
         retry: Default::default(),
+        secret_grace_secs: 3600,
     };
     App::new(store, Arc::new(secrets), config)
 }

@@ -181,6 +181,7 @@ fn config(public_url: String) -> Config {
         sentry_replay_window_secs: shared::config::DEFAULT_REPLAY_WINDOW_SECS,
         stream_grace_ms: 0,
         retry: test_retry_policy(),
+        secret_grace_secs: shared::config::DEFAULT_SECRET_GRACE_SECS,
     }
 }
 

@@ -57,6 +57,14 @@ impl AdoClient {
             .value)
     }
 
+    /// Replaces a subscription (`PUT`): the same id with new inputs — a new webhook secret, say.
+    /// (It does not revive one Azure DevOps disabled: that one is deleted and made again.)
+    pub async fn replace_subscription(&self, id: &str, mut request: Value) -> Result<Subscription, AdoError> {
+        request["id"] = json!(id);
+        let url = self.url(&["_apis", "hooks", "subscriptions", id], &[]);
+        self.call(Method::PUT, url, Some(Body::Json(request))).await
+    }
+
     /// Deletes a subscription; one that is already gone counts as deleted.
     pub async fn delete_subscription(&self, id: &str) -> Result<(), AdoError> {
         let url = self.url(&["_apis", "hooks", "subscriptions", id], &[]);

@@ -4,6 +4,7 @@
 pub mod connect;
 mod events;
 pub mod request;
+mod rotate;
 mod sentry_check;
 mod sync_check;
 pub mod validate;
@@ -39,6 +40,7 @@ pub fn routes(app: Arc<App>) -> Routes {
         .delete("/integrations/{id}", remove)
         .get("/integrations/{id}/status", status)
         .post("/integrations/{id}/reconcile", reconcile_now)
+        .post("/integrations/{id}/rotate-webhook-secret", rotate::rotate)
         .get("/integrations/{id}/events", events::list)
         .post("/integrations/{id}/events/retry", events::retry_all)
         .post("/integrations/{id}/events/{event_id}/retry", events::retry)

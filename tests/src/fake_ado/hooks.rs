@@ -96,6 +96,29 @@ pub async fn create(State(fake): State<Fake>, body: Bytes) -> Response {
     axum::Json(masked(&subscription)).into_response()
 }
 
+/// `PUT` a subscription: new inputs under the same id; the status stays as it was (a disabled
+/// subscription stays disabled, as in Azure DevOps).
+pub async fn replace(State(fake): State<Fake>, Path((_org, id)): Path<(String, String)>, body: Bytes) -> Response {
+    let request = match json_body(&body) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let mut state = fake.state.lock().unwrap();
+    let Some(existing) = state.subscriptions.get_mut(&id) else {
+        return ado_error(
+            StatusCode::NOT_FOUND,
+            &format!("Subscription {id} not found."),
+            "SubscriptionNotFoundException",
+        );
+    };
+    for name in ["consumerInputs", "publisherInputs", "eventType", "resourceVersion"] {
+        if let Some(value) = request.get(name) {
+            existing[name] = value.clone();
+        }
+    }
+    axum::Json(masked(existing)).into_response()
+}
+
 pub async fn list(State(fake): State<Fake>) -> Response {
     let state = fake.state.lock().unwrap();
     let value: Vec<Value> = state.subscriptions.values().map(masked).collect();

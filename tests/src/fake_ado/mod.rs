@@ -350,7 +350,7 @@ fn router(fake: Fake) -> Router {
         .route("/{org}/_apis/hooks/subscriptions", get(hooks::list).post(hooks::create))
         .route(
             "/{org}/_apis/hooks/subscriptions/{id}",
-            get(hooks::show).delete(hooks::delete),
+            get(hooks::show).put(hooks::replace).delete(hooks::delete),
         )
         .route(
             "/{org}/_apis/wit/workitems/{id}",

@@ -671,3 +671,65 @@ async fn a_second_delete_finishes_one_that_stopped_half_way() {
     );
     assert!(store.integration_deleted(id).await.unwrap());
 }
+
+/// Rotating the webhook secret: every subscription carries the new one at once, a delivery with
+/// the new one is applied, one with the previous one is accepted during the grace and refused
+/// after it.
+#[tokio::test]
+async fn a_rotated_webhook_secret_reaches_every_subscription_and_the_old_one_lasts_the_grace() {
+    let linked = bridge_tests::server::Linked::create(start(Backend::Local).await).await;
+    let server = &linked.server;
+    let id = &linked.integration_id;
+    let reference = server.app.store.get_integration(id).await.unwrap().unwrap().secret_ref;
+    let old = server.app.secrets.get(&reference).await.unwrap().webhook_secret;
+
+    let (status, body, text) = send(
+        server,
+        reqwest::Method::POST,
+        &format!("/integrations/{id}/rotate-webhook-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_no_secret(&text);
+    let until = shared::clock::parse_rfc3339(body["previous_valid_until"].as_str().unwrap()).unwrap();
+    let grace = until - shared::clock::now_ms();
+    assert!((3_500_000..=3_600_000).contains(&grace), "an hour: {grace} ms");
+    let new = server.app.secrets.get(&reference).await.unwrap().webhook_secret;
+    assert_ne!(new.expose(), old.expose());
+    let integration = server.app.store.get_integration(id).await.unwrap().unwrap();
+    for subscription in integration.azure_devops.subscriptions.values() {
+        let raw = server.ado.subscription_raw(subscription).unwrap();
+        assert_eq!(raw["consumerInputs"]["basicAuthPassword"], new.expose());
+    }
+
+    // A person's change is delivered with the new secret and applied.
+    let ops = json!([{"op": "replace", "path": "/fields/System.State", "value": "Resolved"}]);
+    server
+        .ado
+        .edit_work_item_as("d291b0c4-a05c-4ea6-8df1-4b41d5f39eff", linked.work_item, ops)
+        .await
+        .unwrap();
+    let delivery = server.ado.delivery_where(|d| d.event_type == "workitem.updated").unwrap();
+    assert_eq!(delivery.status, Some(202));
+
+    // The previous secret: accepted during the grace, refused after it.
+    let url = server.url(&format!("/hooks/azure-devops/{id}"));
+    let post_with_old = |event_id: &str| {
+        let mut payload = delivery.payload.clone();
+        payload["id"] = json!(event_id);
+        server
+            .client
+            .post(&url)
+            .basic_auth(shared::azure_devops::HOOK_USERNAME, Some(old.expose()))
+            .json(&payload)
+            .send()
+    };
+    assert_eq!(post_with_old("during-grace").await.unwrap().status(), StatusCode::ACCEPTED);
+    let mut secrets = server.app.secrets.get(&reference).await.unwrap();
+    secrets.previous_webhook_secret_expires_at = Some(shared::clock::now_ms() - 1);
+    server.app.secrets.put(&reference, &secrets).await.unwrap();
+    let mut integration = server.app.store.get_integration(id).await.unwrap().unwrap();
+    server.app.store.update_integration(&mut integration).await.unwrap();
+    assert_eq!(post_with_old("after-grace").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}

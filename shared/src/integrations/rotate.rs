@@ -1,0 +1,53 @@
+//! `POST /integrations/{id}/rotate-webhook-secret`: a new webhook secret for the Basic
+//! authentication of the service hooks. The secret store is written first (the new secret and,
+//! until `previous_valid_until`, the previous one are both accepted from then on), then the
+//! record's version moves on (warm processes read the secrets again), then every subscription is
+//! replaced to carry the new secret. A rotation stopped half way is finished by rotating again
+//! within the grace.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::{WEBHOOK_SECRET_BYTES, load, webhook_url};
+use crate::App;
+use crate::azure_devops::{self, AdoError, WORK_ITEM_EVENTS, subscription_request};
+use crate::clock;
+use crate::error::ApiError;
+use crate::secrets::{Secret, SecretStore};
+
+pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let mut integration = load(&app, &id).await?;
+    let mut secrets = app.integration_secrets(&integration).await?;
+    let now = clock::now_ms();
+    let valid_until = now + app.config.secret_grace_secs * 1000;
+    let fresh = Secret::generate(WEBHOOK_SECRET_BYTES)?;
+    secrets.previous_webhook_secret = Some(std::mem::replace(&mut secrets.webhook_secret, fresh));
+    secrets.previous_webhook_secret_expires_at = Some(valid_until);
+    app.secrets.put(&integration.secret_ref, &secrets).await?;
+    integration.updated_at = now;
+    app.store.update_integration(&mut integration).await?;
+
+    let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
+    let url = webhook_url(&app, &id);
+    let mut subscriptions = integration.azure_devops.subscriptions.clone();
+    for event in WORK_ITEM_EVENTS {
+        let request = subscription_request(event, &url, secrets.webhook_secret.expose(), json!({}));
+        if let Some(existing) = subscriptions.get(event) {
+            match client.replace_subscription(existing, request.clone()).await {
+                Ok(_) => continue,
+                Err(AdoError::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let made = client.create_subscription(request).await?;
+        subscriptions.insert(event.to_string(), made.id);
+    }
+    if subscriptions != integration.azure_devops.subscriptions {
+        integration.azure_devops.subscriptions = subscriptions;
+        app.store.update_integration(&mut integration).await?;
+    }
+    tracing::info!(integration = %id, previous_valid_until = %clock::rfc3339(valid_until), "webhook secret rotated");
+    Ok(axum::Json(json!({"previous_valid_until": clock::rfc3339(valid_until)})))
+}
