@@ -71,6 +71,8 @@ impl FakeSentry {
             members: vec![
                 ("101".into(), "alice@fabrikam.example".into()),
                 ("102".into(), "jamal@fabrikam.example".into()),
+                // Jamal again, under the email he uses in Sentry (a user mapping pairs them).
+                ("103".into(), "jamal.h@personal.example".into()),
             ],
             next_comment: 500,
             ..Default::default()

@@ -7,6 +7,7 @@ pub mod request;
 mod rotate;
 mod sentry_check;
 mod sync_check;
+mod user_mappings;
 pub mod validate;
 pub mod view;
 
@@ -41,6 +42,9 @@ pub fn routes(app: Arc<App>) -> Routes {
         .get("/integrations/{id}/status", status)
         .post("/integrations/{id}/reconcile", reconcile_now)
         .post("/integrations/{id}/rotate-webhook-secret", rotate::rotate)
+        .get("/integrations/{id}/user-mappings", user_mappings::list)
+        .post("/integrations/{id}/user-mappings", user_mappings::create)
+        .delete("/integrations/{id}/user-mappings/{azure_devops}", user_mappings::remove)
         .get("/integrations/{id}/events", events::list)
         .post("/integrations/{id}/events/retry", events::retry_all)
         .post("/integrations/{id}/events/{event_id}/retry", events::retry)

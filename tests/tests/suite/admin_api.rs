@@ -710,7 +710,10 @@ async fn a_rotated_webhook_secret_reaches_every_subscription_and_the_old_one_las
         .edit_work_item_as("d291b0c4-a05c-4ea6-8df1-4b41d5f39eff", linked.work_item, ops)
         .await
         .unwrap();
-    let delivery = server.ado.delivery_where(|d| d.event_type == "workitem.updated").unwrap();
+    let delivery = server
+        .ado
+        .delivery_where(|d| d.event_type == "workitem.updated")
+        .unwrap();
     assert_eq!(delivery.status, Some(202));
 
     // The previous secret: accepted during the grace, refused after it.
@@ -725,11 +728,17 @@ async fn a_rotated_webhook_secret_reaches_every_subscription_and_the_old_one_las
             .json(&payload)
             .send()
     };
-    assert_eq!(post_with_old("during-grace").await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        post_with_old("during-grace").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
     let mut secrets = server.app.secrets.get(&reference).await.unwrap();
     secrets.previous_webhook_secret_expires_at = Some(shared::clock::now_ms() - 1);
     server.app.secrets.put(&reference, &secrets).await.unwrap();
     let mut integration = server.app.store.get_integration(id).await.unwrap().unwrap();
     server.app.store.update_integration(&mut integration).await.unwrap();
-    assert_eq!(post_with_old("after-grace").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post_with_old("after-grace").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

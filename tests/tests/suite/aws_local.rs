@@ -81,7 +81,10 @@ async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
     let stack = server.stack.as_ref().unwrap();
     assert!(stack.stream_stats().invocations >= 1, "{:?}", stack.stream_stats());
     // (`reconcile` runs on its own schedule: its own test below.)
-    for spec in topology::FUNCTIONS.iter().filter(|f| f.name != topology::RECONCILE.name) {
+    for spec in topology::FUNCTIONS
+        .iter()
+        .filter(|f| f.name != topology::RECONCILE.name)
+    {
         assert!(
             stack.function_stats(spec.name).cold_starts >= 1,
             "{} never ran",

@@ -11,4 +11,5 @@ mod secrets;
 mod sentry_client;
 mod sentry_to_ado;
 mod store_conformance;
+mod user_mappings;
 mod work_items;

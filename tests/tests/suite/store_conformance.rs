@@ -483,6 +483,8 @@ fn mapping(email: &str) -> UserMapping {
     UserMapping {
         integration_id: "i1".into(),
         email: email.into(),
+        ado_email: None,
+        sentry_email: None,
         sentry_user_id: Some("u1".into()),
         ado_identity: Some("alice@contoso.com".into()),
         updated_at: 1,
