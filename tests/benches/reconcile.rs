@@ -87,6 +87,8 @@ struct Pass {
     report: shared::reconcile::Report,
     seconds: f64,
     ado_requests: usize,
+    /// Subscription lists, WIQL queries, batch reads.
+    ado_paths: (usize, usize, usize),
     sentry_requests: usize,
 }
 
@@ -97,10 +99,13 @@ async fn pass(server: &TestServer, integration_id: &str) -> Pass {
     let report = shared::reconcile::pass(&server.app, &integration, Budget::unlimited()).await;
     let seconds = started.elapsed().as_secs_f64();
     assert!(report.complete, "{report:?}");
+    let made: Vec<String> = server.ado.requests()[ado_before..].iter().map(|r| r.path.clone()).collect();
+    let count = |suffix: &str| made.iter().filter(|p| p.ends_with(suffix)).count();
     Pass {
         report,
         seconds,
-        ado_requests: server.ado.requests().len() - ado_before,
+        ado_paths: (count("/hooks/subscriptions"), count("/wiql"), count("/workitemsbatch")),
+        ado_requests: made.len(),
         sentry_requests: server.sentry.calls().len() - sentry_before,
     }
 }
@@ -108,13 +113,15 @@ async fn pass(server: &TestServer, integration_id: &str) -> Pass {
 fn print(label: &str, links: usize, pass: &Pass) {
     let r = &pass.report;
     println!(
-        "{label}: {links} links in {:.2} s ({:.1} µs a link); calls: Azure DevOps {} (1 subscription list + {} batch reads; \
-         its log: {}), Sentry {} (its log: {}); repairs queued {} in, {} out; conflicts {}",
+        "{label}: {links} links in {:.2} s ({:.1} µs a link); calls: Azure DevOps {} (its log: {}: {} subscription list, \
+         {} what-changed query, {} batch reads), Sentry {} (its log: {}); repairs queued {} in, {} out; conflicts {}",
         pass.seconds,
         pass.seconds * 1e6 / links as f64,
         r.calls.azure_devops,
-        r.calls.azure_devops - 1,
         pass.ado_requests,
+        pass.ado_paths.0,
+        pass.ado_paths.1,
+        pass.ado_paths.2,
         r.calls.sentry,
         pass.sentry_requests,
         r.links.repaired_inbound,
@@ -155,9 +162,12 @@ async fn main() {
 
     // 1 % drifted: a person moved the work item (a delivery that never came).
     let drifted = links / 100;
+    let now = shared::clock::rfc3339(shared::clock::now_ms());
     server.ado.state(|s| {
         for id in first..first + drifted as u64 {
-            s.work_items.insert(id, work_item(id, 2, "Active"));
+            let mut item = work_item(id, 2, "Active");
+            item.fields.insert("System.ChangedDate".into(), json!(now));
+            s.work_items.insert(id, item);
         }
     });
     let pending_before = server

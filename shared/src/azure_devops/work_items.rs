@@ -10,6 +10,8 @@ use super::types::{Comment, ValueList, WorkItem};
 
 /// Most ids one `workitemsbatch` call takes.
 pub const BATCH_LIMIT: usize = 200;
+/// Most ids a WIQL query returns.
+pub const WIQL_LIMIT: usize = 20_000;
 const COMMENTS_VERSION: &str = "7.1-preview.4";
 const MARKDOWN_COMMENTS_VERSION: &str = "7.2-preview.4";
 
@@ -137,6 +139,20 @@ impl AdoClient {
         let url = self.url(&["_apis", "wit", "workitems", &id.to_string()], &[]);
         self.call(Method::PATCH, url, Some(Body::JsonPatch(Value::Array(all))))
             .await
+    }
+
+    /// Ids of the organization's work items changed at or after `since_ms` (to the second: one
+    /// org-wide WIQL query with `timePrecision`). Azure DevOps refuses a query that would return
+    /// more than [`WIQL_LIMIT`] ids.
+    pub async fn changed_since(&self, since_ms: i64) -> Result<Vec<u64>, AdoError> {
+        let since = crate::clock::rfc3339(since_ms.div_euclid(1000) * 1000);
+        let query = format!("SELECT [System.Id] FROM WorkItems WHERE [System.ChangedDate] >= '{since}'");
+        let top = WIQL_LIMIT.to_string();
+        let url = self.url(&["_apis", "wit", "wiql"], &[("timePrecision", "true"), ("$top", &top)]);
+        let result: WiqlResult = self
+            .call(Method::POST, url, Some(Body::Json(json!({"query": query}))))
+            .await?;
+        Ok(result.work_items.into_iter().map(|w| w.id).collect())
     }
 
     /// Runs a WIQL query in a project; returns the matching ids in the query's order.

@@ -115,21 +115,40 @@ fn same(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
-/// Decides the repairs of `link` from the work item (`None`: not in the batch read — deleted or
-/// unreadable) and the issue (`None`: not in Sentry's answer — left alone), within `settings`.
-pub fn decide(link: &Link, item: Option<&WorkItemNow>, issue: Option<&IssueNow>, settings: &SyncSettings) -> Repairs {
+/// What a pass knows of a link's work item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// Read now.
+    Now(&'a WorkItemNow),
+    /// Asked for and not returned: deleted (or no longer readable).
+    Missing,
+    /// Not read this pass: it has not changed since the last complete pass.
+    Unchanged,
+}
+
+/// Decides the repairs of `link` from its work item and the issue (`None`: not in Sentry's
+/// answer — left alone), within `settings`.
+pub fn decide(link: &Link, item: Seen<'_>, issue: Option<&IssueNow>, settings: &SyncSettings) -> Repairs {
     let mut repairs = Repairs::default();
     if link.sync.work_item_deleted {
         return repairs;
     }
-    let Some(item) = item else {
-        repairs.work_item_deleted = true;
-        return repairs;
+    let (state_moved, assignee_moved) = match item {
+        Seen::Missing => {
+            repairs.work_item_deleted = true;
+            return repairs;
+        }
+        Seen::Unchanged => (false, false),
+        Seen::Now(item) => {
+            let newer = link.sync.last_applied_rev.is_none_or(|applied| item.rev > applied);
+            (
+                newer && settings.status_inbound && !same(item.state.as_deref(), link.sync.ado_state.as_deref()),
+                newer
+                    && settings.assignee_inbound
+                    && !same(item.assignee.as_deref(), link.sync.ado_assignee.as_deref()),
+            )
+        }
     };
-    let newer = link.sync.last_applied_rev.is_none_or(|applied| item.rev > applied);
-    let state_moved = newer && settings.status_inbound && !same(item.state.as_deref(), link.sync.ado_state.as_deref());
-    let assignee_moved =
-        newer && settings.assignee_inbound && !same(item.assignee.as_deref(), link.sync.ado_assignee.as_deref());
     repairs.inbound = state_moved || assignee_moved;
 
     let Some(issue) = issue else { return repairs };
@@ -232,14 +251,14 @@ mod tests {
     fn nothing_moved_means_nothing_to_repair() {
         let repairs = decide(
             &link(synced()),
-            Some(&item(5, "Active", Some("alice@x.example"))),
+            Seen::Now(&item(5, "Active", Some("alice@x.example"))),
             Some(&issue("unresolved", alice())),
             &all_on(),
         );
         assert_eq!(repairs, Repairs::default());
         let newer_but_same = decide(
             &link(synced()),
-            Some(&item(9, "active", Some("ALICE@x.example"))),
+            Seen::Now(&item(9, "active", Some("ALICE@x.example"))),
             Some(&issue("unresolved", alice())),
             &all_on(),
         );
@@ -250,7 +269,7 @@ mod tests {
     fn a_missed_delivery_is_an_inbound_repair_and_a_missed_webhook_an_outbound_one() {
         let missed_delivery = decide(
             &link(synced()),
-            Some(&item(6, "Resolved", Some("alice@x.example"))),
+            Seen::Now(&item(6, "Resolved", Some("alice@x.example"))),
             Some(&issue("unresolved", alice())),
             &all_on(),
         );
@@ -258,7 +277,7 @@ mod tests {
         assert_eq!(missed_delivery.outbound_status, None);
         let missed_webhook = decide(
             &link(synced()),
-            Some(&item(5, "Active", Some("alice@x.example"))),
+            Seen::Now(&item(5, "Active", Some("alice@x.example"))),
             Some(&issue("resolved", SentryAssignee::Nobody)),
             &all_on(),
         );
@@ -275,7 +294,7 @@ mod tests {
     fn both_sides_moving_a_field_is_a_conflict_azure_devops_wins() {
         let repairs = decide(
             &link(synced()),
-            Some(&item(6, "Closed", Some("bob@x.example"))),
+            Seen::Now(&item(6, "Closed", Some("bob@x.example"))),
             Some(&issue("ignored", SentryAssignee::Nobody)),
             &all_on(),
         );
@@ -286,11 +305,26 @@ mod tests {
 
     #[test]
     fn a_missing_work_item_is_deleted_once_and_settings_are_respected() {
-        let gone = decide(&link(synced()), None, Some(&issue("unresolved", alice())), &all_on());
+        let gone = decide(
+            &link(synced()),
+            Seen::Missing,
+            Some(&issue("unresolved", alice())),
+            &all_on(),
+        );
         assert!(gone.work_item_deleted);
         let mut marked = synced();
         marked.work_item_deleted = true;
-        assert!(!decide(&link(marked), None, None, &all_on()).any(), "noted once");
+        assert!(
+            !decide(&link(marked), Seen::Missing, None, &all_on()).any(),
+            "noted once"
+        );
+        let unread = decide(
+            &link(synced()),
+            Seen::Unchanged,
+            Some(&issue("unresolved", alice())),
+            &all_on(),
+        );
+        assert!(!unread.any(), "a work item not read is taken as unchanged");
         let off = SyncSettings::read(
             serde_json::json!({"status_outbound": false, "status_inbound": false})
                 .as_object()
@@ -299,7 +333,7 @@ mod tests {
         .unwrap();
         let repairs = decide(
             &link(synced()),
-            Some(&item(6, "Resolved", Some("alice@x.example"))),
+            Seen::Now(&item(6, "Resolved", Some("alice@x.example"))),
             Some(&issue("resolved", alice())),
             &off,
         );
@@ -318,14 +352,14 @@ mod tests {
         nobody.ado_assignee = None;
         let repairs = decide(
             &link(nobody),
-            Some(&item(5, "Active", None)),
+            Seen::Now(&item(5, "Active", None)),
             Some(&issue("unresolved", hidden.clone())),
             &all_on(),
         );
         assert_eq!(repairs.outbound_assignee, Some(hidden.clone()));
         let repairs = decide(
             &link(synced()),
-            Some(&item(5, "Active", Some("alice@x.example"))),
+            Seen::Now(&item(5, "Active", Some("alice@x.example"))),
             Some(&issue("unresolved", hidden)),
             &all_on(),
         );

@@ -1,8 +1,8 @@
-//! Drift repair over an integration's active links, a chunk at a time: one Azure DevOps batch read
-//! (≤ 200 work items) and Sentry issue reads (≤ 100 a call) per chunk, the decisions of
+//! Drift repair over an integration's active links, a chunk at a time: the work items the pass read
+//! (see [`super::reads`]), one Sentry issue read (≤ 100) per chunk, the decisions of
 //! [`crate::domain::drift`], and each repair queued as the event that never came.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,14 +10,14 @@ use super::repairs;
 use crate::App;
 use crate::azure_devops::{AdoError, WorkItem};
 use crate::connections::Connection;
-use crate::domain::drift::{IssueNow, Repairs, WorkItemNow, decide};
+use crate::domain::drift::{IssueNow, Repairs, Seen, WorkItemNow, decide};
 use crate::domain::settings::SyncSettings;
 use crate::records::{InboxEvent, Link};
 use crate::sentry::SentryError;
 use crate::store::{Inserted, StoreError};
 
-/// Links read together: one `workitemsbatch` call.
-pub const CHUNK: usize = crate::azure_devops::BATCH_LIMIT;
+/// Links decided together: one Sentry issue read.
+pub const CHUNK: usize = crate::sentry::SentryClient::ISSUES_PER_CALL;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkReport {
@@ -46,22 +46,30 @@ pub enum ChunkError {
     Store(#[from] StoreError),
 }
 
-/// Reconciles one chunk of links: reads both sides, decides, queues the repairs.
+/// The work items a pass read from Azure DevOps: those it asked for (`asked`) and those that came
+/// back (`items`); a link whose work item was not asked for is taken as unchanged.
+pub struct ReadWorkItems {
+    pub asked: HashSet<u64>,
+    pub items: HashMap<u64, WorkItem>,
+}
+
+impl ReadWorkItems {
+    fn seen(&self, id: u64) -> (Option<&WorkItem>, bool) {
+        (self.items.get(&id), self.asked.contains(&id))
+    }
+}
+
+/// Reconciles one chunk of links: reads their Sentry issues, decides with the work items already
+/// read, queues the repairs.
 pub async fn reconcile_chunk(
     app: &App,
     connection: &Connection,
     settings: &SyncSettings,
     links: &[Link],
+    read: &ReadWorkItems,
     report: &mut LinkReport,
     calls: &mut Calls,
 ) -> Result<(), ChunkError> {
-    let ids: Vec<u64> = links.iter().map(|l| l.work_item_id).collect();
-    let items = connection
-        .ado
-        .work_items_batch(&ids, &repairs::WORK_ITEM_FIELDS)
-        .await?;
-    calls.azure_devops += ids.len().div_ceil(CHUNK) as u32;
-    let items: HashMap<u64, WorkItem> = items.into_iter().map(|item| (item.id, item)).collect();
     let issue_ids: Vec<String> = links.iter().map(|l| l.sentry_issue_id.clone()).collect();
     let (issues, sentry_calls) = connection.sentry.issues(&issue_ids).await?;
     calls.sentry += sentry_calls;
@@ -74,13 +82,14 @@ pub async fn reconcile_chunk(
     let now = crate::clock::now_ms();
     for link in links {
         report.checked += 1;
-        let item = items.get(&link.work_item_id);
-        let repairs = decide(
-            link,
-            item.map(WorkItemNow::read).as_ref(),
-            issues.get(&link.sentry_issue_id),
-            settings,
-        );
+        let (item, asked) = read.seen(link.work_item_id);
+        let current = item.map(WorkItemNow::read);
+        let seen = match (&current, asked) {
+            (Some(current), _) => Seen::Now(current),
+            (None, true) => Seen::Missing,
+            (None, false) => Seen::Unchanged,
+        };
+        let repairs = decide(link, seen, issues.get(&link.sentry_issue_id), settings);
         report.conflicts += repairs.conflicts;
         if !repairs.any() {
             continue;

@@ -5,6 +5,7 @@
 //! there. The last report is kept with the cursor and shown by the status route.
 
 pub mod links;
+pub mod reads;
 pub mod repairs;
 pub mod subscriptions;
 
@@ -38,13 +39,27 @@ pub struct Report {
     pub error: Option<String>,
 }
 
-/// Where the pass over the links stopped: the last Sentry issue id checked.
+/// Where reconciliation of an integration stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Position {
+    /// Where a pass cut short stopped: the last Sentry issue id checked.
     #[serde(default)]
     after: Option<String>,
+    /// When the last complete pass began (Unix ms): the next asks Azure DevOps what changed since.
+    #[serde(default)]
+    since_ms: Option<i64>,
+    /// Where the next sweep starts ([`reads::sweep`]).
+    #[serde(default)]
+    sweep_after: Option<String>,
     #[serde(default)]
     last_report: Option<Report>,
+}
+
+/// Where a pass got to.
+struct Reached {
+    /// `None`: the end.
+    after: Option<String>,
+    sweep_after: Option<String>,
 }
 
 /// The last pass's report, as `GET /integrations/{id}/status` shows it.
@@ -72,20 +87,30 @@ pub async fn pass(app: &App, integration: &Integration, budget: Budget) -> Repor
         .as_ref()
         .and_then(|c| serde_json::from_value(c.position.clone()).ok())
         .unwrap_or_default();
-    let outcome = run(app, integration, budget, position.after.as_deref(), &mut report).await;
-    let after = match outcome {
-        Ok(after) => after,
+    let began = clock::now_ms();
+    let outcome = run(app, integration, budget, &position, &mut report).await;
+    let next = match outcome {
+        Ok(reached) if reached.after.is_none() => Position {
+            after: None,
+            since_ms: Some(began),
+            sweep_after: reached.sweep_after,
+            last_report: None,
+        },
+        Ok(reached) => Position {
+            after: reached.after,
+            ..position.clone()
+        },
         Err(error) => {
             report.error = Some(error);
-            position.after
+            position.clone()
         }
     };
-    report.complete = report.error.is_none() && after.is_none();
+    report.complete = report.error.is_none() && next.after.is_none();
     report.duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(integration = %integration.id, report = %json!(report), "reconciliation pass");
     let position = json!(Position {
-        after,
         last_report: Some(report.clone()),
+        ..next
     });
     let mut saved = cursor.take().unwrap_or_else(|| Cursor {
         integration_id: integration.id.clone(),
@@ -102,14 +127,14 @@ pub async fn pass(app: &App, integration: &Integration, budget: Budget) -> Repor
     report
 }
 
-/// The pass proper; returns where it stopped (`None`: at the end).
+/// The pass proper; returns where it got to.
 async fn run(
     app: &App,
     integration: &Integration,
     budget: Budget,
-    after: Option<&str>,
+    position: &Position,
     report: &mut Report,
-) -> Result<Option<String>, String> {
+) -> Result<Reached, String> {
     let settings = SyncSettings::read(&integration.sync).map_err(|e| format!("sync settings: {e}"))?;
     let secrets = app
         .integration_secrets(integration)
@@ -119,6 +144,7 @@ async fn run(
         .connections
         .get(&app.http, integration, &secrets)
         .map_err(|e| format!("Azure DevOps: {e}"))?;
+    let ado_failed = |e: crate::azure_devops::AdoError| format!("Azure DevOps: {e}");
 
     let webhook_url = format!(
         "{}{}",
@@ -128,7 +154,7 @@ async fn run(
     let mut recorded = integration.azure_devops.subscriptions.clone();
     let (checked, calls) = subscriptions::check(&connection.ado, &mut recorded, &webhook_url, &secrets.webhook_secret)
         .await
-        .map_err(|e| format!("Azure DevOps: {e}"))?;
+        .map_err(ado_failed)?;
     report.subscriptions = checked;
     report.calls.azure_devops += calls;
     if recorded != integration.azure_devops.subscriptions {
@@ -143,16 +169,58 @@ async fn run(
         .await
         .map_err(|e| format!("store: {e}"))?;
     links.sort_by(|a, b| a.sentry_issue_id.cmp(&b.sentry_issue_id));
-    let start = after.map_or(0, |after| {
+    let start = position.after.as_deref().map_or(0, |after| {
         links.partition_point(|l| l.sentry_issue_id.as_str() <= after)
     });
+    let stopped = |index: usize| Reached {
+        after: Some(
+            index
+                .checked_sub(1)
+                .map(|i| links[i].sentry_issue_id.clone())
+                .unwrap_or_default(),
+        ),
+        sweep_after: position.sweep_after.clone(),
+    };
+
+    // Which work items to read: what changed since the last complete pass began, and the sweep.
+    let changed = match position.since_ms {
+        Some(since) if clock::now_ms() - since < reads::INCREMENTAL_FOR_MS => {
+            let asked = connection.ado.changed_since(since - reads::CLOCK_SKEW_MS).await;
+            report.calls.azure_devops += 1;
+            match asked {
+                Ok(ids) => Some(ids.into_iter().collect()),
+                // More changed than one query returns: read everything.
+                Err(crate::azure_devops::AdoError::Http { status: 400, .. }) => None,
+                Err(error) => return Err(ado_failed(error)),
+            }
+        }
+        // No base to ask from (the first pass, or none complete for a day): the sweep only.
+        _ => Some(std::collections::HashSet::new()),
+    };
+    let (swept, sweep_after) = reads::sweep(&links, position.sweep_after.as_deref(), reads::SWEEP_LINKS);
+    let ids = reads::to_read(&links[start..], changed.as_ref(), &swept);
+    let mut read = links::ReadWorkItems {
+        asked: ids.iter().copied().collect(),
+        items: std::collections::HashMap::new(),
+    };
+    for batch in ids.chunks(crate::azure_devops::BATCH_LIMIT) {
+        if budget.next_event(Instant::now()).is_none() {
+            return Ok(stopped(start));
+        }
+        let items = connection
+            .ado
+            .work_items_batch(batch, &repairs::WORK_ITEM_FIELDS)
+            .await
+            .map_err(ado_failed)?;
+        report.calls.azure_devops += 1;
+        read.items.extend(items.into_iter().map(|item| (item.id, item)));
+    }
+
     let mut queued = false;
     let mut index = start;
     while index < links.len() {
         if budget.next_event(Instant::now()).is_none() {
-            // Out of time: the next pass goes on after the last link checked.
-            let last = index.checked_sub(1).map(|i| links[i].sentry_issue_id.clone());
-            return Ok(Some(last.unwrap_or_default()));
+            return Ok(stopped(index));
         }
         let end = (index + links::CHUNK).min(links.len());
         let before = report.links.repaired_inbound + report.links.repaired_outbound;
@@ -161,6 +229,7 @@ async fn run(
             &connection,
             &settings,
             &links[index..end],
+            &read,
             &mut report.links,
             &mut report.calls,
         )
@@ -172,7 +241,10 @@ async fn run(
     if queued {
         app.wake.notify_one();
     }
-    Ok(None)
+    Ok(Reached {
+        after: None,
+        sweep_after,
+    })
 }
 
 /// Saves repaired subscription ids on the integration (read again: a PATCH may have moved it on).

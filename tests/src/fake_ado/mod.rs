@@ -357,6 +357,7 @@ fn router(fake: Fake) -> Router {
             get(wit::get_item).patch(wit::update_item),
         )
         .route("/{org}/_apis/wit/workitemsbatch", post(wit::batch))
+        .route("/{org}/_apis/wit/wiql", post(wit::wiql_org))
         .route(
             "/{org}/{project}/_apis/wit/workitems/{kind}",
             post(wit::create_item).get(wit::get_item_in_project),

@@ -250,6 +250,10 @@ pub(crate) async fn apply_patch_as(
         let old_rev = item.rev;
         item.rev += 1;
         item.fields.insert("System.ChangedBy".into(), json!(actor.email));
+        item.fields.insert(
+            "System.ChangedDate".into(),
+            json!(shared::clock::rfc3339(shared::clock::now_ms())),
+        );
         state.next_update += 1;
         let mut fields: Map<String, Value> = Map::new();
         fields.insert("System.Rev".into(), json!({"oldValue": old_rev, "newValue": item.rev}));
@@ -320,6 +324,10 @@ pub(crate) async fn add_comment_as(
             json!(item.comments.iter().filter(|c| !c.deleted).count()),
         );
         item.fields.insert("System.ChangedBy".into(), json!(actor.email));
+        item.fields.insert(
+            "System.ChangedDate".into(),
+            json!(shared::clock::rfc3339(shared::clock::now_ms())),
+        );
         let mut resource = hook_item(&state, &item);
         resource["commentVersionRef"] = json!({"commentId": comment_id, "version": 1, "url": format!("{}/comments/{comment_id}/versions/1", item_url(&state, id))});
         let response = comment_json(&state, id, &comment);
@@ -348,6 +356,10 @@ pub(crate) async fn recycle_as(
         let mut item = state.work_items.get(&id).cloned().ok_or_else(|| not_found(id))?;
         item.deleted = deleted;
         item.fields.insert("System.ChangedBy".into(), json!(actor.email));
+        item.fields.insert(
+            "System.ChangedDate".into(),
+            json!(shared::clock::rfc3339(shared::clock::now_ms())),
+        );
         let resource = hook_item(&state, &item);
         let project_id = state.project(&item.project).map(|p| p.id.clone()).unwrap_or_default();
         state.work_items.insert(id, item);
@@ -544,6 +556,10 @@ pub async fn create_item(
             ("System.IterationPath", json!(project.name)),
             ("System.CreatedBy", json!(actor.email)),
             ("System.ChangedBy", json!(actor.email)),
+            (
+                "System.ChangedDate",
+                json!(shared::clock::rfc3339(shared::clock::now_ms())),
+            ),
         ] {
             item.fields.insert(name.into(), value);
         }
@@ -686,21 +702,46 @@ fn contains_clauses(query: &str) -> Vec<(String, String)> {
     clauses
 }
 
-/// Supports `[Field] CONTAINS '…'` (any text field, tags included) and `[System.Id] = n`, newest
-/// first; date conditions are not evaluated (every fake work item is recent).
+/// `[System.ChangedDate] >= '<RFC 3339>'`, as Unix milliseconds.
+fn changed_since(query: &str) -> Option<i64> {
+    let rest = query.split("[System.ChangedDate] >= '").nth(1)?;
+    shared::clock::parse_rfc3339(rest.split('\'').next()?)
+}
+
+/// A WIQL query in a project.
 pub async fn wiql(
     State(fake): State<Fake>,
     Path((_org, project)): Path<(String, String)>,
     Query(params): Params,
     body: Bytes,
 ) -> Response {
-    let request = match json_body(&body) {
+    run_wiql(&fake, Some(&project), &params, &body)
+}
+
+/// A WIQL query over the whole organization.
+pub async fn wiql_org(State(fake): State<Fake>, Query(params): Params, body: Bytes) -> Response {
+    run_wiql(&fake, None, &params, &body)
+}
+
+/// Supports `[Field] CONTAINS '…'` (any text field, tags included), `[System.Id] = n` and
+/// `[System.ChangedDate] >= '…'` (with `timePrecision=true`, as Azure DevOps wants for a time of
+/// day), newest first; other date conditions are not evaluated (every fake work item is recent).
+fn run_wiql(fake: &Fake, project: Option<&str>, params: &HashMap<String, String>, body: &Bytes) -> Response {
+    let request = match json_body(body) {
         Ok(request) => request,
         Err(response) => return response,
     };
     let query = request["query"].as_str().unwrap_or_default().to_string();
     let top: usize = params.get("$top").and_then(|t| t.parse().ok()).unwrap_or(20_000);
     let contains = contains_clauses(&query);
+    let changed = changed_since(&query);
+    if changed.is_some() && params.get("timePrecision").map(String::as_str) != Some("true") {
+        return ado_error(
+            StatusCode::BAD_REQUEST,
+            "TF51005: The query references a field that does not exist... (a time of day needs timePrecision=true)",
+            "InvalidQueryException",
+        );
+    }
     let id_filter = query
         .split("[System.Id] =")
         .nth(1)
@@ -710,8 +751,17 @@ pub async fn wiql(
     let mut items: Vec<&FakeWorkItem> = state
         .work_items
         .values()
-        .filter(|i| !i.deleted && i.project.eq_ignore_ascii_case(&project))
+        .filter(|i| !i.deleted && project.is_none_or(|p| i.project.eq_ignore_ascii_case(p)))
         .filter(|i| id_filter.is_none_or(|id| i.id == id))
+        .filter(|i| {
+            changed.is_none_or(|since| {
+                i.fields
+                    .get("System.ChangedDate")
+                    .and_then(Value::as_str)
+                    .and_then(shared::clock::parse_rfc3339)
+                    .is_some_and(|at| at >= since)
+            })
+        })
         .filter(|i| {
             contains.iter().all(|(field, text)| {
                 i.fields
