@@ -99,7 +99,10 @@ async fn pass(server: &TestServer, integration_id: &str) -> Pass {
     let report = shared::reconcile::pass(&server.app, &integration, Budget::unlimited()).await;
     let seconds = started.elapsed().as_secs_f64();
     assert!(report.complete, "{report:?}");
-    let made: Vec<String> = server.ado.requests()[ado_before..].iter().map(|r| r.path.clone()).collect();
+    let made: Vec<String> = server.ado.requests()[ado_before..]
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
     let count = |suffix: &str| made.iter().filter(|p| p.ends_with(suffix)).count();
     Pass {
         report,
