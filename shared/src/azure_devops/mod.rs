@@ -18,7 +18,7 @@ pub use error::{AdoError, rule_error_field};
 pub use hooks::{HOOK_USERNAME, WORK_ITEM_EVENTS, subscription_request};
 pub use metadata::{METADATA_TTL, Metadata, TtlCache};
 pub use types::*;
-pub use work_items::{BATCH_LIMIT, TextFormat, patch};
+pub use work_items::{BATCH_LIMIT, TextFormat, WIQL_LIMIT, patch};
 
 use crate::records::{AdoAuthKind, Integration};
 use crate::secrets::{AdoCredential, IntegrationSecrets};

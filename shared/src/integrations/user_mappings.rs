@@ -84,6 +84,19 @@ pub async fn create(
         updated_at: clock::now_ms(),
         version: 0,
     };
+    // A pair replaced by this one is removed whole: the partner of either email is no longer one.
+    for key in [&ado, &sentry] {
+        if let Some(old) = app.store.get_user_mapping(&id, key).await? {
+            for partner in [old.ado_email.as_deref(), old.sentry_email.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                if partner != ado && partner != sentry {
+                    remove_if_pairs(&app, &id, partner, &old).await?;
+                }
+            }
+        }
+    }
     let mut keys = vec![ado.clone()];
     if sentry != ado {
         keys.push(sentry.clone());
@@ -123,8 +136,20 @@ pub async fn remove(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user mapping for {ado}")))?;
     if let Some(sentry) = mapping.sentry_email.as_deref().filter(|s| *s != ado) {
-        app.store.delete_user_mapping(&id, sentry).await?;
+        remove_if_pairs(&app, &id, sentry, &mapping).await?;
     }
     app.store.delete_user_mapping(&id, &ado).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the record under `key` if it still belongs to the pair of `mapping` (another pair may
+/// have taken that email since).
+async fn remove_if_pairs(app: &App, id: &str, key: &str, mapping: &UserMapping) -> Result<(), ApiError> {
+    if let Some(record) = app.store.get_user_mapping(id, key).await?
+        && record.ado_email == mapping.ado_email
+        && record.sentry_email == mapping.sentry_email
+    {
+        app.store.delete_user_mapping(id, key).await?;
+    }
+    Ok(())
 }

@@ -37,6 +37,9 @@ pub struct Report {
     pub complete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the subscriptions could not be checked (the links were reconciled all the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriptions_error: Option<String>,
 }
 
 /// Where reconciliation of an integration stands.
@@ -45,9 +48,13 @@ struct Position {
     /// Where a pass cut short stopped: the last Sentry issue id checked.
     #[serde(default)]
     after: Option<String>,
-    /// When the last complete pass began (Unix ms): the next asks Azure DevOps what changed since.
+    /// When the last complete round began (Unix ms; a round is one pass, or a pass cut short and
+    /// those that went on from it): the next asks Azure DevOps what changed since.
     #[serde(default)]
     since_ms: Option<i64>,
+    /// When the round under way began (set while a pass cut short is continued).
+    #[serde(default)]
+    round_started_ms: Option<i64>,
     /// Where the next sweep starts ([`reads::sweep`]).
     #[serde(default)]
     sweep_after: Option<String>,
@@ -87,17 +94,22 @@ pub async fn pass(app: &App, integration: &Integration, budget: Budget) -> Repor
         .as_ref()
         .and_then(|c| serde_json::from_value(c.position.clone()).ok())
         .unwrap_or_default();
-    let began = clock::now_ms();
+    let began = position
+        .round_started_ms
+        .filter(|_| position.after.is_some())
+        .unwrap_or_else(clock::now_ms);
     let outcome = run(app, integration, budget, &position, &mut report).await;
     let next = match outcome {
         Ok(reached) if reached.after.is_none() => Position {
             after: None,
             since_ms: Some(began),
+            round_started_ms: None,
             sweep_after: reached.sweep_after,
             last_report: None,
         },
         Ok(reached) => Position {
             after: reached.after,
+            round_started_ms: Some(began),
             ..position.clone()
         },
         Err(error) => {
@@ -152,11 +164,15 @@ async fn run(
         crate::integrations::view::webhook_path(&integration.id)
     );
     let mut recorded = integration.azure_devops.subscriptions.clone();
-    let (checked, calls) = subscriptions::check(&connection.ado, &mut recorded, &webhook_url, &secrets.webhook_secret)
-        .await
-        .map_err(ado_failed)?;
-    report.subscriptions = checked;
-    report.calls.azure_devops += calls;
+    match subscriptions::check(&connection.ado, &mut recorded, &webhook_url, &secrets.webhook_secret).await {
+        Ok((checked, calls)) => {
+            report.subscriptions = checked;
+            report.calls.azure_devops += calls;
+        }
+        // Noted, and the links are still reconciled (a credential that may not manage service
+        // hooks must not stop drift repair).
+        Err(error) => report.subscriptions_error = Some(ado_failed(error)),
+    }
     if recorded != integration.azure_devops.subscriptions {
         record_subscriptions(app, &integration.id, recorded)
             .await
@@ -188,8 +204,9 @@ async fn run(
             let asked = connection.ado.changed_since(since - reads::CLOCK_SKEW_MS).await;
             report.calls.azure_devops += 1;
             match asked {
+                // More changed than one query returns (cut at the limit, or refused): read everything.
+                Ok(ids) if ids.len() >= crate::azure_devops::WIQL_LIMIT => None,
                 Ok(ids) => Some(ids.into_iter().collect()),
-                // More changed than one query returns: read everything.
                 Err(crate::azure_devops::AdoError::Http { status: 400, .. }) => None,
                 Err(error) => return Err(ado_failed(error)),
             }
@@ -278,6 +295,13 @@ pub async fn pass_all(app: &App, budget: Budget) -> Vec<(String, Report)> {
         }
     };
     let mut reports = Vec::new();
+    // Each run starts with the next integration, so a large one that always runs out of time
+    // does not keep the others from their passes.
+    let mut integrations = integrations;
+    if !integrations.is_empty() {
+        let turn = (clock::now_ms() / 60_000) as usize % integrations.len();
+        integrations.rotate_left(turn);
+    }
     for integration in integrations {
         if integration.state == IntegrationState::Connecting {
             crate::integrations::remove_if_abandoned(app, &integration).await;

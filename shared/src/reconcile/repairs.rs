@@ -25,11 +25,24 @@ fn event(id: String, link: &Link, source: EventSource, event_type: &str, payload
     InboxEvent::pending(id, &link.integration_id, source, event_type, payload, now_ms)
 }
 
-/// The `workitem.updated` delivery of the work item's current revision. One per revision: a
-/// second pass before it is applied finds it a duplicate.
+/// Repairs of one drift queued within the same hour are one event: a pass while the first is
+/// still pending finds it a duplicate, and a repair that was skipped or gave up is queued again
+/// an hour later if the drift is still there.
+pub fn generation(now_ms: i64) -> i64 {
+    now_ms / 3_600_000
+}
+
+/// The `workitem.updated` delivery of the work item's current revision.
 pub fn work_item_revision(link: &Link, item: &WorkItem, now_ms: i64) -> InboxEvent {
-    let id = format!("reconcile:{}:ado:{}:{}", link.integration_id, item.id, item.rev);
-    let changed_by = item.fields.get("System.ChangedBy").cloned().unwrap_or(Value::Null);
+    let id = format!(
+        "reconcile:{}:ado:{}:{}:{}",
+        link.integration_id,
+        item.id,
+        item.rev,
+        generation(now_ms)
+    );
+    // No `revisedBy`: the latest revision's author need not be who changed the state (a bridge's
+    // own later edit would make a person's lost change look like an echo).
     let payload = json!({
         "id": id,
         "eventType": "workitem.updated",
@@ -37,7 +50,6 @@ pub fn work_item_revision(link: &Link, item: &WorkItem, now_ms: i64) -> InboxEve
         "resource": {
             "workItemId": item.id,
             "rev": item.rev,
-            "revisedBy": {"id": changed_by["id"]},
             "fields": {},
             "revision": {"id": item.id, "rev": item.rev, "fields": item.fields},
         },
@@ -48,8 +60,11 @@ pub fn work_item_revision(link: &Link, item: &WorkItem, now_ms: i64) -> InboxEve
 /// The `workitem.deleted` notice of a work item the batch read no longer returns.
 pub fn work_item_deleted(link: &Link, now_ms: i64) -> InboxEvent {
     let id = format!(
-        "reconcile:{}:ado:{}:deleted:{}",
-        link.integration_id, link.work_item_id, link.updated_at
+        "reconcile:{}:ado:{}:deleted:{}:{}",
+        link.integration_id,
+        link.work_item_id,
+        link.updated_at,
+        generation(now_ms)
     );
     let payload = json!({
         "id": id,
@@ -72,8 +87,11 @@ fn sentry_webhook(action: &str, link: &Link, data: Value) -> Value {
 /// The `issue.{status}` webhook Sentry never sent. One per status and link state.
 pub fn issue_status(link: &Link, status: &str, now_ms: i64) -> InboxEvent {
     let id = format!(
-        "reconcile:{}:sentry:{}:status:{status}:{}",
-        link.integration_id, link.sentry_issue_id, link.updated_at
+        "reconcile:{}:sentry:{}:status:{status}:{}:{}",
+        link.integration_id,
+        link.sentry_issue_id,
+        link.updated_at,
+        generation(now_ms)
     );
     let data = json!({"issue": {"id": link.sentry_issue_id, "status": status}});
     let payload = sentry_webhook(status, link, data);
@@ -99,8 +117,11 @@ pub fn issue_assignee(link: &Link, assignee: &SentryAssignee, now_ms: i64) -> In
         SentryAssignee::Nobody => ("nobody".into(), Value::Null),
     };
     let id = format!(
-        "reconcile:{}:sentry:{}:assignee:{who}:{}",
-        link.integration_id, link.sentry_issue_id, link.updated_at
+        "reconcile:{}:sentry:{}:assignee:{who}:{}:{}",
+        link.integration_id,
+        link.sentry_issue_id,
+        link.updated_at,
+        generation(now_ms)
     );
     let data = json!({"issue": {"id": link.sentry_issue_id}, "assignee": actor});
     let payload = sentry_webhook("assigned", link, data);
@@ -145,15 +166,14 @@ mod tests {
             "System.ChangedBy": {"id": "j1", "uniqueName": "jamal@x.example", "displayName": "Jamal"}}}))
         .unwrap();
         let event = work_item_revision(&link(), &item, 1_000);
-        assert_eq!(event.id, "reconcile:i:ado:7:9");
+        assert_eq!(event.id, "reconcile:i:ado:7:9:0");
         let delivery = parse_delivery(&payload(&event)).unwrap();
         assert_eq!(delivery.rev, Some(9));
         assert_eq!(delivery.current_state.as_deref(), Some("Resolved"));
         assert_eq!(delivery.current_assignee, Some(Some("alice@x.example".into())));
         assert_eq!(
-            delivery.revised_by_id.as_deref(),
-            Some("j1"),
-            "echo rules see who changed it"
+            delivery.revised_by_id, None,
+            "not judged by the latest revision's author"
         );
         assert_eq!(
             parse_delivery(&payload(&work_item_deleted(&link(), 1)))

@@ -74,13 +74,14 @@ async fn state_facts(
     }))
 }
 
-/// The Sentry user id for an email: the explicit mapping first, then the member with that email.
+/// The Sentry user for an Azure DevOps assignee's email — the explicit mapping first, then the
+/// member with that email — as (user id, the user's email in Sentry).
 async fn sentry_user(
     app: &App,
     connection: &Connection,
     integration: &Integration,
     email: &str,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<(String, String)>, Failure> {
     if let Some(mapping) = app
         .store
         .get_user_mapping(&integration.id, email)
@@ -88,9 +89,11 @@ async fn sentry_user(
         .map_err(store_failure)?
         && let Some(user_id) = mapping.sentry_user_id
     {
-        return Ok(Some(user_id));
+        let sentry_email = mapping.sentry_email.unwrap_or_else(|| email.to_string());
+        return Ok(Some((user_id, sentry_email)));
     }
-    connection.sentry.member_user_id(email).await.map_err(Failure::from)
+    let member = connection.sentry.member_user_id(email).await.map_err(Failure::from)?;
+    Ok(member.map(|user_id| (user_id, email.to_string())))
 }
 
 /// The id of a comment with exactly `text` on the linked Sentry issue, if one was posted.
@@ -210,13 +213,14 @@ async fn apply(
     }
     match plan.assignee {
         Some(Some(email)) => match sentry_user(app, connection, integration, &email).await? {
-            Some(user_id) => {
+            Some((user_id, sentry_email)) => {
                 connection
                     .sentry
                     .assign(&issue, Some(&user_id))
                     .await
                     .map_err(Failure::from)?;
-                link.sync.sentry_assignee = Some(email.clone());
+                // Each side's own email (they differ for a mapped person).
+                link.sync.sentry_assignee = Some(sentry_email.to_lowercase());
                 link.sync.ado_assignee = Some(email);
             }
             None => notes.push(format!(

@@ -64,14 +64,41 @@ async fn outdated_in_sentry(connection: &Connection, change: &SentryChange) -> R
     }
 }
 
+/// How a Sentry change arrived: when, and whether as a repair reconciliation queued.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    received_at: i64,
+    repair: bool,
+}
+
+/// A repair reconciliation queued (not a webhook): Azure DevOps wins over it, so it writes only
+/// where the work item still holds what the link last synced.
+fn is_repair(payload: &Value) -> bool {
+    payload["actor"]["id"] == "reconciliation"
+}
+
+/// For a repair: the work item moved since the last sync (`current` is not `synced`), and
+/// Azure DevOps wins.
+fn ado_moved(repair: bool, current: Option<&str>, synced: Option<&str>) -> bool {
+    let same = match (current, synced) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        (None, None) => true,
+        _ => false,
+    };
+    repair && synced.is_some() && !same
+}
+
+const ADO_MOVED: &str = "the work item changed in Azure DevOps too; Azure DevOps wins, not written";
+
 async fn status(
     app: &App,
     connection: &Connection,
     settings: &SyncSettings,
     link: &Link,
     change: &SentryChange,
-    received_at: i64,
+    arrival: Arrival,
 ) -> Result<Vec<String>, Failure> {
+    let Arrival { received_at, repair } = arrival;
     let SentryChange::Status { status, .. } = change else {
         return Ok(Vec::new());
     };
@@ -110,12 +137,20 @@ async fn status(
             ));
         }
         let name = target.name().to_string();
+        let moved = std::sync::atomic::AtomicBool::new(false);
         written = patch_work_item(&connection.ado, link.work_item_id, |item| {
             let current = item.field_str("System.State").unwrap_or_default();
+            if ado_moved(repair, Some(current), link.sync.ado_state.as_deref()) {
+                moved.store(true, std::sync::atomic::Ordering::Relaxed);
+                return None;
+            }
             (!already_there(status, current, &states))
                 .then(|| vec![patch::replace("/fields/System.State", name.clone())])
         })
         .await?;
+        if moved.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(vec![ADO_MOVED.into()]);
+        }
     }
     let status = status.to_string();
     update_link_with(app, link, |next| {
@@ -136,8 +171,9 @@ async fn assigned(
     integration: &Integration,
     link: &Link,
     change: &SentryChange,
-    received_at: i64,
+    arrival: Arrival,
 ) -> Result<Vec<String>, Failure> {
+    let Arrival { received_at, repair } = arrival;
     let SentryChange::Assigned { assignee, .. } = change else {
         return Ok(Vec::new());
     };
@@ -171,7 +207,7 @@ async fn assigned(
             )]);
         }
         // Unassigned in Sentry (only reconciliation sees this: Sentry sends no webhook for it).
-        None => return unassign(app, connection, link, change, received_at).await,
+        None => return unassign(app, connection, link, change, arrival).await,
     };
     if link.sync.ado_assignee.as_deref() == Some(email.as_str()) {
         return Ok(Vec::new());
@@ -201,14 +237,24 @@ async fn assigned(
             email.clone()
         }
     };
+    let moved = std::sync::atomic::AtomicBool::new(false);
     let written = patch_work_item(&connection.ado, link.work_item_id, |item| {
         let current = item.fields.get("System.AssignedTo").and_then(email_of);
+        if ado_moved(repair, current.as_deref(), link.sync.ado_assignee.as_deref()) {
+            moved.store(true, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
         (current.as_deref() != Some(identity.to_lowercase().as_str()))
             .then(|| vec![patch::field("System.AssignedTo", identity.clone())])
     })
     .await?;
+    if moved.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(vec![ADO_MOVED.into()]);
+    }
+    let ado_email = identity.to_lowercase();
     update_link_with(app, link, |next| {
-        next.sync.ado_assignee = Some(email.clone());
+        // Each side's own email (they differ for a mapped person).
+        next.sync.ado_assignee = Some(ado_email.clone());
         next.sync.sentry_assignee = Some(email.clone());
         next.sync.sentry_assignee_at = next.sync.sentry_assignee_at.max(Some(received_at));
         if let Some(item) = &written {
@@ -225,21 +271,31 @@ async fn unassign(
     connection: &Connection,
     link: &Link,
     change: &SentryChange,
-    received_at: i64,
+    arrival: Arrival,
 ) -> Result<Vec<String>, Failure> {
+    let Arrival { received_at, repair } = arrival;
     if link.sync.ado_assignee.is_none() && link.sync.sentry_assignee.is_none() {
         return Ok(Vec::new());
     }
     if let Some(note) = outdated_in_sentry(connection, change).await? {
         return Ok(vec![note]);
     }
+    let moved = std::sync::atomic::AtomicBool::new(false);
     let written = patch_work_item(&connection.ado, link.work_item_id, |item| {
+        let current = item.fields.get("System.AssignedTo").and_then(email_of);
+        if ado_moved(repair, current.as_deref(), link.sync.ado_assignee.as_deref()) {
+            moved.store(true, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
         item.fields
             .get("System.AssignedTo")
             .is_some_and(|assignee| !assignee.is_null())
             .then(|| vec![patch::field("System.AssignedTo", "")])
     })
     .await?;
+    if moved.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(vec![ADO_MOVED.into()]);
+    }
     update_link_with(app, link, |next| {
         next.sync.ado_assignee = None;
         next.sync.sentry_assignee = None;
@@ -479,7 +535,13 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
         )]);
     }
     match &change {
-        SentryChange::Status { .. } => status(app, &connection, &settings, &link, &change, event.received_at).await,
+        SentryChange::Status { .. } => {
+            let arrival = Arrival {
+                received_at: event.received_at,
+                repair: is_repair(&payload),
+            };
+            status(app, &connection, &settings, &link, &change, arrival).await
+        }
         SentryChange::Assigned { .. } => {
             assigned(
                 app,
@@ -488,7 +550,10 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
                 &integration,
                 &link,
                 &change,
-                event.received_at,
+                Arrival {
+                    received_at: event.received_at,
+                    repair: is_repair(&payload),
+                },
             )
             .await
         }
@@ -513,5 +578,30 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
             .await
         }
         SentryChange::Alert { .. } => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repair_does_not_write_over_an_azure_devops_change_it_did_not_see() {
+        assert!(ado_moved(true, Some("Jamal@x.example"), Some("alice@x.example")));
+        assert!(
+            ado_moved(true, None, Some("alice@x.example")),
+            "unassigned in Azure DevOps meanwhile"
+        );
+        assert!(!ado_moved(true, Some("ALICE@x.example"), Some("alice@x.example")));
+        assert!(
+            !ado_moved(true, Some("Active"), None),
+            "nothing synced yet: nothing to protect"
+        );
+        assert!(
+            !ado_moved(false, Some("Jamal@x.example"), Some("alice@x.example")),
+            "a webhook is a person's change now"
+        );
+        assert!(is_repair(&serde_json::json!({"actor": {"id": "reconciliation"}})));
+        assert!(!is_repair(&serde_json::json!({"actor": {"id": "2234567"}})));
     }
 }

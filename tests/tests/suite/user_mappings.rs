@@ -81,6 +81,16 @@ async fn a_mapping_pairs_one_person_in_both_directions() {
         "no Azure DevOps identity has his Sentry email"
     );
 
+    // Each side's own email is what the link holds: reconciliation finds nothing to repair (it
+    // would flip between the two emails otherwise).
+    let (status, report) = send(&linked, Method::POST, "/reconcile", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["links"]["repaired_inbound"], 0, "{report}");
+    assert_eq!(report["links"]["repaired_outbound"], 0, "{report}");
+    let link = server.stored_link(&linked.integration_id, ISSUE).await;
+    assert_eq!(link.sync.ado_assignee.as_deref(), Some("jamal@fabrikam.example"));
+    assert_eq!(link.sync.sentry_assignee.as_deref(), Some("jamal.h@personal.example"));
+
     let (status, _) = send(&linked, Method::DELETE, "/user-mappings/jamal@fabrikam.example", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, listed) = send(&linked, Method::GET, "/user-mappings", None).await;
@@ -130,4 +140,55 @@ async fn a_mapping_to_someone_unknown_names_who() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "a missing field");
     let (_, listed) = send(&linked, Method::GET, "/user-mappings", None).await;
     assert_eq!(listed["user_mappings"], json!([]));
+}
+
+/// A pair replaced by another that takes one of its emails is gone whole: no half of it is left to
+/// map one direction only.
+#[tokio::test]
+async fn a_pair_that_loses_an_email_to_another_is_gone_whole() {
+    let linked = Linked::create(start(Backend::Local).await).await;
+    let store = &linked.server.app.store;
+    let id = &linked.integration_id;
+    let first = json!({"azure_devops": "jamal@fabrikam.example", "sentry": "jamal.h@personal.example"});
+    assert_eq!(
+        send(&linked, Method::POST, "/user-mappings", Some(first)).await.0,
+        StatusCode::CREATED
+    );
+    let replaced = json!({"azure_devops": "jamal@fabrikam.example", "sentry": "alice@fabrikam.example"});
+    assert_eq!(
+        send(&linked, Method::POST, "/user-mappings", Some(replaced)).await.0,
+        StatusCode::CREATED
+    );
+    assert!(
+        store
+            .get_user_mapping(id, "jamal.h@personal.example")
+            .await
+            .unwrap()
+            .is_none(),
+        "the old half is gone"
+    );
+    let (_, listed) = send(&linked, Method::GET, "/user-mappings", None).await;
+    assert_eq!(listed["user_mappings"].as_array().unwrap().len(), 1, "{listed}");
+
+    // Alice's identity now pairs with Jamal's Sentry email: the Jamal ↔ Alice pair loses an email.
+    let taken = json!({"azure_devops": "alice@fabrikam.example", "sentry": "jamal.h@personal.example"});
+    assert_eq!(
+        send(&linked, Method::POST, "/user-mappings", Some(taken)).await.0,
+        StatusCode::CREATED
+    );
+    assert!(
+        store
+            .get_user_mapping(id, "jamal@fabrikam.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (_, listed) = send(&linked, Method::GET, "/user-mappings", None).await;
+    assert_eq!(
+        listed["user_mappings"],
+        json!([{"azure_devops": "alice@fabrikam.example", "sentry": "jamal.h@personal.example", "sentry_user_id": "103"}])
+    );
+    let (status, _) = send(&linked, Method::DELETE, "/user-mappings/alice@fabrikam.example", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(store.list_user_mappings(id).await.unwrap().is_empty());
 }
