@@ -96,7 +96,9 @@ async fn pass(server: &TestServer, integration_id: &str) -> Pass {
     let integration = server.app.store.get_integration(integration_id).await.unwrap().unwrap();
     let (ado_before, sentry_before) = (server.ado.requests().len(), server.sentry.calls().len());
     let started = Instant::now();
-    let report = shared::reconcile::pass(&server.app, &integration, Budget::unlimited()).await;
+    let report = shared::reconcile::pass(&server.app, &integration, Budget::unlimited())
+        .await
+        .expect("no other pass");
     let seconds = started.elapsed().as_secs_f64();
     assert!(report.complete, "{report:?}");
     let made: Vec<String> = server.ado.requests()[ado_before..]

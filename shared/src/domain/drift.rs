@@ -151,10 +151,13 @@ pub fn decide(link: &Link, item: Seen<'_>, issue: Option<&IssueNow>, settings: &
     };
     repairs.inbound = state_moved || assignee_moved;
 
-    let Some(issue) = issue else { return repairs };
+    // A link that never synced anything with Sentry has no baseline to drift from: the pass
+    // takes the issue as it is now as one (see `reconcile::links`).
+    let Some(issue) = issue.filter(|_| link.sync.sentry_status.is_some()) else {
+        return repairs;
+    };
     if settings.status_outbound {
-        // A link made before any status was synced starts from Sentry's default.
-        let synced = link.sync.sentry_status.as_deref().unwrap_or("unresolved");
+        let synced = link.sync.sentry_status.as_deref().unwrap_or_default();
         let known = matches!(issue.status.as_str(), "resolved" | "unresolved" | "ignored");
         if known && issue.status != synced {
             if state_moved {

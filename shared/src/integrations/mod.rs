@@ -307,7 +307,13 @@ async fn reconcile_now(State(app): State<Arc<App>>, Path(id): Path<String>) -> R
         )));
     }
     let budget = crate::worker::Budget::until(std::time::Instant::now() + ADMIN_PASS_TIME);
-    let report = crate::reconcile::pass(&app, &integration, budget).await;
+    let report = crate::reconcile::pass(&app, &integration, budget)
+        .await
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "a reconciliation pass of {id} is running; try again when it ends"
+            ))
+        })?;
     Ok(axum::Json(json!(report)))
 }
 

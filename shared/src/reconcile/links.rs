@@ -82,6 +82,11 @@ pub async fn reconcile_chunk(
     let now = crate::clock::now_ms();
     for link in links {
         report.checked += 1;
+        if link.sync.sentry_status.is_none()
+            && let Some(issue) = issues.get(&link.sentry_issue_id)
+        {
+            adopt_sentry_baseline(app, link, issue).await?;
+        }
         let (item, asked) = read.seen(link.work_item_id);
         let current = item.map(WorkItemNow::read);
         let seen = match (&current, asked) {
@@ -108,6 +113,34 @@ pub async fn reconcile_chunk(
         }
     }
     Ok(())
+}
+
+/// A link that never synced anything with Sentry (made before reconciliation existed, or linked
+/// to an issue already resolved or assigned) takes the issue as it is now as what was last
+/// synced: a pass does not turn a difference nobody asked to sync into a write. Store only.
+async fn adopt_sentry_baseline(app: &App, link: &Link, issue: &IssueNow) -> Result<(), StoreError> {
+    let status = issue.status.clone();
+    let assignee = match &issue.assignee {
+        crate::domain::drift::SentryAssignee::User { email: Some(email), .. } => Some(email.clone()),
+        _ => None,
+    };
+    let mut retries = crate::retry::ConflictRetries::new();
+    let mut current = link.clone();
+    loop {
+        current.sync.sentry_status.get_or_insert_with(|| status.clone());
+        if current.sync.sentry_assignee.is_none() {
+            current.sync.sentry_assignee = assignee.clone();
+        }
+        match app.store.update_link(&mut current).await {
+            Err(StoreError::Conflict) if retries.another() => {
+                match app.store.get_link(&link.integration_id, &link.sentry_issue_id).await? {
+                    Some(fresh) if fresh.work_item_id == link.work_item_id => current = fresh,
+                    _ => return Ok(()),
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The events that carry out `repairs`.

@@ -75,9 +75,31 @@ pub async fn last_report(app: &App, integration_id: &str) -> Option<Value> {
     cursor.position.get("last_report").cloned().filter(|r| !r.is_null())
 }
 
+/// How long a pass holds its integration's lease (longer than any pass may run; a pass that died
+/// frees it by expiry).
+const PASS_LEASE_SECS: i64 = 180;
+
 /// One pass over `integration` within `budget`; the report is kept (and returned) whatever
-/// happened.
-pub async fn pass(app: &App, integration: &Integration, budget: Budget) -> Report {
+/// happened. `None`: another pass of the integration is running (the scheduled one and one asked
+/// for through the API, say) — two at once would make the same subscription twice.
+pub async fn pass(app: &App, integration: &Integration, budget: Budget) -> Option<Report> {
+    let name = format!("reconcile#{}", integration.id);
+    let lease = match app.store.try_lease(&name, PASS_LEASE_SECS, clock::now_ms()).await {
+        Ok(Some(lease)) => Some(lease),
+        Ok(None) => return None,
+        // The store will fail the pass too, and say so in its report.
+        Err(_) => None,
+    };
+    let report = pass_holding(app, integration, budget).await;
+    if let Some(lease) = lease
+        && let Err(error) = app.store.release_lease(&lease).await
+    {
+        tracing::warn!(integration = %integration.id, %error, "reconciliation lease not released; it expires by itself");
+    }
+    Some(report)
+}
+
+async fn pass_holding(app: &App, integration: &Integration, budget: Budget) -> Report {
     let started = Instant::now();
     let mut report = Report {
         started_at: clock::rfc3339(clock::now_ms()),
@@ -310,8 +332,9 @@ pub async fn pass_all(app: &App, budget: Budget) -> Vec<(String, Report)> {
         if budget.next_event(Instant::now()).is_none() {
             break;
         }
-        let report = pass(app, &integration, budget).await;
-        reports.push((integration.id, report));
+        if let Some(report) = pass(app, &integration, budget).await {
+            reports.push((integration.id, report));
+        }
     }
     reports
 }

@@ -302,6 +302,9 @@ pub async fn record_link(
             .to_string(),
         work_item_type: item.field_str("System.WorkItemType").unwrap_or_default().to_string(),
         sync: LinkSyncState {
+            // A work item is made for an issue being worked on; an existing one linked says
+            // nothing of the issue (reconciliation takes it as it is then).
+            sentry_status: matches!(origin, LinkOrigin::Create | LinkOrigin::Alert).then(|| "unresolved".to_string()),
             ado_state: item.field_str("System.State").map(str::to_string),
             ado_assignee: item
                 .fields

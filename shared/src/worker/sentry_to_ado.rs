@@ -106,7 +106,17 @@ async fn status(
     if superseded(received_at, link.sync.sentry_status_at) {
         return Ok(vec![SUPERSEDED.into()]);
     }
-    if !settings.status_outbound || link.sync.sentry_status.as_deref() == Some(status) {
+    if !settings.status_outbound {
+        return Ok(Vec::new());
+    }
+    if link.sync.sentry_status.as_deref() == Some(status) {
+        // Nothing to write, but the change was observed: an older one retried late is superseded.
+        if link.sync.sentry_status_at < Some(received_at) {
+            update_link_with(app, link, |next| {
+                next.sync.sentry_status_at = next.sync.sentry_status_at.max(Some(received_at));
+            })
+            .await?;
+        }
         return Ok(Vec::new());
     }
     if let Some(note) = outdated_in_sentry(connection, change).await? {

@@ -228,3 +228,45 @@ async fn a_work_item_deleted_without_a_notice_is_noted_on_the_issue_once() {
     assert_nothing_left_to_repair(&setup).await;
     assert_eq!(server.sentry.issue(ISSUE).comments.len(), 1, "noted once");
 }
+
+/// A link that never synced anything with Sentry (one made before reconciliation existed, or an
+/// existing work item linked to an issue already resolved) is not "repaired": the pass takes the
+/// issue as it is as what was last synced, and writes nothing to Azure DevOps.
+#[tokio::test]
+async fn a_link_without_a_sentry_baseline_takes_the_issue_as_it_is() {
+    let setup = setup().await;
+    let server = &setup.server;
+    let store = &server.app.store;
+    let mut link = store.get_link(&setup.integration_id, ISSUE).await.unwrap().unwrap();
+    link.sync.sentry_status = None;
+    store.update_link(&mut link).await.unwrap();
+    server.sentry.set_status(ISSUE, "resolved");
+    let before = writes(&setup);
+
+    let report = reconcile(&setup).await;
+    assert_eq!(repaired(&report), (0, 0, 0), "{report}");
+    assert_eq!(writes(&setup), before, "nothing written");
+    assert_eq!(field(&setup, "System.State"), "New");
+    let link = store.get_link(&setup.integration_id, ISSUE).await.unwrap().unwrap();
+    assert_eq!(link.sync.sentry_status.as_deref(), Some("resolved"), "the baseline");
+
+    // From there on, a change is a change: ignored in Sentry without a webhook is repaired.
+    server.sentry.set_status(ISSUE, "ignored");
+    let report = reconcile(&setup).await;
+    assert_eq!(repaired(&report), (0, 1, 0), "{report}");
+}
+
+/// One pass of an integration at a time: while one runs (the scheduled one, say), asking for
+/// another is a conflict; once it ends, a pass runs.
+#[tokio::test]
+async fn one_pass_of_an_integration_at_a_time() {
+    let setup = setup().await;
+    let store = &setup.server.app.store;
+    let name = format!("reconcile#{}", setup.integration_id);
+    let running = store.try_lease(&name, 60, clock::now_ms()).await.unwrap().unwrap();
+    let path = format!("/integrations/{}/reconcile", setup.integration_id);
+    let busy = setup.server.admin(Method::POST, &path).send().await.unwrap();
+    assert_eq!(busy.status(), StatusCode::CONFLICT);
+    store.release_lease(&running).await.unwrap();
+    assert_eq!(reconcile(&setup).await["complete"], true);
+}
