@@ -125,6 +125,18 @@ impl TestServer {
     }
 
     /// An admin request (bearer token set) to `path`.
+    /// A person's change in Sentry, then its webhook: the fake issue set as `body` says, and
+    /// `body` posted to `/hooks/sentry` as Sentry would (signed, stamped now).
+    pub async fn sentry_webhook(&self, resource: &str, body: &serde_json::Value) -> reqwest::StatusCode {
+        let body = serde_json::to_string(body).expect("JSON");
+        crate::sentry_app::happened_in(&self.sentry, resource, &body);
+        let url = self.url("/hooks/sentry");
+        let now = shared::clock::now_ms() / 1000;
+        crate::sentry_app::post_webhook(&self.client, &url, resource, &body, SENTRY_CLIENT_SECRET, now)
+            .await
+            .0
+    }
+
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN)
     }

@@ -90,6 +90,45 @@ fn ado_moved(repair: bool, current: Option<&str>, synced: Option<&str>) -> bool 
 
 const ADO_MOVED: &str = "the work item changed in Azure DevOps too; Azure DevOps wins, not written";
 
+/// The work item's assignee email.
+fn assigned_email(item: &WorkItem) -> Option<String> {
+    item.fields.get("System.AssignedTo").and_then(email_of)
+}
+
+/// What [`patch_for_sentry`] did.
+enum Patched {
+    /// Written (`Some`: the work item after the write), or already as wanted (`None`).
+    Done(Option<WorkItem>),
+    /// A repair found the work item moved since the last sync: not written.
+    AdoMoved,
+}
+
+/// [`patch_work_item`] for a Sentry change: a repair writes only where the field (`current`) still
+/// holds what the link last synced (`synced`) — Azure DevOps wins.
+async fn patch_for_sentry(
+    ado: &AdoClient,
+    link: &Link,
+    arrival: Arrival,
+    synced: Option<&str>,
+    current: impl Fn(&WorkItem) -> Option<String>,
+    decide: impl Fn(&WorkItem) -> Option<Vec<Value>>,
+) -> Result<Patched, Failure> {
+    let moved = std::sync::atomic::AtomicBool::new(false);
+    let written = patch_work_item(ado, link.work_item_id, |item| {
+        if ado_moved(arrival.repair, current(item).as_deref(), synced) {
+            moved.store(true, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        decide(item)
+    })
+    .await?;
+    Ok(if moved.load(std::sync::atomic::Ordering::Relaxed) {
+        Patched::AdoMoved
+    } else {
+        Patched::Done(written)
+    })
+}
+
 async fn status(
     app: &App,
     connection: &Connection,
@@ -98,7 +137,7 @@ async fn status(
     change: &SentryChange,
     arrival: Arrival,
 ) -> Result<Vec<String>, Failure> {
-    let Arrival { received_at, repair } = arrival;
+    let received_at = arrival.received_at;
     let SentryChange::Status { status, .. } = change else {
         return Ok(Vec::new());
     };
@@ -147,20 +186,23 @@ async fn status(
             ));
         }
         let name = target.name().to_string();
-        let moved = std::sync::atomic::AtomicBool::new(false);
-        written = patch_work_item(&connection.ado, link.work_item_id, |item| {
-            let current = item.field_str("System.State").unwrap_or_default();
-            if ado_moved(repair, Some(current), link.sync.ado_state.as_deref()) {
-                moved.store(true, std::sync::atomic::Ordering::Relaxed);
-                return None;
-            }
-            (!already_there(status, current, &states))
-                .then(|| vec![patch::replace("/fields/System.State", name.clone())])
-        })
+        let patched = patch_for_sentry(
+            &connection.ado,
+            link,
+            arrival,
+            link.sync.ado_state.as_deref(),
+            |item| item.field_str("System.State").map(str::to_string),
+            |item| {
+                let current = item.field_str("System.State").unwrap_or_default();
+                (!already_there(status, current, &states))
+                    .then(|| vec![patch::replace("/fields/System.State", name.clone())])
+            },
+        )
         .await?;
-        if moved.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(vec![ADO_MOVED.into()]);
-        }
+        written = match patched {
+            Patched::Done(written) => written,
+            Patched::AdoMoved => return Ok(vec![ADO_MOVED.into()]),
+        };
     }
     let status = status.to_string();
     update_link_with(app, link, |next| {
@@ -183,7 +225,7 @@ async fn assigned(
     change: &SentryChange,
     arrival: Arrival,
 ) -> Result<Vec<String>, Failure> {
-    let Arrival { received_at, repair } = arrival;
+    let received_at = arrival.received_at;
     let SentryChange::Assigned { assignee, .. } = change else {
         return Ok(Vec::new());
     };
@@ -247,20 +289,21 @@ async fn assigned(
             email.clone()
         }
     };
-    let moved = std::sync::atomic::AtomicBool::new(false);
-    let written = patch_work_item(&connection.ado, link.work_item_id, |item| {
-        let current = item.fields.get("System.AssignedTo").and_then(email_of);
-        if ado_moved(repair, current.as_deref(), link.sync.ado_assignee.as_deref()) {
-            moved.store(true, std::sync::atomic::Ordering::Relaxed);
-            return None;
-        }
-        (current.as_deref() != Some(identity.to_lowercase().as_str()))
-            .then(|| vec![patch::field("System.AssignedTo", identity.clone())])
-    })
+    let patched = patch_for_sentry(
+        &connection.ado,
+        link,
+        arrival,
+        link.sync.ado_assignee.as_deref(),
+        assigned_email,
+        |item| {
+            (assigned_email(item).as_deref() != Some(identity.to_lowercase().as_str()))
+                .then(|| vec![patch::field("System.AssignedTo", identity.clone())])
+        },
+    )
     .await?;
-    if moved.load(std::sync::atomic::Ordering::Relaxed) {
+    let Patched::Done(written) = patched else {
         return Ok(vec![ADO_MOVED.into()]);
-    }
+    };
     let ado_email = identity.to_lowercase();
     update_link_with(app, link, |next| {
         // Each side's own email (they differ for a mapped person).
@@ -283,29 +326,30 @@ async fn unassign(
     change: &SentryChange,
     arrival: Arrival,
 ) -> Result<Vec<String>, Failure> {
-    let Arrival { received_at, repair } = arrival;
+    let received_at = arrival.received_at;
     if link.sync.ado_assignee.is_none() && link.sync.sentry_assignee.is_none() {
         return Ok(Vec::new());
     }
     if let Some(note) = outdated_in_sentry(connection, change).await? {
         return Ok(vec![note]);
     }
-    let moved = std::sync::atomic::AtomicBool::new(false);
-    let written = patch_work_item(&connection.ado, link.work_item_id, |item| {
-        let current = item.fields.get("System.AssignedTo").and_then(email_of);
-        if ado_moved(repair, current.as_deref(), link.sync.ado_assignee.as_deref()) {
-            moved.store(true, std::sync::atomic::Ordering::Relaxed);
-            return None;
-        }
-        item.fields
-            .get("System.AssignedTo")
-            .is_some_and(|assignee| !assignee.is_null())
-            .then(|| vec![patch::field("System.AssignedTo", "")])
-    })
+    let patched = patch_for_sentry(
+        &connection.ado,
+        link,
+        arrival,
+        link.sync.ado_assignee.as_deref(),
+        assigned_email,
+        |item| {
+            item.fields
+                .get("System.AssignedTo")
+                .is_some_and(|assignee| !assignee.is_null())
+                .then(|| vec![patch::field("System.AssignedTo", "")])
+        },
+    )
     .await?;
-    if moved.load(std::sync::atomic::Ordering::Relaxed) {
+    let Patched::Done(written) = patched else {
         return Ok(vec![ADO_MOVED.into()]);
-    }
+    };
     update_link_with(app, link, |next| {
         next.sync.ado_assignee = None;
         next.sync.sentry_assignee = None;

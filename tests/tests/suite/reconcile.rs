@@ -3,7 +3,7 @@
 //! conflict rule, a deleted work item noted once, and a pass with nothing drifted writing
 //! nothing on either side.
 
-use bridge_tests::server::{Backend, LINKED_ISSUE as ISSUE, SENTRY_CLIENT_SECRET, start};
+use bridge_tests::server::{Backend, LINKED_ISSUE as ISSUE, start};
 use bridge_tests::wait::settled;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -175,13 +175,7 @@ async fn an_unassign_in_sentry_reaches_azure_devops_within_one_pass() {
     let mut assigned = bridge_tests::sentry_app::fixture("webhook_issue_assigned.json");
     assigned["data"]["assignee"] =
         json!({"type": "user", "name": "Alice", "id": 101, "email": "alice@fabrikam.example"});
-    let body = serde_json::to_string(&assigned).unwrap();
-    bridge_tests::sentry_app::happened_in(&server.sentry, "issue", &body);
-    let url = server.url("/hooks/sentry");
-    let now = clock::now_ms() / 1000;
-    let (status, _) =
-        bridge_tests::sentry_app::post_webhook(&server.client, &url, "issue", &body, SENTRY_CLIENT_SECRET, now).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(server.sentry_webhook("issue", &assigned).await, StatusCode::ACCEPTED);
     settled(&server.app, &setup.integration_id).await;
     assert_eq!(field(&setup, "System.AssignedTo"), "alice@fabrikam.example");
 

@@ -2,7 +2,7 @@
 //! Jamal is `jamal@fabrikam.example` in Azure DevOps and `jamal.h@personal.example` (user 103)
 //! in Sentry.
 
-use bridge_tests::server::{Backend, LINKED_ISSUE as ISSUE, Linked, SENTRY_CLIENT_SECRET, start};
+use bridge_tests::server::{Backend, LINKED_ISSUE as ISSUE, Linked, start};
 use bridge_tests::wait::settled;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -67,13 +67,7 @@ async fn a_mapping_pairs_one_person_in_both_directions() {
     let mut webhook = bridge_tests::sentry_app::fixture("webhook_issue_assigned.json");
     webhook["data"]["assignee"] =
         json!({"type": "user", "name": "Jamal", "id": 103, "email": "jamal.h@personal.example"});
-    let body = serde_json::to_string(&webhook).unwrap();
-    bridge_tests::sentry_app::happened_in(&server.sentry, "issue", &body);
-    let url = server.url("/hooks/sentry");
-    let now = shared::clock::now_ms() / 1000;
-    let (status, _) =
-        bridge_tests::sentry_app::post_webhook(&server.client, &url, "issue", &body, SENTRY_CLIENT_SECRET, now).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(server.sentry_webhook("issue", &webhook).await, StatusCode::ACCEPTED);
     settled(&server.app, &linked.integration_id).await;
     assert_eq!(
         assignee(&linked),
