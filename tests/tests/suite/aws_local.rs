@@ -863,6 +863,16 @@ async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
     assert_eq!(report["complete"], true, "{report}");
     assert_eq!(report["links"]["checked"], 1);
 
+    // A subscription Azure DevOps disabled, and an issue resolved in Sentry without a webhook.
+    let integration = server
+        .app
+        .store
+        .get_integration(&setup.integration_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let disabled = integration.azure_devops.subscriptions["workitem.updated"].clone();
+    server.ado.set_subscription_status(&disabled, "disabledBySystem");
     server.sentry.set_status(bridge_tests::server::LINKED_ISSUE, "resolved");
     let state = || {
         server.ado.state(|s| {
@@ -880,4 +890,41 @@ async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
         .unwrap()
         .function_stats(topology::RECONCILE.name);
     assert!(stats.invocations >= 1, "{stats:?}");
+    let enabled = || {
+        let subscriptions = server.ado.subscriptions();
+        subscriptions.len() == 4 && subscriptions.iter().all(|s| s["status"] == "enabled")
+    };
+    eventually("the disabled subscription made again", enabled).await;
+
+    // Rotation and user mappings through the integrations function.
+    let path = format!("/integrations/{}/rotate-webhook-secret", setup.integration_id);
+    let rotated = server.admin(reqwest::Method::POST, &path).send().await.unwrap();
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let integration = server
+        .app
+        .store
+        .get_integration(&setup.integration_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = server
+        .app
+        .secrets
+        .get(&integration.secret_ref)
+        .await
+        .unwrap()
+        .webhook_secret;
+    for id in integration.azure_devops.subscriptions.values() {
+        let raw = server.ado.subscription_raw(id).unwrap();
+        assert_eq!(raw["consumerInputs"]["basicAuthPassword"], secret.expose());
+    }
+    let path = format!("/integrations/{}/user-mappings", setup.integration_id);
+    let pair = json!({"azure_devops": "jamal@fabrikam.example", "sentry": "jamal.h@personal.example"});
+    let mapped = server
+        .admin(reqwest::Method::POST, &path)
+        .json(&pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mapped.status(), StatusCode::CREATED);
 }
