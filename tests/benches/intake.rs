@@ -68,6 +68,7 @@ async fn bridge_app(dir: &std::path::Path, table: SqliteTable) -> Arc<App> {
             collection_id: None,
             bridge_identity_id: Some("bridge".into()),
             subscriptions: Default::default(),
+            rotation_unfinished: false,
         },
         sentry: SentrySettings {
             base_url: "https://sentry.io".into(),

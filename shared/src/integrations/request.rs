@@ -180,6 +180,7 @@ pub fn new_integration(
             collection_id: None,
             bridge_identity_id: None,
             subscriptions: Default::default(),
+            rotation_unfinished: false,
         },
         sentry: SentrySettings {
             base_url: validate::sentry_base_url(&sentry.base_url)?,

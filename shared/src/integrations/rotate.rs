@@ -2,8 +2,9 @@
 //! authentication of the service hooks. The secret store is written first (the new secret and,
 //! until `previous_valid_until`, the previous one are both accepted from then on), then the
 //! record's version moves on (warm processes read the secrets again), then every subscription is
-//! replaced to carry the new secret. A rotation stopped half way is finished by rotating again
-//! within the grace.
+//! replaced to carry the new secret. A rotation stopped half way (Azure DevOps down, say) is on
+//! record as unfinished: the next rotation puts the same new secret on every subscription instead
+//! of making another (which would end the old one's grace for subscriptions still using it).
 
 use std::sync::Arc;
 
@@ -21,11 +22,14 @@ pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
     let mut integration = load(&app, &id).await?;
     let mut secrets = app.integration_secrets(&integration).await?;
     let now = clock::now_ms();
-    let valid_until = now + app.config.secret_grace_secs * 1000;
-    let fresh = Secret::generate(WEBHOOK_SECRET_BYTES)?;
-    secrets.previous_webhook_secret = Some(std::mem::replace(&mut secrets.webhook_secret, fresh));
-    secrets.previous_webhook_secret_expires_at = Some(valid_until);
-    app.secrets.put(&integration.secret_ref, &secrets).await?;
+    if !integration.azure_devops.rotation_unfinished {
+        let fresh = Secret::generate(WEBHOOK_SECRET_BYTES)?;
+        secrets.previous_webhook_secret = Some(std::mem::replace(&mut secrets.webhook_secret, fresh));
+        secrets.previous_webhook_secret_expires_at = Some(now + app.config.secret_grace_secs * 1000);
+        app.secrets.put(&integration.secret_ref, &secrets).await?;
+        integration.azure_devops.rotation_unfinished = true;
+    }
+    // A new record version either way: warm processes read the secrets again.
     integration.updated_at = now;
     app.store.update_integration(&mut integration).await?;
 
@@ -44,10 +48,10 @@ pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
         let made = client.create_subscription(request).await?;
         subscriptions.insert(event.to_string(), made.id);
     }
-    if subscriptions != integration.azure_devops.subscriptions {
-        integration.azure_devops.subscriptions = subscriptions;
-        app.store.update_integration(&mut integration).await?;
-    }
+    integration.azure_devops.subscriptions = subscriptions;
+    integration.azure_devops.rotation_unfinished = false;
+    app.store.update_integration(&mut integration).await?;
+    let valid_until = secrets.previous_webhook_secret_expires_at.unwrap_or(now);
     tracing::info!(integration = %id, previous_valid_until = %clock::rfc3339(valid_until), "webhook secret rotated");
     Ok(axum::Json(json!({"previous_valid_until": clock::rfc3339(valid_until)})))
 }

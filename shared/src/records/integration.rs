@@ -46,6 +46,10 @@ pub struct AzureDevOpsSettings {
     /// Service-hook subscription ids by event type.
     #[serde(default)]
     pub subscriptions: std::collections::BTreeMap<String, String>,
+    /// A webhook-secret rotation stored its new secret and has not put it on every subscription
+    /// yet: the next rotation finishes this one instead of making another secret.
+    #[serde(default)]
+    pub rotation_unfinished: bool,
 }
 
 /// How the bridge authenticates to Azure DevOps. Only the non-secret parts live here.

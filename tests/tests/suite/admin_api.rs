@@ -742,3 +742,53 @@ async fn a_rotated_webhook_secret_reaches_every_subscription_and_the_old_one_las
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A rotation stopped half way (Azure DevOps fails on the third subscription) is finished by the
+/// next one with the same new secret: subscriptions still on the old secret are not cut off.
+#[tokio::test]
+async fn a_rotation_stopped_half_way_is_finished_by_the_next_with_the_same_secret() {
+    let server = start(Backend::Local).await;
+    let id = server.create_integration().await;
+    let reference = server.app.store.get_integration(&id).await.unwrap().unwrap().secret_ref;
+    let old = server.app.secrets.get(&reference).await.unwrap().webhook_secret;
+    server.ado.inject(Fault {
+        path_contains: "hooks/subscriptions/".into(),
+        method: Some(reqwest::Method::PUT),
+        kind: FaultKind::Unavailable,
+        times: 10,
+        after: 2,
+    });
+    let path = format!("/integrations/{id}/rotate-webhook-secret");
+    let (status, _, _) = send(&server, reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let first = server.app.secrets.get(&reference).await.unwrap();
+    assert_ne!(first.webhook_secret.expose(), old.expose());
+    server.ado.clear_faults();
+
+    let (status, body, _) = send(&server, reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second = server.app.secrets.get(&reference).await.unwrap();
+    assert_eq!(
+        second.webhook_secret.expose(),
+        first.webhook_secret.expose(),
+        "the same new secret"
+    );
+    assert_eq!(
+        second.previous_webhook_secret.as_ref().unwrap().expose(),
+        old.expose(),
+        "the old one keeps its grace"
+    );
+    assert_eq!(
+        second.previous_webhook_secret_expires_at,
+        first.previous_webhook_secret_expires_at
+    );
+    let integration = server.app.store.get_integration(&id).await.unwrap().unwrap();
+    assert!(!integration.azure_devops.rotation_unfinished);
+    for subscription in integration.azure_devops.subscriptions.values() {
+        let raw = server.ado.subscription_raw(subscription).unwrap();
+        assert_eq!(
+            raw["consumerInputs"]["basicAuthPassword"],
+            second.webhook_secret.expose()
+        );
+    }
+}

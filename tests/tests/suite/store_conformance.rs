@@ -19,6 +19,7 @@ fn integration(id: &str) -> Integration {
             collection_id: None,
             bridge_identity_id: None,
             subscriptions: Default::default(),
+            rotation_unfinished: false,
         },
         sentry: SentrySettings {
             base_url: "https://sentry.io".into(),
