@@ -112,6 +112,23 @@ pub fn plan(
     Ok(plan)
 }
 
+/// Whether a revision's fields carry a state or assignee that an *earlier* revision set and the
+/// link never saw. The bridge's own revision is an echo of what it changed itself (its own delta);
+/// one whose fields also hold an earlier, unseen change carries someone's change whose delivery
+/// was lost, and is judged as theirs.
+pub fn carries_unseen_change(link: &Link, delivery: &AdoDelivery) -> bool {
+    let differs = |now: Option<&str>, seen: Option<&str>| match (now, seen) {
+        (Some(now), Some(seen)) => !now.eq_ignore_ascii_case(seen),
+        (None, None) => false,
+        _ => true,
+    };
+    let state = delivery.state.is_none()
+        && state_now(delivery).is_some_and(|now| differs(Some(&now), link.sync.ado_state.as_deref()));
+    let assignee = !delivery.assignee_changed
+        && assignee_now(delivery).is_some_and(|now| differs(now.as_deref(), link.sync.ado_assignee.as_deref()));
+    state || assignee
+}
+
 /// The revision this delivery is ordered by, if revision order matters for it. Only field
 /// changes (`workitem.updated`) are: an older one than the link applied is superseded. Comments
 /// are not — each is applied once whenever it arrives (deduped by comment id) and does not move

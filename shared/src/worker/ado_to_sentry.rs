@@ -9,7 +9,8 @@ use crate::clock;
 use crate::connections::Connection;
 use crate::domain::ado_event::{AdoDelivery, parse_delivery};
 use crate::domain::ado_to_sentry::{
-    SentryPlan, Skip, StateFacts, assignee_now, comment_text, ordered_rev, plan, state_now, state_transition,
+    SentryPlan, Skip, StateFacts, assignee_now, carries_unseen_change, comment_text, ordered_rev, plan, state_now,
+    state_transition,
 };
 use crate::domain::order::superseded;
 use crate::domain::settings::SyncSettings;
@@ -346,7 +347,10 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
             ));
             continue;
         }
-        match plan(&link, &delivery, bridge, facts, &settings.inbound()) {
+        // The bridge's own revision is an echo unless it also carries a change the link never
+        // saw (someone's, whose delivery was lost).
+        let echo_of = bridge.filter(|_| !carries_unseen_change(&link, &delivery));
+        match plan(&link, &delivery, echo_of, facts, &settings.inbound()) {
             Ok(plan) => {
                 notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
                 record(app, &before, &link, &seen).await?;

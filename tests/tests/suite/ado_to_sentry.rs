@@ -1188,3 +1188,24 @@ async fn a_late_retry_of_a_delete_after_the_restore_is_superseded() {
         "{retried:?}"
     );
 }
+
+/// A person resolves the work item and the delivery is lost; then the bridge edits the work item
+/// (its own revision, an echo). The echo's fields carry the person's state, which the link never
+/// saw: it is that person's change and is synced — recording it as the bridge's own would lose it
+/// for good (reconciliation would find the link already "synced").
+#[tokio::test]
+async fn a_persons_change_carried_by_the_bridges_own_revision_is_synced() {
+    let setup = setup().await;
+    let server = &setup.server;
+    server.ado.state(|s| s.lose_deliveries = 1);
+    set_state(&setup, JAMAL, "Resolved").await;
+    assert_eq!(server.sentry.issue(ISSUE).status, "unresolved", "the delivery was lost");
+    let ops = json!([{"op": "replace", "path": "/fields/System.Title", "value": "Retitled by the bridge"}]);
+    server
+        .ado
+        .edit_work_item_as(bridge_tests::fake_ado::BRIDGE_IDENTITY_ID, setup.work_item, ops)
+        .await
+        .unwrap();
+    settled(&setup).await;
+    assert_eq!(server.sentry.issue(ISSUE).status, "resolved");
+}
