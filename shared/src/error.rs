@@ -100,6 +100,35 @@ impl From<SecretsError> for ApiError {
     }
 }
 
+impl From<crate::sentry::SentryError> for ApiError {
+    /// Sentry failures as an admin sees them.
+    fn from(error: crate::sentry::SentryError) -> Self {
+        use crate::sentry::SentryError;
+        match &error {
+            SentryError::Auth { status, message } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "sentry_credential_rejected",
+                format!(
+                    "Sentry refused the integration's token ({status}): {message}. Releases need the internal \
+                     integration's Release (Admin) permission; issues Issue & Event (Write)."
+                ),
+            ),
+            error if error.is_transient() => ApiError::unavailable(format!("Sentry: {error}; retry shortly"), 5),
+            SentryError::NotFound(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "sentry_not_found",
+                format!("Sentry: {message}"),
+            ),
+            SentryError::Http { status, message } if *status < 500 => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "sentry_refused",
+                format!("Sentry refused it ({status}): {message}"),
+            ),
+            other => ApiError::new(StatusCode::BAD_GATEWAY, "sentry_error", other.to_string()),
+        }
+    }
+}
+
 impl From<crate::azure_devops::AdoError> for ApiError {
     /// Azure DevOps failures as an admin sees them: what went wrong and what to do about it.
     fn from(error: crate::azure_devops::AdoError) -> Self {

@@ -18,10 +18,17 @@ pub enum HttpFunction {
     WorkItems,
     /// `integrations`: the admin API (function URL, `AuthType: AWS_IAM`).
     Integrations,
+    /// `repositories`: repositories, release commits, code mappings (function URL, `AuthType: AWS_IAM`).
+    Repositories,
 }
 
 impl HttpFunction {
-    pub const ALL: [HttpFunction; 3] = [Self::WebhookIntake, Self::WorkItems, Self::Integrations];
+    pub const ALL: [HttpFunction; 4] = [
+        Self::WebhookIntake,
+        Self::WorkItems,
+        Self::Integrations,
+        Self::Repositories,
+    ];
 
     /// The binary's (and the template's `BuildProperties.Binary`) name.
     pub fn name(self) -> &'static str {
@@ -29,6 +36,7 @@ impl HttpFunction {
             Self::WebhookIntake => "webhook-intake",
             Self::WorkItems => "work-items",
             Self::Integrations => "integrations",
+            Self::Repositories => "repositories",
         }
     }
 
@@ -38,6 +46,7 @@ impl HttpFunction {
             Self::WebhookIntake => crate::intake::routes(app),
             Self::WorkItems => crate::work_items::routes(app),
             Self::Integrations => crate::integrations::routes(app),
+            Self::Repositories => crate::repositories::routes(app),
         }
     }
 

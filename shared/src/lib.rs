@@ -22,6 +22,7 @@ pub mod local;
 pub mod logging;
 pub mod reconcile;
 pub mod records;
+pub mod repositories;
 pub mod retry;
 pub mod secrets;
 pub mod sentry;

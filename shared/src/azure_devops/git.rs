@@ -27,10 +27,23 @@ impl AdoClient {
         Ok(self.call::<ValueList<Identity>>(Method::GET, url, None).await?.value)
     }
 
-    /// Every repository of the organization.
+    /// Every repository of the organization (every project's), continuation tokens followed.
     pub async fn repositories(&self) -> Result<Vec<Repository>, AdoError> {
-        let url = self.url(&["_apis", "git", "repositories"], &[]);
-        Ok(self.call::<ValueList<Repository>>(Method::GET, url, None).await?.value)
+        let mut all = Vec::new();
+        let mut continuation: Option<String> = None;
+        loop {
+            let mut query = Vec::new();
+            if let Some(token) = &continuation {
+                query.push(("continuationToken", token.as_str()));
+            }
+            let url = self.url(&["_apis", "git", "repositories"], &query);
+            let reply = self.send(Method::GET, url, None).await?;
+            all.extend(reply.json::<ValueList<Repository>>()?.value);
+            match reply.continuation {
+                Some(next) if Some(&next) != continuation.as_ref() => continuation = Some(next),
+                _ => return Ok(all),
+            }
+        }
     }
 
     pub async fn repository(&self, repository_id: &str) -> Result<Repository, AdoError> {
@@ -38,14 +51,46 @@ impl AdoClient {
         self.call(Method::GET, url, None).await
     }
 
-    /// Recent commits of a repository (newest first), at most `top`.
-    pub async fn commits(&self, repository_id: &str, top: usize) -> Result<Vec<CommitRef>, AdoError> {
+    /// Commits reachable from `version` (newest first), at most `top`.
+    pub async fn commits_from(
+        &self,
+        repository_id: &str,
+        version: GitVersion<'_>,
+        top: usize,
+    ) -> Result<Vec<CommitRef>, AdoError> {
         let top = top.to_string();
+        let (version, version_type) = version.parts();
         let url = self.url(
             &["_apis", "git", "repositories", repository_id, "commits"],
-            &[("searchCriteria.$top", &top)],
+            &[
+                ("searchCriteria.itemVersion.version", version),
+                ("searchCriteria.itemVersion.versionType", version_type),
+                ("searchCriteria.$top", &top),
+            ],
         );
         Ok(self.call::<ValueList<CommitRef>>(Method::GET, url, None).await?.value)
+    }
+
+    /// The commits of one push (`GET …/commits?pushId=`), every page. Returns them and the calls made.
+    pub async fn push_commits(&self, repository_id: &str, push_id: u64) -> Result<(Vec<CommitRef>, u32), AdoError> {
+        let push_id = push_id.to_string();
+        let top = PAGE.to_string();
+        let mut all = Vec::new();
+        let mut calls = 0;
+        loop {
+            let skip = all.len().to_string();
+            let url = self.url(
+                &["_apis", "git", "repositories", repository_id, "commits"],
+                &[("pushId", push_id.as_str()), ("top", &top), ("skip", &skip)],
+            );
+            let page = self.call::<ValueList<CommitRef>>(Method::GET, url, None).await?.value;
+            calls += 1;
+            let full = page.len() >= PAGE;
+            all.extend(page);
+            if !full {
+                return Ok((all, calls));
+            }
+        }
     }
 
     /// One commit with its full message.
@@ -57,43 +102,85 @@ impl AdoClient {
         self.call(Method::GET, url, None).await
     }
 
-    /// Commits reachable from `head` but not from `base` (`commitsbatch`), newest first.
+    /// Commits reachable from `head` but not from `base` (`commitsbatch`), newest first, every
+    /// page. Returns them and the calls made.
     pub async fn commit_range(
         &self,
         repository_id: &str,
         base: &str,
         head: &str,
-        top: usize,
-    ) -> Result<Vec<CommitRef>, AdoError> {
-        let top = top.to_string();
-        let url = self.url(
-            &["_apis", "git", "repositories", repository_id, "commitsbatch"],
-            &[("$top", &top)],
-        );
+    ) -> Result<(Vec<CommitRef>, u32), AdoError> {
+        let top = PAGE.to_string();
         let body = json!({
             "itemVersion": {"versionType": "commit", "version": head},
             "compareVersion": {"versionType": "commit", "version": base}
         });
-        Ok(self
-            .call::<ValueList<CommitRef>>(Method::POST, url, Some(Body::Json(body)))
-            .await?
-            .value)
+        let mut all = Vec::new();
+        let mut calls = 0;
+        loop {
+            let skip = all.len().to_string();
+            let url = self.url(
+                &["_apis", "git", "repositories", repository_id, "commitsbatch"],
+                &[("$top", &top), ("$skip", &skip)],
+            );
+            let page = self
+                .call::<ValueList<CommitRef>>(Method::POST, url, Some(Body::Json(body.clone())))
+                .await?
+                .value;
+            calls += 1;
+            let full = page.len() >= PAGE;
+            all.extend(page);
+            if !full {
+                return Ok((all, calls));
+            }
+        }
     }
 
-    /// Files a commit changed.
-    pub async fn commit_changes(&self, repository_id: &str, commit_id: &str) -> Result<Vec<Change>, AdoError> {
-        let url = self.url(
-            &[
-                "_apis",
-                "git",
-                "repositories",
-                repository_id,
-                "commits",
-                commit_id,
-                "changes",
-            ],
-            &[],
-        );
-        Ok(self.call::<Changes>(Method::GET, url, None).await?.changes)
+    /// Files a commit changed, every page. Returns them and the calls made.
+    pub async fn commit_changes(&self, repository_id: &str, commit_id: &str) -> Result<(Vec<Change>, u32), AdoError> {
+        let top = PAGE.to_string();
+        let mut all = Vec::new();
+        let mut calls = 0;
+        loop {
+            let skip = all.len().to_string();
+            let url = self.url(
+                &[
+                    "_apis",
+                    "git",
+                    "repositories",
+                    repository_id,
+                    "commits",
+                    commit_id,
+                    "changes",
+                ],
+                &[("top", &top), ("skip", &skip)],
+            );
+            let page = self.call::<Changes>(Method::GET, url, None).await?.changes;
+            calls += 1;
+            let full = page.len() >= PAGE;
+            all.extend(page);
+            if !full {
+                return Ok((all, calls));
+            }
+        }
+    }
+}
+
+/// Items per page of the paged git lists.
+pub const PAGE: usize = 1000;
+
+/// A branch or a commit, as the git API names a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitVersion<'a> {
+    Branch(&'a str),
+    Commit(&'a str),
+}
+
+impl GitVersion<'_> {
+    fn parts(&self) -> (&str, &'static str) {
+        match self {
+            GitVersion::Branch(name) => (name.trim_start_matches("refs/heads/"), "branch"),
+            GitVersion::Commit(sha) => (sha, "commit"),
+        }
     }
 }

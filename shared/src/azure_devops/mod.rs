@@ -6,6 +6,7 @@ mod client;
 mod core;
 mod error;
 mod git;
+pub use git::{GitVersion, PAGE as GIT_PAGE};
 mod hooks;
 mod metadata;
 mod types;

@@ -164,6 +164,9 @@ pub struct Change {
     pub item: ChangeItem,
     /// `add`, `edit`, `delete`, `rename`, or combinations such as `"edit, rename"`.
     pub change_type: String,
+    /// A rename's old path (`originalPath`, or `sourceServerItem` on older answers).
+    pub original_path: Option<String>,
+    pub source_server_item: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -17,10 +17,11 @@ use super::basic_auth::{basic_password, webhook_secret_matches};
 use crate::App;
 use crate::clock;
 use crate::domain::ado_event::HANDLED_EVENTS;
-use crate::domain::ado_payload;
+use crate::domain::{ado_payload, push};
 use crate::error::ApiError;
 use crate::http::{MAX_BODY_BYTES, json_error};
-use crate::records::{EventSource, InboxEvent};
+use crate::records::{EventSource, InboxEvent, Payload};
+use crate::repositories::push_subscriptions::PUSH_EVENT;
 use crate::secrets::SecretsError;
 use crate::store::Inserted;
 
@@ -95,6 +96,9 @@ pub async fn ado_hook(
         .await
         .map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
     let kept = ado_payload::keep(&bytes).map_err(json_error)?;
+    if kept.event_type.as_deref() == Some(PUSH_EVENT) {
+        return accept_push(&app, &integration.id, &bytes).await;
+    }
     if kept.event_type.is_some_and(|t| !HANDLED_EVENTS.contains(&t.as_str())) {
         return Ok(ignored("event type not handled"));
     }
@@ -109,7 +113,7 @@ pub async fn ado_hook(
         return Ok(ignored("work item not linked"));
     }
     let now = clock::now_ms();
-    let mut event = InboxEvent::pending(
+    let event = InboxEvent::pending(
         envelope.dedupe_key(&integration.id),
         &integration.id,
         EventSource::AzureDevOps,
@@ -117,6 +121,10 @@ pub async fn ado_hook(
         kept.json,
         now,
     );
+    queue(&app, event).await
+}
+
+async fn queue(app: &App, mut event: InboxEvent) -> Result<Response, ApiError> {
     match app.store.insert_event(&mut event).await? {
         Inserted::New => {
             app.wake.notify_one();
@@ -124,4 +132,31 @@ pub async fn ado_hook(
         }
         Inserted::Duplicate => Ok(accepted(StatusCode::OK, "duplicate", &event.id)),
     }
+}
+
+/// A `git.push`: queued (one event per push) when its repository is registered, else ignored.
+async fn accept_push(app: &App, integration_id: &str, bytes: &[u8]) -> Result<Response, ApiError> {
+    let body: serde_json::Value = serde_json::from_slice(bytes).map_err(json_error)?;
+    // Still 2xx: Azure DevOps would put the subscription on probation for a 4xx.
+    let Ok(push) = push::parse(&body) else {
+        return Ok(ignored("a push without its push id or repository"));
+    };
+    if app
+        .store
+        .get_repository(integration_id, &push.repository_id)
+        .await?
+        .is_none()
+    {
+        return Ok(ignored("repository not registered"));
+    }
+    let payload = Payload::to_json(&push).map_err(json_error)?;
+    let event = InboxEvent::pending(
+        push.dedupe_key(integration_id),
+        integration_id,
+        EventSource::AzureDevOps,
+        PUSH_EVENT,
+        payload,
+        clock::now_ms(),
+    );
+    queue(app, event).await
 }

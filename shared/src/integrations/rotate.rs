@@ -2,7 +2,7 @@
 //! authentication of the service hooks. The secret store is written first (the new secret and,
 //! until `previous_valid_until`, the previous one are both accepted from then on), then the
 //! record's version moves on (warm processes read the secrets again), then every subscription is
-//! replaced to carry the new secret. A rotation stopped half way (Azure DevOps down, say) is on
+//! replaced to carry the new secret (the repositories' push subscriptions too). A rotation stopped half way (Azure DevOps down, say) is on
 //! record as unfinished: the next rotation puts the same new secret on every subscription instead
 //! of making another (which would end the old one's grace for subscriptions still using it).
 
@@ -47,6 +47,17 @@ pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
         }
         let made = client.create_subscription(request).await?;
         subscriptions.insert(event.to_string(), made.id);
+    }
+    // The repositories' push subscriptions carry the same secret.
+    let mut repositories = app.store.list_repositories(&id).await?;
+    let before = repositories.clone();
+    crate::repositories::push_subscriptions::replace_all(&client, &mut repositories, &url, &secrets.webhook_secret)
+        .await?;
+    for (mut repository, old) in repositories.into_iter().zip(before) {
+        if repository.push_subscription_id != old.push_subscription_id {
+            repository.updated_at = now;
+            app.store.update_repository(&mut repository).await?;
+        }
     }
     integration.azure_devops.subscriptions = subscriptions;
     integration.azure_devops.rotation_unfinished = false;

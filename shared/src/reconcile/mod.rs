@@ -1,5 +1,6 @@
 //! Scheduled reconciliation, one pass per integration: the service-hook subscriptions are
-//! checked and re-created ([`subscriptions`]), then every active link is compared on both sides
+//! checked and re-created ([`subscriptions`]; repositories' push subscriptions too), new Sentry
+//! releases named after a commit get their commits ([`crate::repositories::watch`]), then every active link is compared on both sides
 //! and each drift queued as the delivery or webhook that never came ([`links`]). A pass runs
 //! until its time budget; a cursor remembers where it stopped, and the next pass goes on from
 //! there. The last report is kept with the cursor and shown by the status route.
@@ -30,6 +31,9 @@ pub const CURSOR_KIND: &str = "reconcile";
 pub struct Report {
     pub subscriptions: SubscriptionReport,
     pub links: LinkReport,
+    /// New Sentry releases of the registered repositories' projects.
+    #[serde(default)]
+    pub releases: crate::repositories::watch::ReleaseReport,
     pub calls: Calls,
     pub started_at: String,
     pub duration_ms: u64,
@@ -40,6 +44,9 @@ pub struct Report {
     /// Why the subscriptions could not be checked (the links were reconciled all the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions_error: Option<String>,
+    /// Why new releases could not be given their commits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases_error: Option<String>,
 }
 
 /// Where reconciliation of an integration stands.
@@ -185,20 +192,52 @@ async fn run(
         app.config.public_url,
         crate::integrations::view::webhook_path(&integration.id)
     );
+    let opened = crate::repositories::Opened {
+        integration: integration.clone(),
+        secrets: secrets.clone(),
+        connection: connection.clone(),
+    };
     let mut recorded = integration.azure_devops.subscriptions.clone();
-    match subscriptions::check(&connection.ado, &mut recorded, &webhook_url, &secrets.webhook_secret).await {
-        Ok((checked, calls)) => {
-            report.subscriptions = checked;
-            report.calls.azure_devops += calls;
+    match connection.ado.subscriptions().await {
+        Ok(all) => {
+            report.calls.azure_devops += 1;
+            match subscriptions::check(
+                &connection.ado,
+                &all,
+                &mut recorded,
+                &webhook_url,
+                &secrets.webhook_secret,
+            )
+            .await
+            {
+                Ok((checked, calls)) => {
+                    report.subscriptions = checked;
+                    report.calls.azure_devops += calls;
+                }
+                // Noted, and the links are still reconciled (a credential that may not manage
+                // service hooks must not stop drift repair).
+                Err(error) => report.subscriptions_error = Some(ado_failed(error)),
+            }
+            match crate::repositories::watch::check_push_subscriptions(app, &opened, &all, &webhook_url).await {
+                Ok((checked, calls)) => {
+                    report.subscriptions.add(checked);
+                    report.calls.azure_devops += calls;
+                }
+                Err(error) => report.subscriptions_error = Some(error),
+            }
         }
-        // Noted, and the links are still reconciled (a credential that may not manage service
-        // hooks must not stop drift repair).
         Err(error) => report.subscriptions_error = Some(ado_failed(error)),
     }
     if recorded != integration.azure_devops.subscriptions {
         record_subscriptions(app, &integration.id, recorded)
             .await
             .map_err(|e| format!("store: {e}"))?;
+    }
+    // New Sentry releases named after a commit get their commits (noted, not fatal: the links
+    // are reconciled all the same).
+    match crate::repositories::watch::check_releases(app, &opened, &mut report.calls).await {
+        Ok(releases) => report.releases = releases,
+        Err(error) => report.releases_error = Some(error),
     }
 
     let mut links: Vec<Link> = app

@@ -27,16 +27,25 @@ pub fn is_healthy(subscription: &Subscription, event_type: &str, webhook_url: &s
         && input("basicAuthUsername") == Some(HOOK_USERNAME)
 }
 
-/// Checks the subscriptions recorded in `recorded` (event type → id) against Azure DevOps and
-/// repairs them; `recorded` is updated in place. Returns the report and the calls made.
+impl SubscriptionReport {
+    pub fn add(&mut self, other: SubscriptionReport) {
+        self.checked += other.checked;
+        self.recreated += other.recreated;
+        self.updated += other.updated;
+    }
+}
+
+/// Checks the subscriptions recorded in `recorded` (event type → id) against `all` (the
+/// organization's, listed once per pass) and repairs them; `recorded` is updated in place.
+/// Returns the report and the calls made.
 pub async fn check(
     client: &AdoClient,
+    all: &[Subscription],
     recorded: &mut std::collections::BTreeMap<String, String>,
     webhook_url: &str,
     webhook_secret: &Secret,
 ) -> Result<(SubscriptionReport, u32), AdoError> {
-    let all = client.subscriptions().await?;
-    let mut calls = 1;
+    let mut calls = 0;
     let mut report = SubscriptionReport::default();
     for event in WORK_ITEM_EVENTS {
         report.checked += 1;

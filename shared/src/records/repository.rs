@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// An Azure Repos repository registered for an integration.
@@ -8,15 +10,43 @@ pub struct Repository {
     pub id: String,
     pub name: String,
     pub project: String,
+    /// The project's id (the push subscription's filter names it).
+    #[serde(default)]
+    pub project_id: String,
+    /// The repository's web URL (`…/{project}/_git/{name}`).
     pub url: String,
-    /// The name Sentry knows the repository by.
+    /// The default branch, without `refs/heads/` (`main`).
+    #[serde(default)]
+    pub default_branch: String,
+    /// The name Sentry knows the repository by (commits carry it).
     pub sentry_name: String,
+    /// Sentry project slugs whose releases take this repository's commits.
+    #[serde(default)]
+    pub sentry_projects: Vec<String>,
     #[serde(default)]
     pub push_subscription_id: Option<String>,
+    /// Each branch's head as the last push delivered it (branch name without `refs/heads/`).
     #[serde(default)]
-    pub last_seen_head: Option<String>,
+    pub heads: BTreeMap<String, String>,
+    /// The last release this repository set commits for.
+    #[serde(default)]
+    pub last_release: Option<ReleaseRange>,
+    /// Per Sentry project, the creation time (RFC 3339) of the newest release reconciliation has
+    /// looked at; releases created after it are new.
+    #[serde(default)]
+    pub releases_seen: BTreeMap<String, String>,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(default)]
     pub version: u64,
+}
+
+/// A release's commit range as it was set: `base..head` (`base` `None`: the newest commits up to
+/// `head`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRange {
+    pub version: String,
+    pub head: String,
+    #[serde(default)]
+    pub base: Option<String>,
 }

@@ -45,8 +45,8 @@ impl SentryError {
 #[derive(Clone)]
 pub struct SentryClient {
     http: reqwest::Client,
-    base_url: String,
-    organization: String,
+    pub(super) base_url: String,
+    pub(super) organization: String,
     token: Secret,
     policy: RetryPolicy,
 }
@@ -74,7 +74,7 @@ pub struct SentryComment {
     pub data: Value,
 }
 
-fn message_of(body: &str) -> String {
+pub(super) fn message_of(body: &str) -> String {
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     match parsed.get("detail").and_then(Value::as_str) {
         Some(detail) => detail.to_string(),
@@ -108,11 +108,11 @@ impl SentryClient {
         self
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}/api/0/organizations/{}/{path}", self.base_url, self.organization)
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         url: String,

@@ -8,7 +8,8 @@ use super::StoreError;
 use super::keys::{self, Record};
 use super::table::{Condition, Index, Item, Key, Query, SkRange, Table, WriteOp};
 use crate::records::{
-    CommentLink, CreateAttempt, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping,
+    CodeMapping, CommentLink, CreateAttempt, Cursor, EventStatus, FixComment, InboxEvent, Integration, Link,
+    Repository, UserMapping,
 };
 
 /// Whether an insert-if-absent wrote a new record or found the same key already there.
@@ -515,6 +516,46 @@ impl Store {
 
     pub async fn delete_repository(&self, integration_id: &str, repo_id: &str) -> Result<(), StoreError> {
         self.delete_key(keys::repository_key(integration_id, repo_id)).await
+    }
+
+    // ----- code mappings -----
+
+    pub async fn create_code_mapping(&self, mapping: &mut CodeMapping) -> Result<(), StoreError> {
+        self.create(mapping).await
+    }
+
+    pub async fn list_code_mappings(&self, integration_id: &str) -> Result<Vec<CodeMapping>, StoreError> {
+        let pk = keys::integration_pk(integration_id);
+        self.find(query(Index::Primary, pk, prefix(keys::CODE_MAPPING_PREFIX), LIST_ALL))
+            .await
+    }
+
+    pub async fn get_code_mapping(&self, integration_id: &str, id: &str) -> Result<Option<CodeMapping>, StoreError> {
+        self.get(&keys::code_mapping_key(integration_id, id)).await
+    }
+
+    pub async fn delete_code_mapping(&self, integration_id: &str, id: &str) -> Result<(), StoreError> {
+        self.delete_key(keys::code_mapping_key(integration_id, id)).await
+    }
+
+    // ----- fix comments -----
+
+    pub async fn fix_comment_posted(
+        &self,
+        integration_id: &str,
+        sentry_issue_id: &str,
+        commit_id: &str,
+    ) -> Result<bool, StoreError> {
+        let key = keys::fix_comment_key(integration_id, sentry_issue_id, commit_id);
+        Ok(self.get::<FixComment>(&key).await?.is_some())
+    }
+
+    /// Records a fix comment as posted; one recorded already counts as recorded.
+    pub async fn record_fix_comment(&self, comment: &mut FixComment) -> Result<(), StoreError> {
+        match self.create(comment).await {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     // ----- inbox events -----

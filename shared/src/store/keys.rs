@@ -8,6 +8,8 @@
 //! | link (history) | `INT#{int}` | `LINKHIST#{sentry issue}#{replaced at}#{work item}` | | |
 //! | comment link | `INT#{int}` | `CMT#S#{sentry comment}` and `CMT#A#{work item}#{ado comment}` | | |
 //! | repository | `INT#{int}` | `REPO#{repo id}` | | |
+//! | code mapping | `INT#{int}` | `CODEMAP#{mapping id}` | | |
+//! | fix comment posted | `INT#{int}` | `FIX#{sentry issue}#{commit}` | | |
 //! | user mapping | `INT#{int}` | `USER#{email}` | | |
 //! | cursor | `INT#{int}` | `CURSOR#{kind}` | | |
 //! | work-item create under way | `INT#{int}` | `CREATING#{sentry issue}` | | |
@@ -19,7 +21,8 @@ use serde::de::DeserializeOwned;
 
 use super::table::Key;
 use crate::records::{
-    CommentLink, CreateAttempt, Cursor, EventStatus, InboxEvent, Integration, Link, Repository, UserMapping,
+    CodeMapping, CommentLink, CreateAttempt, Cursor, EventStatus, FixComment, InboxEvent, Integration, Link,
+    Repository, UserMapping,
 };
 
 /// A record type the [`super::Store`] can persist.
@@ -116,6 +119,19 @@ pub fn repository_key(integration_id: &str, repo_id: &str) -> Key {
     Key::new(integration_pk(integration_id), format!("REPO#{repo_id}"))
 }
 pub const REPOSITORY_PREFIX: &str = "REPO#";
+pub fn code_mapping_key(integration_id: &str, mapping_id: &str) -> Key {
+    Key::new(
+        integration_pk(integration_id),
+        format!("{CODE_MAPPING_PREFIX}{mapping_id}"),
+    )
+}
+pub const CODE_MAPPING_PREFIX: &str = "CODEMAP#";
+pub fn fix_comment_key(integration_id: &str, sentry_issue_id: &str, commit_id: &str) -> Key {
+    Key::new(
+        integration_pk(integration_id),
+        format!("FIX#{sentry_issue_id}#{commit_id}"),
+    )
+}
 pub fn user_mapping_key(integration_id: &str, email: &str) -> Key {
     Key::new(integration_pk(integration_id), format!("USER#{}", email.to_lowercase()))
 }
@@ -195,6 +211,22 @@ impl Record for Repository {
     const KIND: &'static str = "repository";
     fn key(&self) -> Key {
         repository_key(&self.integration_id, &self.id)
+    }
+    versioned!();
+}
+
+impl Record for CodeMapping {
+    const KIND: &'static str = "code_mapping";
+    fn key(&self) -> Key {
+        code_mapping_key(&self.integration_id, &self.id)
+    }
+    versioned!();
+}
+
+impl Record for FixComment {
+    const KIND: &'static str = "fix_comment";
+    fn key(&self) -> Key {
+        fix_comment_key(&self.integration_id, &self.sentry_issue_id, &self.commit_id)
     }
     versioned!();
 }

@@ -1,6 +1,7 @@
 //! The `work-items` function: what Sentry calls on behalf of a user — the issue-link
 //! component (create and link a work item), its select options, and the alert-rule action
-//! settings. Every request is signed (`Sentry-App-Signature`); errors carry a top-level
+//! settings, and the stack-trace link (unsigned browser navigation: a redirect to Azure Repos).
+//! Every other request is signed (`Sentry-App-Signature`); errors carry a top-level
 //! `message`, which Sentry shows to the user.
 
 mod alert_rule;
@@ -10,6 +11,7 @@ mod link;
 mod lost_create;
 mod options;
 mod schema;
+mod stacktrace_link;
 
 pub use alert_rule::setting;
 pub use auth::{Caller, authenticate, signature};
@@ -34,6 +36,7 @@ pub fn routes(app: Arc<App>) -> Routes {
         .post("/sentry/issue-link/link", link::link)
         .get("/sentry/options/{kind}", options::options)
         .post("/sentry/alert-rule-action", alert_rule::validate)
+        .get("/sentry/stacktrace-link", stacktrace_link::stacktrace_link)
         .with_state(app.clone())
         .merge(crate::intake::sentry_routes(app))
 }

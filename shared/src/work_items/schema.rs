@@ -1,5 +1,5 @@
 //! `GET /sentry/schema` (admin): the UI-component schema to paste into the Sentry internal
-//! integration's "Schema" field — an issue-link (create + link) and an alert-rule action, with
+//! integration's "Schema" field — an issue-link (create + link), an alert-rule action and a stack-trace link, with
 //! this deployment's paths. Sentry sends component requests to the webhook URL's host + `uri`.
 
 use std::sync::Arc;
@@ -58,7 +58,8 @@ pub fn component_schema() -> Value {
                 "required_fields": [project, work_item_type],
                 "optional_fields": [area]
             }
-        }
+        },
+        {"type": "stacktrace-link", "uri": "/sentry/stacktrace-link"}
     ]})
 }
 

@@ -271,6 +271,9 @@ pub async fn end_events_of_deleted(app: &App, integration_id: &str) -> Result<us
 
 async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
     match event.source {
+        EventSource::AzureDevOps if event.event_type == crate::repositories::push_subscriptions::PUSH_EVENT => {
+            crate::repositories::push::apply(app, event).await
+        }
         EventSource::AzureDevOps => ado_to_sentry::handle(app, event).await,
         EventSource::Sentry => sentry_to_ado::handle(app, event).await,
     }

@@ -125,9 +125,8 @@ fn environment(spec: &FunctionSpec, options: &Options, public_url: &str, aws_end
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    if spec.gets_public_urls {
-        env.push(("BRIDGE_PUBLIC_URL".into(), public_url.to_string()));
-        env.push(("BRIDGE_SENTRY_URL".into(), public_url.to_string()));
+    for name in spec.public_urls {
+        env.push((name.to_string(), public_url.to_string()));
     }
     for name in PASSED_ON {
         if let Ok(value) = std::env::var(name) {

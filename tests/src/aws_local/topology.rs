@@ -17,37 +17,40 @@ pub struct FunctionSpec {
     pub logical_id: &'static str,
     pub timeout: Duration,
     pub memory_mb: u32,
-    /// Whether the function gets `BRIDGE_PUBLIC_URL` / `BRIDGE_SENTRY_URL` (only `integrations`).
-    pub gets_public_urls: bool,
+    /// Which of `BRIDGE_PUBLIC_URL` / `BRIDGE_SENTRY_URL` the function gets.
+    pub public_urls: &'static [&'static str],
 }
+
+const NO_URLS: &[&str] = &[];
+const BOTH_URLS: &[&str] = &["BRIDGE_PUBLIC_URL", "BRIDGE_SENTRY_URL"];
 
 pub const WEBHOOK_INTAKE: FunctionSpec = FunctionSpec {
     name: "webhook-intake",
     logical_id: "WebhookIntakeFunction",
     timeout: Duration::from_secs(5),
     memory_mb: 128,
-    gets_public_urls: false,
+    public_urls: NO_URLS,
 };
 pub const WORK_ITEMS: FunctionSpec = FunctionSpec {
     name: "work-items",
     logical_id: "WorkItemsFunction",
     timeout: Duration::from_secs(15),
     memory_mb: 256,
-    gets_public_urls: false,
+    public_urls: NO_URLS,
 };
 pub const INTEGRATIONS: FunctionSpec = FunctionSpec {
     name: "integrations",
     logical_id: "IntegrationsFunction",
     timeout: Duration::from_secs(30),
     memory_mb: 256,
-    gets_public_urls: true,
+    public_urls: BOTH_URLS,
 };
 pub const SYNC_WORKER: FunctionSpec = FunctionSpec {
     name: "sync-worker",
     logical_id: "SyncWorkerFunction",
     timeout: Duration::from_secs(60),
     memory_mb: 256,
-    gets_public_urls: false,
+    public_urls: NO_URLS,
 };
 
 pub const RECONCILE: FunctionSpec = FunctionSpec {
@@ -55,10 +58,25 @@ pub const RECONCILE: FunctionSpec = FunctionSpec {
     logical_id: "ReconcileFunction",
     timeout: Duration::from_secs(120),
     memory_mb: 256,
-    gets_public_urls: true,
+    public_urls: BOTH_URLS,
 };
 
-pub const FUNCTIONS: [FunctionSpec; 5] = [WEBHOOK_INTAKE, WORK_ITEMS, INTEGRATIONS, SYNC_WORKER, RECONCILE];
+pub const REPOSITORIES: FunctionSpec = FunctionSpec {
+    name: "repositories",
+    logical_id: "RepositoriesFunction",
+    timeout: Duration::from_secs(60),
+    memory_mb: 256,
+    public_urls: &["BRIDGE_PUBLIC_URL"],
+};
+
+pub const FUNCTIONS: [FunctionSpec; 6] = [
+    WEBHOOK_INTAKE,
+    WORK_ITEMS,
+    INTEGRATIONS,
+    REPOSITORIES,
+    SYNC_WORKER,
+    RECONCILE,
+];
 
 /// `reconcile`'s schedule (the `Reconcile` event, the `ReconcileSchedule` parameter's default):
 /// `rate(5 minutes)`.
@@ -112,6 +130,15 @@ impl Entry {
     }
 }
 
+/// `/integrations/{id}/repositories…` and `/integrations/{id}/code-mappings…`: the repositories
+/// function's.
+fn is_repositories_path(path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/');
+    segments.next() == Some("integrations")
+        && segments.next().is_some()
+        && matches!(segments.next(), Some("repositories" | "code-mappings"))
+}
+
 /// The one route of the HTTP API.
 pub const ADO_HOOK_ROUTE: &str = "POST /hooks/azure-devops/{integration_id}";
 
@@ -130,14 +157,14 @@ pub fn entry(method: &Method, path: &str) -> Option<Entry> {
         });
     }
     let admin = path == "/integrations" || path.starts_with("/integrations/") || path == "/sentry/schema";
-    Some(Entry::FunctionUrl {
-        function: if admin {
-            HttpFunction::Integrations
-        } else {
-            HttpFunction::WorkItems
-        },
-        admin,
-    })
+    let function = if is_repositories_path(path) {
+        HttpFunction::Repositories
+    } else if admin {
+        HttpFunction::Integrations
+    } else {
+        HttpFunction::WorkItems
+    };
+    Some(Entry::FunctionUrl { function, admin })
 }
 
 #[cfg(test)]
@@ -164,6 +191,25 @@ mod tests {
         assert_eq!(
             entry(&Method::GET, "/sentry/schema").unwrap().function(),
             HttpFunction::Integrations
+        );
+        for path in [
+            "/integrations/x/repositories",
+            "/integrations/x/repositories/available",
+            "/integrations/x/repositories/r/releases",
+            "/integrations/x/code-mappings/m",
+        ] {
+            assert_eq!(
+                entry(&Method::GET, path).unwrap(),
+                Entry::FunctionUrl {
+                    function: HttpFunction::Repositories,
+                    admin: true
+                },
+                "{path}"
+            );
+        }
+        assert_eq!(
+            entry(&Method::GET, "/sentry/stacktrace-link").unwrap().function(),
+            HttpFunction::WorkItems
         );
         assert_eq!(
             entry(&Method::POST, "/sentry/issue-link/create").unwrap(),

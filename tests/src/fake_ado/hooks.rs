@@ -163,6 +163,12 @@ pub async fn post_to_subscriber(
 /// Delivers `resource` for `event_type` in `project_id` to every enabled matching subscription,
 /// awaiting each subscriber's answer (so tests see deliveries as soon as the change returns).
 pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: Value) {
+    deliver_described(fake, event_type, project_id, resource, Value::Null).await
+}
+
+/// [`deliver`] with a `detailedMessage`. A subscription filtered on a repository (`git.push`)
+/// gets only that repository's events.
+pub async fn deliver_described(fake: &Fake, event_type: &str, project_id: &str, resource: Value, detailed: Value) {
     let targets: Vec<(String, Value, u64)> = {
         let mut state = fake.state.lock().unwrap();
         let matching: Vec<(String, Value)> = state
@@ -171,6 +177,10 @@ pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: 
             .filter(|(_, s)| s["eventType"] == event_type && s["status"] == "enabled")
             .filter(|(_, s)| match s["publisherInputs"]["projectId"].as_str() {
                 Some(p) if !p.is_empty() => p == project_id,
+                _ => true,
+            })
+            .filter(|(_, s)| match s["publisherInputs"]["repository"].as_str() {
+                Some(r) if !r.is_empty() => resource["repository"]["id"].as_str() == Some(r),
                 _ => true,
             })
             .map(|(id, s)| (id.clone(), s.clone()))
@@ -198,7 +208,7 @@ pub async fn deliver(fake: &Fake, event_type: &str, project_id: &str, resource: 
             "eventType": event_type,
             "publisherId": "tfs",
             "message": null,
-            "detailedMessage": null,
+            "detailedMessage": detailed,
             "resource": resource,
             "resourceVersion": "1.0",
             "resourceContainers": {

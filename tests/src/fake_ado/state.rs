@@ -131,8 +131,92 @@ pub struct FakeRepository {
     pub id: String,
     pub name: String,
     pub project: String,
-    /// Newest first: `(sha, message, author email)`.
-    pub commits: Vec<(String, String, String)>,
+    /// One linear history, newest first; every branch points into it.
+    pub commits: Vec<FakeCommit>,
+    /// Branch name (no `refs/heads/`) → head sha.
+    pub branches: BTreeMap<String, String>,
+}
+
+impl FakeRepository {
+    pub fn new(id: &str, name: &str, project: &str, commits: Vec<FakeCommit>) -> Self {
+        let branches = commits
+            .first()
+            .map(|head| BTreeMap::from([("main".to_string(), head.sha.clone())]))
+            .unwrap_or_default();
+        Self {
+            id: id.into(),
+            name: name.into(),
+            project: project.into(),
+            commits,
+            branches,
+        }
+    }
+
+    pub fn commit(&self, sha: &str) -> Option<&FakeCommit> {
+        self.commits.iter().find(|c| c.sha == sha)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeCommit {
+    pub sha: String,
+    pub message: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub date: String,
+    /// The change list as the API answers it (`{item, changeType, originalPath?}`).
+    pub changes: Vec<Value>,
+    pub push_id: Option<u64>,
+}
+
+impl FakeCommit {
+    /// A commit by Jamal Hartnett adding `/src/{sha}.rs` and editing `/README.md`.
+    pub fn new(sha: &str, message: &str) -> Self {
+        Self {
+            sha: sha.into(),
+            message: message.into(),
+            author_name: "Jamal Hartnett".into(),
+            author_email: "jamal@fabrikam.example".into(),
+            date: "2026-11-20T10:00:00Z".into(),
+            changes: vec![
+                json!({"item": {"gitObjectType": "tree", "path": "/src", "isFolder": true}, "changeType": "edit"}),
+                json!({"item": {"gitObjectType": "blob", "path": format!("/src/{sha}.rs")}, "changeType": "add"}),
+                json!({"item": {"gitObjectType": "blob", "path": "/README.md"}, "changeType": "edit"}),
+            ],
+            push_id: None,
+        }
+    }
+
+    /// Commit `n` of a varied history: a multi-line message (cut in lists) and a folder, an add,
+    /// a rename with an edit (`"edit, rename"`), a delete and an edit among its changes.
+    /// [`FakeCommit::varied_patch_set`] is what Sentry should get for it.
+    pub fn varied(n: usize) -> Self {
+        let sha = format!("{:0>40x}", 0xbeef_0000_0000u64 + n as u64);
+        Self::new(&sha, &format!("Change {n}: tidy module {n}\n\nWhy: the whole body of change {n}.")).with_changes(vec![
+            json!({"item": {"gitObjectType": "tree", "path": format!("/src/mod{n}"), "isFolder": true}, "changeType": "add"}),
+            json!({"item": {"gitObjectType": "blob", "path": format!("/src/mod{n}/new.rs")}, "changeType": "add"}),
+            json!({"item": {"gitObjectType": "blob", "path": format!("/src/mod{n}/renamed.rs")}, "changeType": "edit, rename",
+                   "originalPath": format!("/src/mod{n}/old.rs")}),
+            json!({"item": {"gitObjectType": "blob", "path": format!("/docs/gone{n}.md")}, "changeType": "delete"}),
+            json!({"item": {"gitObjectType": "blob", "path": "/README.md"}, "changeType": "edit"}),
+        ])
+    }
+
+    /// The patch set Sentry should get for [`FakeCommit::varied`]`(n)`.
+    pub fn varied_patch_set(n: usize) -> Value {
+        json!([
+            {"path": format!("/src/mod{n}/new.rs"), "type": "A"},
+            {"path": format!("/src/mod{n}/old.rs"), "type": "D"},
+            {"path": format!("/src/mod{n}/renamed.rs"), "type": "A"},
+            {"path": format!("/docs/gone{n}.md"), "type": "D"},
+            {"path": "/README.md", "type": "M"}
+        ])
+    }
+
+    pub fn with_changes(mut self, changes: Vec<Value>) -> Self {
+        self.changes = changes;
+        self
+    }
 }
 
 /// Everything the fake remembers.
@@ -155,7 +239,13 @@ pub struct State {
     pub acting_as: String,
     /// This many deliveries are lost: never posted (a subscriber that was down for good).
     pub lose_deliveries: u32,
+    /// Most commits a `git.push` delivery carries (the rest only through the API).
+    pub push_payload_commits: usize,
+    pub next_push: u64,
 }
+
+/// The `fabrikam-web` repository (project Fabrikam-Fiber).
+pub const WEB_REPOSITORY_ID: &str = "3c4a3b2d-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
 
 pub const VALID_PAT: &str = "fake-valid-pat";
 /// A second credential that acts as a person (Jamal Hartnett), for changing work items by hand
@@ -180,10 +270,9 @@ impl State {
         let commits = (1..=5)
             .rev()
             .map(|n| {
-                (
-                    format!("{n:0>40}"),
-                    format!("Commit number {n}\n\nLonger body of commit {n}."),
-                    "jamal@fabrikam.example".to_string(),
+                FakeCommit::new(
+                    &format!("{n:0>40}"),
+                    &format!("Commit number {n}\n\nLonger body of commit {n}."),
                 )
             })
             .collect();
@@ -213,14 +302,25 @@ impl State {
             next_update: 1,
             subscriptions: BTreeMap::new(),
             next_notification: 1,
-            repositories: vec![FakeRepository {
-                id: "3c4a3b2d-1a2b-4c3d-8e9f-0a1b2c3d4e5f".into(),
-                name: "fabrikam-web".into(),
-                project: "Fabrikam-Fiber".into(),
-                commits,
-            }],
+            repositories: vec![
+                FakeRepository::new(WEB_REPOSITORY_ID, "fabrikam-web", "Fabrikam-Fiber", commits),
+                FakeRepository::new(
+                    "4d5b4c3e-2b3c-4d4e-9f0a-1b2c3d4e5f60",
+                    "fabrikam-api",
+                    "Fabrikam-Fiber",
+                    vec![FakeCommit::new(&"a".repeat(40), "Initial API")],
+                ),
+                FakeRepository::new(
+                    "5e6c5d4f-3c4d-4e5f-8a1b-2c3d4e5f6071",
+                    "site",
+                    "Contoso Web",
+                    vec![FakeCommit::new(&"c".repeat(40), "Initial site")],
+                ),
+            ],
+            push_payload_commits: 100,
             acting_as: BRIDGE_IDENTITY_ID.into(),
             lose_deliveries: 0,
+            next_push: 100,
         }
     }
 

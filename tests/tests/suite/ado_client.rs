@@ -477,21 +477,27 @@ async fn identities_and_git() {
     assert!(client.identities_by_email("nobody@x.example").await.unwrap().is_empty());
 
     let repositories = client.repositories().await.unwrap();
+    assert_eq!(repositories.len(), 3, "two pages, the continuation token followed");
+    assert_eq!(fake.requests_to("/_apis/git/repositories").len(), 2);
     let repo = &repositories[0];
     assert_eq!(
         (repo.name.as_str(), repo.project.name.as_str()),
         ("fabrikam-web", "Fabrikam-Fiber")
     );
     assert_eq!(client.repository(&repo.id).await.unwrap().id, repo.id);
-    let commits = client.commits(&repo.id, 3).await.unwrap();
+    let commits = client
+        .commits_from(&repo.id, shared::azure_devops::GitVersion::Branch("main"), 3)
+        .await
+        .unwrap();
     assert_eq!(commits.len(), 3);
     assert!(commits[0].comment_truncated);
     let full = client.commit(&repo.id, &commits[0].commit_id).await.unwrap();
     assert!(full.comment.contains("Longer body"));
-    let range = client
-        .commit_range(&repo.id, &format!("{:0>40}", 2), &format!("{:0>40}", 5), 100)
+    let (range, calls) = client
+        .commit_range(&repo.id, &format!("{:0>40}", 2), &format!("{:0>40}", 5))
         .await
         .unwrap();
+    assert_eq!(calls, 1);
     assert_eq!(
         range
             .iter()
@@ -499,7 +505,7 @@ async fn identities_and_git() {
             .collect::<Vec<_>>(),
         vec!["5", "4", "3"]
     );
-    let changes = client.commit_changes(&repo.id, &commits[0].commit_id).await.unwrap();
+    let (changes, _) = client.commit_changes(&repo.id, &commits[0].commit_id).await.unwrap();
     assert_eq!(changes.iter().filter(|c| !c.item.is_folder).count(), 2);
     assert!(matches!(
         client.repository("missing").await,

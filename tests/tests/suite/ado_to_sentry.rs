@@ -821,7 +821,7 @@ async fn bad_deliveries_are_refused_and_queue_nothing() {
     assert_eq!(ignored.status(), StatusCode::OK);
     assert_eq!(
         ignored.json::<Value>().await.unwrap()["reason"],
-        "event type not handled"
+        "a push without its push id or repository"
     );
     let mut unlinked = valid.clone();
     unlinked["resource"]["workItemId"] = json!(999);

@@ -80,10 +80,11 @@ async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
     .await;
     let stack = server.stack.as_ref().unwrap();
     assert!(stack.stream_stats().invocations >= 1, "{:?}", stack.stream_stats());
-    // (`reconcile` runs on its own schedule: its own test below.)
+    // (`reconcile` runs on its own schedule and `repositories` serves only its routes: their own
+    // tests below.)
     for spec in topology::FUNCTIONS
         .iter()
-        .filter(|f| f.name != topology::RECONCILE.name)
+        .filter(|f| ![topology::RECONCILE.name, topology::REPOSITORIES.name].contains(&f.name))
     {
         assert!(
             stack.function_stats(spec.name).cold_starts >= 1,
@@ -576,7 +577,7 @@ async fn template_matches_the_topology_aws_local_runs() {
         for name in ["BRIDGE_PUBLIC_URL", "BRIDGE_SENTRY_URL"] {
             assert_eq!(
                 !variables[name].is_null(),
-                spec.gets_public_urls,
+                spec.public_urls.contains(&name),
                 "{} {name}",
                 spec.name
             );
@@ -638,6 +639,7 @@ async fn template_matches_the_topology_aws_local_runs() {
         "Sentry calls it; every request is signed"
     );
     assert_eq!(auth(topology::INTEGRATIONS), "AWS_IAM", "the admin API");
+    assert_eq!(auth(topology::REPOSITORIES), "AWS_IAM", "the admin API's repositories");
 
     // The table aws-local (and every moto test) creates, against the template's.
     let table = &resources["BridgeTable"]["Properties"];
@@ -927,4 +929,88 @@ async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
         .await
         .unwrap();
     assert_eq!(mapped.status(), StatusCode::CREATED);
+}
+
+/// Repositories through the deployed functions: registered by `repositories` (its push
+/// subscription made), a push that fixes an issue taken by `webhook-intake` and applied by
+/// `sync-worker`, commits set on a release by `repositories`, a release named after a commit
+/// given its commits by the scheduled `reconcile`, and a stack-trace link answered by `work-items`.
+#[tokio::test]
+async fn repositories_work_through_the_deployed_functions() {
+    use bridge_tests::fake_ado::{FakeCommit, WEB_REPOSITORY_ID};
+    let setup = setup_on(AwsLocalSettings {
+        reconcile_every: Duration::from_secs(2),
+        ..AwsLocalSettings::default()
+    })
+    .await;
+    let server = &setup.server;
+    let base = format!("/integrations/{}", setup.integration_id);
+    let registered = server
+        .admin(reqwest::Method::POST, &format!("{base}/repositories"))
+        .json(&json!({"repository": "Fabrikam-Fiber/fabrikam-web", "sentry_projects": ["backend"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let registered: Value = registered.json().await.unwrap();
+    let push_subscription = server
+        .ado
+        .subscription_raw(registered["push_subscription_id"].as_str().unwrap());
+    assert_eq!(push_subscription.unwrap()["eventType"], "git.push");
+
+    server.sentry.add_issue("9001");
+    let fixing = FakeCommit::new(&"d".repeat(40), "Guard the divisor (fixes BACKEND-9001)");
+    server.ado.push(WEB_REPOSITORY_ID, "main", vec![fixing]).await;
+    eventually("the fixing commit noted on the issue", || {
+        server.sentry.issue("9001").comments.len() == 1
+    })
+    .await;
+
+    let release = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("{base}/repositories/{WEB_REPOSITORY_ID}/releases"),
+        )
+        .json(&json!({"version": "1.0.0", "commit": "main"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(release.status(), StatusCode::OK);
+    assert_eq!(server.sentry.release("1.0.0").unwrap().commits.len(), 6);
+
+    let next = FakeCommit::new(&"e".repeat(40), "Next change");
+    server.ado.add_commits(WEB_REPOSITORY_ID, "main", vec![next]);
+    let version = format!("backend@{}", &"e".repeat(12));
+    server.sentry.add_release(&version, &["backend"]);
+    eventually("the scheduled pass set the release's commits", || {
+        server.sentry.release(&version).is_some_and(|r| r.commits.len() == 1)
+    })
+    .await;
+
+    let mapping = json!({"sentry_project": "backend", "repository": WEB_REPOSITORY_ID, "stack_root": "app/", "source_root": "src/"});
+    let created = server
+        .admin(reqwest::Method::POST, &format!("{base}/code-mappings"))
+        .json(&mapping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let link = server.url(&format!(
+        "/sentry/stacktrace-link?installationId={}&projectSlug=backend&filename=app/a.py&lineNo=3",
+        bridge_tests::fake_sentry::INSTALLATION
+    ));
+    let response = browser.get(link).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("path=%2Fsrc%2Fa.py&version=GBmain&line=3")
+    );
+    let stack = server.stack.as_ref().unwrap();
+    assert!(stack.function_stats(topology::REPOSITORIES.name).invocations >= 2);
 }

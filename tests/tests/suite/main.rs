@@ -7,6 +7,7 @@ mod ado_to_sentry;
 mod aws_local;
 mod partitions;
 mod reconcile;
+mod repositories;
 mod secrets;
 mod sentry_client;
 mod sentry_to_ado;

@@ -272,10 +272,15 @@ async fn repositories(store: Store) {
         id: id.into(),
         name: format!("repo-{id}"),
         project: "Fabrikam".into(),
+        project_id: "p1".into(),
         url: format!("https://dev.azure.com/contoso/Fabrikam/_git/repo-{id}"),
+        default_branch: "main".into(),
         sentry_name: format!("contoso/repo-{id}"),
+        sentry_projects: vec!["backend".into()],
         push_subscription_id: None,
-        last_seen_head: None,
+        heads: Default::default(),
+        last_release: None,
+        releases_seen: Default::default(),
         created_at: 1,
         updated_at: 1,
         version: 0,
@@ -301,7 +306,7 @@ async fn repositories(store: Store) {
         vec!["r1", "r2"],
         "only repositories, not other records of the integration"
     );
-    r1.last_seen_head = Some("abc".into());
+    r1.heads.insert("main".into(), "abc".into());
     store.update_repository(&mut r1).await.unwrap();
     assert_eq!(
         store
@@ -309,10 +314,42 @@ async fn repositories(store: Store) {
             .await
             .unwrap()
             .unwrap()
-            .last_seen_head
-            .as_deref(),
+            .heads
+            .get("main")
+            .map(String::as_str),
         Some("abc")
     );
+    let mut mapping = shared::records::CodeMapping {
+        integration_id: "i1".into(),
+        id: "m1".into(),
+        sentry_project: "backend".into(),
+        repository: "r1".into(),
+        branch: "main".into(),
+        stack_root: "app/".into(),
+        source_root: "src/".into(),
+        created_at: 1,
+        version: 0,
+    };
+    store.create_code_mapping(&mut mapping).await.unwrap();
+    assert_eq!(store.list_code_mappings("i1").await.unwrap(), vec![mapping.clone()]);
+    assert_eq!(
+        store.list_repositories("i1").await.unwrap().len(),
+        2,
+        "code mappings are not repositories"
+    );
+    store.delete_code_mapping("i1", "m1").await.unwrap();
+    assert!(store.list_code_mappings("i1").await.unwrap().is_empty());
+    let mut fixed = shared::records::FixComment {
+        integration_id: "i1".into(),
+        sentry_issue_id: "77".into(),
+        commit_id: "abc".into(),
+        posted_at: 1,
+        version: 0,
+    };
+    assert!(!store.fix_comment_posted("i1", "77", "abc").await.unwrap());
+    store.record_fix_comment(&mut fixed.clone()).await.unwrap();
+    store.record_fix_comment(&mut fixed).await.unwrap();
+    assert!(store.fix_comment_posted("i1", "77", "abc").await.unwrap());
     store.delete_repository("i1", "r1").await.unwrap();
     assert!(store.get_repository("i1", "r1").await.unwrap().is_none());
 }

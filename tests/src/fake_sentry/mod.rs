@@ -1,6 +1,9 @@
 //! A stateful fake Sentry on a free loopback port: issues with status and assignee, members,
 //! comments (with Sentry's duplicate-comment rule), bearer-token checks, recorded calls and
-//! injectable failures.
+//! injectable failures; releases with their commits ([`releases`]).
+
+mod releases;
+pub use releases::FakeRelease;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +29,8 @@ pub struct FakeIssue {
     /// `user:{id}` or `None`.
     pub assigned_to: Option<String>,
     pub comments: Vec<(String, String)>,
+    /// `BACKEND-{id}` unless set otherwise.
+    pub short_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +56,7 @@ struct Inner {
     next_comment: u64,
     /// Tokens accepted besides [`TOKEN`].
     extra_tokens: Vec<String>,
+    releases: Vec<FakeRelease>,
 }
 
 #[derive(Clone)]
@@ -104,6 +110,8 @@ impl FakeSentry {
                 "/api/0/sentry-app-installations/{uuid}/external-issues/{id}/",
                 axum::routing::delete(unlink_external),
             )
+            .route("/api/0/organizations/{org}/shortids/{short_id}/", get(short_id))
+            .merge(releases::routes())
             .layer(axum::middleware::from_fn_with_state(inner.clone(), gate))
             .with_state(inner.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -119,6 +127,7 @@ impl FakeSentry {
             id.into(),
             FakeIssue {
                 status: "unresolved".into(),
+                short_id: format!("BACKEND-{id}"),
                 ..Default::default()
             },
         );
@@ -176,7 +185,7 @@ impl FakeSentry {
 
 async fn gate(State(inner): State<Shared>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
     {
         let mut inner = inner.lock().unwrap();
         inner.calls.push(Call {
@@ -238,7 +247,24 @@ fn issue_json(inner: &Inner, id: &str, issue: &FakeIssue) -> Value {
             .unwrap_or_default();
         json!({"type": "user", "id": user, "name": email, "email": email})
     });
-    json!({"id": id, "status": issue.status, "assignedTo": assigned_to})
+    json!({"id": id, "shortId": issue.short_id, "status": issue.status, "assignedTo": assigned_to})
+}
+
+/// `GET …/shortids/{short_id}/`: the issue a short id names in this organization.
+async fn short_id(State(inner): State<Shared>, Path((org, short_id)): Path<(String, String)>) -> Response {
+    let inner = inner.lock().unwrap();
+    let found = inner
+        .issues
+        .iter()
+        .find(|(_, issue)| issue.short_id.eq_ignore_ascii_case(&short_id));
+    match found {
+        Some((id, issue)) => axum::Json(json!({
+            "organizationSlug": org, "projectSlug": "backend", "groupId": id, "shortId": issue.short_id,
+            "group": issue_json(&inner, id, issue)
+        }))
+        .into_response(),
+        None => not_found(),
+    }
 }
 
 /// `GET …/issues/?group=1&group=2…`: those issues, as the issue stream serializes them (at most

@@ -1,0 +1,176 @@
+//! `POST /integrations/{id}/repositories/{repo_id}/releases`: a Sentry release (made if missing)
+//! gets the commits of `previous_commit..commit` — without `previous_commit`, from the head of
+//! the last release this repository set commits for; the first release gets the newest 20.
+//! Set-commits replaces, so the same call again leaves the same list.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Opened, check_projects, commits, load_repository, open};
+use crate::App;
+use crate::clock;
+use crate::error::ApiError;
+use crate::http::JsonBody;
+use crate::records::{ReleaseRange, Repository};
+use crate::retry::ConflictRetries;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub version: String,
+    /// The release's head: a commit id (full or 7+ hex) or a branch.
+    pub commit: String,
+    pub previous_commit: Option<String>,
+    pub projects: Option<Vec<String>>,
+}
+
+/// What a release got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseOutcome {
+    pub version: String,
+    pub commits: usize,
+    pub head: String,
+    pub base: Option<String>,
+    /// Calls made to each side.
+    pub calls: ReleaseCalls,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReleaseCalls {
+    pub azure_devops: u32,
+    pub sentry: u32,
+}
+
+/// Sentry's rules for a version: not empty, at most 200 characters, no `/`, no line breaks or
+/// tabs, not `.` or `..`.
+pub fn check_version(version: &str) -> Result<(), String> {
+    let refused = version.trim().is_empty()
+        || version.chars().count() > 200
+        || version.contains(['/', '\n', '\r', '\t'])
+        || version == "."
+        || version == "..";
+    if refused {
+        Err(format!(
+            "version: \"{version}\" is not a Sentry release version (1–200 characters, no '/', no line breaks)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets the commits of `request.version`; returns what it got. `repository` is the record as
+/// read; the one saved (with the new `last_release`) is returned too.
+pub async fn set_commits(
+    app: &App,
+    opened: &Opened,
+    repository: &Repository,
+    request: &ReleaseRequest,
+) -> Result<(ReleaseOutcome, Repository), ApiError> {
+    check_version(&request.version).map_err(ApiError::invalid)?;
+    let projects = request
+        .projects
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| repository.sentry_projects.clone());
+    if projects.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "projects: none given, and repository {} has no sentry_projects",
+            repository.id
+        )));
+    }
+    check_projects("projects", &projects)?;
+    let ado = &opened.connection.ado;
+    let mut calls = ReleaseCalls::default();
+    let (head, resolve_calls) = commits::resolve(ado, repository, &request.commit).await?;
+    calls.azure_devops += resolve_calls;
+    let head = head.ok_or_else(|| {
+        ApiError::invalid(format!(
+            "commit: \"{}\" is neither a commit nor a branch of {}",
+            request.commit, repository.sentry_name
+        ))
+    })?;
+    let base = match &request.previous_commit {
+        Some(previous) => {
+            let (found, resolve_calls) = commits::resolve(ado, repository, previous).await?;
+            calls.azure_devops += resolve_calls;
+            Some(found.ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "previous_commit: \"{previous}\" is not a commit of {}",
+                    repository.sentry_name
+                ))
+            })?)
+        }
+        None => match &repository.last_release {
+            // The same release again: the same range.
+            Some(last) if last.version == request.version => last.base.clone(),
+            Some(last) => Some(last.head.clone()),
+            None => None,
+        },
+    };
+    let (listed, range_calls) = commits::range(ado, repository, base.as_deref(), &head).await?;
+    calls.azure_devops += range_calls;
+    let (sentry_commits, detail_calls) = commits::in_sentry_form(ado, repository, listed).await?;
+    calls.azure_devops += detail_calls;
+
+    let sentry = &opened.connection.sentry;
+    sentry.ensure_release(&request.version, &projects).await?;
+    sentry.set_release_commits(&request.version, &sentry_commits).await?;
+    calls.sentry += 2;
+
+    let range = ReleaseRange {
+        version: request.version.clone(),
+        head: head.clone(),
+        base: base.clone(),
+    };
+    let saved = record_release(app, repository, range).await?;
+    tracing::info!(
+        integration = %repository.integration_id, repository = %repository.id, version = %request.version,
+        commits = sentry_commits.len(), head = %head, base = ?base, "release commits set"
+    );
+    let outcome = ReleaseOutcome {
+        version: request.version.clone(),
+        commits: sentry_commits.len(),
+        head,
+        base,
+        calls,
+    };
+    Ok((outcome, saved))
+}
+
+/// Saves `range` as the repository's last release (read again on a conflict: a push may have
+/// moved a head meanwhile).
+async fn record_release(app: &App, repository: &Repository, range: ReleaseRange) -> Result<Repository, StoreError> {
+    let mut current = repository.clone();
+    let mut retries = ConflictRetries::new();
+    loop {
+        current.last_release = Some(range.clone());
+        current.updated_at = clock::now_ms();
+        match app.store.update_repository(&mut current).await {
+            Err(StoreError::Conflict) if retries.another() => {
+                current = app
+                    .store
+                    .get_repository(&repository.integration_id, &repository.id)
+                    .await?
+                    .ok_or(StoreError::Conflict)?;
+            }
+            Err(error) => return Err(error),
+            Ok(()) => return Ok(current),
+        }
+    }
+}
+
+pub async fn set_commits_route(
+    State(app): State<Arc<App>>,
+    Path((id, repo_id)): Path<(String, String)>,
+    JsonBody(request): JsonBody<ReleaseRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    check_version(&request.version).map_err(ApiError::invalid)?;
+    let opened = open(&app, &id).await?;
+    let repository = load_repository(&app, &id, &repo_id).await?;
+    let (outcome, _) = set_commits(&app, &opened, &repository, &request).await?;
+    Ok(axum::Json(serde_json::json!(outcome)))
+}
