@@ -13,6 +13,7 @@ async fn main() {
     for issue in ["1", "2", "3", "77"] {
         sentry.add_issue(issue);
     }
+    let repository = fake_ado::WEB_REPOSITORY_ID;
     println!("fake Azure DevOps organization: {}", ado.org_url());
     println!("  PAT: {} (the bridge's)", fake_ado::VALID_PAT);
     println!(
@@ -21,7 +22,10 @@ async fn main() {
     );
     println!("  projects: Fabrikam-Fiber (Agile), Contoso Web (Basic), Archive (Agile)");
     println!(
-        "fake Sentry: {} (organization `{}`, token {}, issues 1, 2, 3, 77)",
+        "  repositories: Fabrikam-Fiber/fabrikam-web ({repository}), Fabrikam-Fiber/fabrikam-api, Contoso Web/site"
+    );
+    println!(
+        "fake Sentry: {} (organization `{}`, token {}, issues 1, 2, 3, 77 = BACKEND-1, BACKEND-2, …)",
         sentry.base_url(),
         fake_sentry::ORG,
         fake_sentry::TOKEN
@@ -50,6 +54,13 @@ async fn main() {
         fake_sentry::TOKEN,
         sentry.base_url(),
         fake_sentry::ORG
+    );
+    println!("push a commit that fixes Sentry issue 77 (after registering the repository):");
+    println!(
+        "  curl -s -u :{} -X POST '{}/_apis/git/repositories/{repository}/pushes?api-version=7.1' \\\n    \
+         -H 'content-type: application/json' -d '{{\"refUpdates\":[{{\"name\":\"refs/heads/main\"}}],\"commits\":[{{\"comment\":\"Guard the divisor (Fixes BACKEND-77)\"}}]}}'",
+        fake_ado::PERSON_PAT,
+        ado.org_url()
     );
     let _ = tokio::signal::ctrl_c().await;
 }

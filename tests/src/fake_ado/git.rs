@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::state::{FakeCommit, FakeRepository, State as FakeState};
-use super::{Fake, FakeAdo, ado_error, json_body};
+use super::{Fake, FakeAdo, acts_as_person, ado_error, json_body};
 
 /// Repositories per page of the list (so every listing follows a continuation token).
 const REPOSITORIES_PER_PAGE: usize = 2;
@@ -246,6 +246,69 @@ pub async fn commits_batch(
         .map(|c| commit_json(&state, repository, c, true))
         .collect();
     list(value)
+}
+
+/// `POST …/git/repositories/{repo}/pushes` (the real API's shape, simplified): commits with a
+/// `comment` each (oldest first, as Azure DevOps takes them) onto the branch of
+/// `refUpdates[0].name`; shas are made up. Delivers `git.push` like a push from a person's clone.
+pub async fn create_push(
+    State(fake): State<Fake>,
+    Path((_org, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = match json_body(&body) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let branch = request["refUpdates"][0]["name"]
+        .as_str()
+        .unwrap_or("refs/heads/main")
+        .trim_start_matches("refs/heads/")
+        .to_string();
+    let messages: Vec<String> = request["commits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["comment"].as_str().map(str::to_string))
+        .collect();
+    if messages.is_empty() {
+        return ado_error(
+            StatusCode::BAD_REQUEST,
+            "A push needs at least one commit with a comment.",
+            "InvalidArgumentValueException",
+        );
+    }
+    let person = {
+        let state = fake.state.lock().unwrap();
+        if let Err(response) = find(&state, &repo) {
+            return response;
+        }
+        match state.identity_by_id(super::PERSON_IDENTITY_ID) {
+            Some(person) if acts_as_person(&headers) => person.clone(),
+            _ => state.acting_identity(),
+        }
+    };
+    let commits: Vec<FakeCommit> = messages
+        .iter()
+        .rev()
+        .map(|message| {
+            let sha = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())[..40].to_string();
+            let mut commit = FakeCommit::new(&sha, message);
+            commit.author_name = person.display_name.clone();
+            commit.author_email = person.email.clone();
+            commit
+        })
+        .collect();
+    let head = commits[0].sha.clone();
+    let push_id = FakeAdo::from_shared(fake).push(&repo, &branch, commits).await;
+    (
+        StatusCode::CREATED,
+        axum::Json(
+            json!({"pushId": push_id, "refUpdates": [{"name": format!("refs/heads/{branch}"), "newObjectId": head}]}),
+        ),
+    )
+        .into_response()
 }
 
 impl FakeAdo {

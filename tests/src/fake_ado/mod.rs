@@ -104,6 +104,17 @@ impl FakeAdo {
         Self { address, shared }
     }
 
+    pub(crate) fn from_shared(shared: Fake) -> Self {
+        let address = shared.state.lock().unwrap().base_url.clone();
+        let address = address
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .expect("the fake's own address");
+        Self { address, shared }
+    }
+
     /// The organization URL (`http://127.0.0.1:port/fabrikam`).
     pub fn org_url(&self) -> String {
         format!("http://{}/{ORG}", self.address)
@@ -396,6 +407,7 @@ fn router(fake: Fake) -> Router {
             "/{org}/_apis/git/repositories/{repo}/commitsbatch",
             post(git::commits_batch),
         )
+        .route("/{org}/_apis/git/repositories/{repo}/pushes", post(git::create_push))
         .fallback(|| async {
             ado_error(
                 StatusCode::NOT_FOUND,
