@@ -1,14 +1,20 @@
 //! A `git.push` delivery: what the inbox keeps of it and what the worker reads. The kept copy
-//! holds the push id, the repository, the ref updates, the commits (each message cut to
-//! [`KEPT_MESSAGE_CHARS`], marked truncated so the worker reads it whole) and the number of
-//! commits Azure DevOps says the push has (`detailedMessage`: "… pushed 3 commits to …"), so an
-//! incomplete commit list is known.
+//! holds the push id, the repository, the ref updates, the commits that may say they fix an issue
+//! (each message cut to [`KEPT_MESSAGE_CHARS`], marked truncated so the worker reads it whole; the
+//! others need nothing and are not kept, so a push of any size stays one small item), how many
+//! commits the delivery carried, and how many Azure DevOps says the push has (`detailedMessage`:
+//! "… pushed 3 commits to …"), so an incomplete commit list is known.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Longest commit message kept in the inbox (the worker reads a longer one from the API).
 pub const KEPT_MESSAGE_CHARS: usize = 2000;
+/// Most commits kept of one delivery; a push with more that may fix something is read from the API.
+pub const KEPT_COMMITS: usize = 100;
+/// A delivery carrying this many commits may have been cut by Azure DevOps (its limit is not
+/// documented): the push's commits are read from the API.
+pub const PAYLOAD_COMMITS_CUT_AT: usize = 100;
 const NO_COMMIT: &str = "0000000000000000000000000000000000000000";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,10 +43,24 @@ pub struct Push {
     pub push_id: u64,
     pub repository_id: String,
     pub ref_updates: Vec<RefUpdate>,
+    /// The carried commits that may fix an issue (see [`PushCommit::may_fix`]), at most [`KEPT_COMMITS`].
     pub commits: Vec<PushCommit>,
+    /// How many commits the delivery carried.
+    #[serde(default)]
+    pub carried_commits: usize,
+    /// More commits that may fix an issue were carried than kept.
+    #[serde(default)]
+    pub commits_dropped: bool,
     /// How many commits Azure DevOps says the push has, when it says.
     #[serde(default)]
     pub stated_commits: Option<usize>,
+}
+
+impl PushCommit {
+    /// Whether the commit may name an issue it fixes: its (kept) message does, or was cut.
+    pub fn may_fix(&self) -> bool {
+        self.message_truncated || !super::fixes::fixed_short_ids(&self.message).is_empty()
+    }
 }
 
 fn text(value: &Value) -> String {
@@ -81,7 +101,7 @@ pub fn parse(body: &Value) -> Result<Push, String> {
             new_object_id: text(&r["newObjectId"]),
         })
         .collect();
-    let commits = resource["commits"]
+    let carried: Vec<PushCommit> = resource["commits"]
         .as_array()
         .into_iter()
         .flatten()
@@ -97,12 +117,18 @@ pub fn parse(body: &Value) -> Result<Push, String> {
             })
         })
         .collect();
+    let carried_commits = carried.len();
+    let mut commits: Vec<PushCommit> = carried.into_iter().filter(PushCommit::may_fix).collect();
+    let commits_dropped = commits.len() > KEPT_COMMITS;
+    commits.truncate(KEPT_COMMITS);
     Ok(Push {
         event_id,
         push_id,
         repository_id,
         ref_updates,
         commits,
+        carried_commits,
+        commits_dropped,
         stated_commits: stated_commits(&body["detailedMessage"]),
     })
 }
@@ -113,9 +139,13 @@ impl Push {
         format!("ado:push:{integration_id}:{}:{}", self.repository_id, self.push_id)
     }
 
-    /// The commit list carries fewer commits than the push has: read them from the API.
+    /// The delivery carried fewer commits than the push has (it says so, or carried as many as
+    /// Azure DevOps may cut a list at), or more that may fix an issue than were kept: the push's
+    /// commits are read from the API.
     pub fn is_incomplete(&self) -> bool {
-        self.stated_commits.is_some_and(|stated| stated > self.commits.len())
+        self.stated_commits.is_some_and(|stated| stated > self.carried_commits)
+            || self.carried_commits >= PAYLOAD_COMMITS_CUT_AT
+            || self.commits_dropped
     }
 
     /// Each branch the push moved: its name (no `refs/heads/`) and its new head (`None`: deleted).
@@ -158,7 +188,12 @@ mod tests {
         let push = parse(&fixture()).unwrap();
         assert_eq!(push.push_id, 14);
         assert_eq!(push.repository_id, "278d5cd2-584d-4b63-824a-2ba458937249");
-        assert_eq!(push.commits.len(), 2);
+        assert_eq!(push.carried_commits, 2);
+        assert_eq!(
+            push.commits.len(),
+            1,
+            "only the commit that says it fixes something is kept"
+        );
         assert_eq!(push.commits[0].message, "Fix division by zero (Fixes ACME-API-1F)");
         assert_eq!(push.stated_commits, Some(2));
         assert!(!push.is_incomplete());
@@ -179,6 +214,22 @@ mod tests {
         assert!(parse(&body).unwrap().is_incomplete());
         body["detailedMessage"] = json!({"text": "Jamal Hartnett pushed updates to Fabrikam-Fiber-Git:main."});
         assert_eq!(parse(&body).unwrap().stated_commits, None);
+    }
+
+    #[test]
+    fn a_delivery_as_long_as_azure_devops_may_cut_is_read_again_and_keeps_few_commits() {
+        let mut body = fixture();
+        let commit = body["resource"]["commits"][1].clone();
+        body["resource"]["commits"] = Value::Array(vec![commit; PAYLOAD_COMMITS_CUT_AT]);
+        body["detailedMessage"] = Value::Null;
+        let push = parse(&body).unwrap();
+        assert!(push.is_incomplete());
+        assert!(push.commits.is_empty(), "none of them fixes anything");
+        let fixing = fixture()["resource"]["commits"][0].clone();
+        body["resource"]["commits"] = Value::Array(vec![fixing; KEPT_COMMITS + 1]);
+        let push = parse(&body).unwrap();
+        assert_eq!(push.commits.len(), KEPT_COMMITS);
+        assert!(push.commits_dropped && push.is_incomplete());
     }
 
     #[test]

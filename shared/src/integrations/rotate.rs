@@ -53,11 +53,16 @@ pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
     let before = repositories.clone();
     crate::repositories::push_subscriptions::replace_all(&client, &mut repositories, &url, &secrets.webhook_secret)
         .await?;
-    for (mut repository, old) in repositories.into_iter().zip(before) {
-        if repository.push_subscription_id != old.push_subscription_id {
-            repository.updated_at = now;
-            app.store.update_repository(&mut repository).await?;
-        }
+    for (repository, old) in repositories.iter().zip(&before) {
+        let made = repository.push_subscription_id.clone();
+        crate::repositories::update_repository_with(&app, old, |r| {
+            let remade = made != old.push_subscription_id;
+            if remade {
+                r.push_subscription_id = made.clone();
+            }
+            remade
+        })
+        .await?;
     }
     integration.azure_devops.subscriptions = subscriptions;
     integration.azure_devops.rotation_unfinished = false;

@@ -235,7 +235,7 @@ async fn run(
     }
     // New Sentry releases named after a commit get their commits (noted, not fatal: the links
     // are reconciled all the same).
-    match crate::repositories::watch::check_releases(app, &opened, &mut report.calls).await {
+    match crate::repositories::watch::check_releases(app, &opened, budget, &mut report.calls).await {
         Ok(releases) => report.releases = releases,
         Err(error) => report.releases_error = Some(error),
     }

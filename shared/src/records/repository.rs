@@ -28,6 +28,9 @@ pub struct Repository {
     /// Each branch's head as the last push delivered it (branch name without `refs/heads/`).
     #[serde(default)]
     pub heads: BTreeMap<String, String>,
+    /// The push that set each head (a later push id wins; an older one arriving late is ignored).
+    #[serde(default)]
+    pub head_pushes: BTreeMap<String, u64>,
     /// The last release this repository set commits for.
     #[serde(default)]
     pub last_release: Option<ReleaseRange>,

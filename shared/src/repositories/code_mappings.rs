@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{check_projects, load_repository};
+use super::check_projects;
 use crate::App;
 use crate::clock;
 use crate::domain::stacktrace::normalize;
@@ -61,7 +61,7 @@ pub async fn create(
     check_projects("sentry_project", std::slice::from_ref(&body.sentry_project))?;
     check_root("stack_root", &body.stack_root)?;
     check_root("source_root", &body.source_root)?;
-    let repository = load_repository(&app, &id, &body.repository).await.map_err(|_| {
+    let repository = app.store.get_repository(&id, &body.repository).await?.ok_or_else(|| {
         ApiError::invalid(format!(
             "repository: {} is not registered (POST /integrations/{id}/repositories first)",
             body.repository

@@ -84,7 +84,17 @@ pub async fn range(
 ) -> Result<(Vec<CommitRef>, u32), AdoError> {
     match base {
         Some(base) if base.eq_ignore_ascii_case(head) => Ok((Vec::new(), 0)),
-        Some(base) => client.commit_range(&repository.id, base, head).await,
+        Some(base) => {
+            // Which of `itemVersion` and `compareVersion` is the head is not settled (Azure
+            // DevOps' own example and Sentry's integration disagree): the range is the answer that
+            // holds the head, asked the other way round only if the first does not.
+            let (listed, calls) = client.commit_range(&repository.id, base, head).await?;
+            if holds(&listed, head) {
+                return Ok((listed, calls));
+            }
+            let (reversed, more) = client.commit_range(&repository.id, head, base).await?;
+            Ok((if holds(&reversed, head) { reversed } else { listed }, calls + more))
+        }
         None => {
             let listed = client
                 .commits_from(&repository.id, GitVersion::Commit(head), FIRST_RELEASE_COMMITS)
@@ -92,6 +102,10 @@ pub async fn range(
             Ok((listed, 1))
         }
     }
+}
+
+fn holds(listed: &[CommitRef], sha: &str) -> bool {
+    listed.iter().any(|c| c.commit_id.eq_ignore_ascii_case(sha))
 }
 
 /// The full message of a listed commit (read again when the list cut it short).
@@ -114,15 +128,14 @@ async fn detail(
 ) -> Result<(SentryCommit, u32), AdoError> {
     let (message, message_calls) = full_message(client, &repository.id, &commit).await?;
     let (changes, change_calls) = client.commit_changes(&repository.id, &commit.commit_id).await?;
-    let sentry = SentryCommit {
-        id: commit.commit_id,
-        repository: repository.sentry_name.clone(),
+    let sentry = SentryCommit::new(
+        commit.commit_id,
+        repository.sentry_name.clone(),
         message,
-        author_name: commit.author.name,
-        author_email: commit.author.email,
-        timestamp: commit.author.date,
-        patch_set: patch_set(&changes),
-    };
+        (commit.author.name, commit.author.email),
+        commit.author.date,
+        patch_set(&changes),
+    );
     Ok((sentry, message_calls + change_calls))
 }
 

@@ -80,6 +80,38 @@ pub(crate) async fn load_repository(app: &App, id: &str, repo_id: &str) -> Resul
         .ok_or_else(|| ApiError::not_found(format!("no repository {repo_id} registered for integration {id}")))
 }
 
+/// Applies `change` to the repository and saves it, reading it again on a conflict (a push, a
+/// release or reconciliation may have moved it on). `change` returns whether it changed anything
+/// (nothing changed: nothing written). Returns the record as saved (as read, if it is gone).
+pub async fn update_repository_with(
+    app: &App,
+    repository: &Repository,
+    change: impl Fn(&mut Repository) -> bool,
+) -> Result<Repository, StoreError> {
+    let mut current = repository.clone();
+    let mut retries = crate::retry::ConflictRetries::new();
+    loop {
+        if !change(&mut current) {
+            return Ok(current);
+        }
+        current.updated_at = clock::now_ms();
+        match app.store.update_repository(&mut current).await {
+            Ok(()) => return Ok(current),
+            Err(StoreError::Conflict) if retries.another() => {
+                match app
+                    .store
+                    .get_repository(&repository.integration_id, &repository.id)
+                    .await?
+                {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(repository.clone()),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 pub fn view(repository: &Repository) -> Value {
     json!({
         "id": repository.id,
@@ -233,6 +265,7 @@ async fn register(
         sentry_projects: body.sentry_projects,
         push_subscription_id: None,
         heads: Default::default(),
+        head_pushes: Default::default(),
         last_release: None,
         releases_seen: Default::default(),
         created_at: now,
@@ -252,21 +285,37 @@ async fn register(
     Ok((StatusCode::CREATED, axum::Json(view(&repository))).into_response())
 }
 
+/// Makes the push subscription and records it on the repository — unless another registration
+/// (or reconciliation) recorded one meanwhile: then this one is deleted again and theirs stays.
 async fn finish_subscribing(
     app: &App,
     opened: &Opened,
     repository: &mut Repository,
     url: &str,
 ) -> Result<(), ApiError> {
-    let subscription =
-        push_subscriptions::subscribe(&opened.connection.ado, repository, url, &opened.secrets.webhook_secret).await?;
-    repository.push_subscription_id = Some(subscription.clone());
-    repository.updated_at = clock::now_ms();
-    if let Err(error) = app.store.update_repository(repository).await {
-        let _ = opened.connection.ado.delete_subscription(&subscription).await;
-        return Err(error.into());
+    let ado = &opened.connection.ado;
+    let subscription = push_subscriptions::subscribe(ado, repository, url, &opened.secrets.webhook_secret).await?;
+    let mut retries = crate::retry::ConflictRetries::new();
+    loop {
+        if repository.push_subscription_id.is_some() {
+            if let Err(error) = ado.delete_subscription(&subscription).await {
+                tracing::warn!(subscription = %subscription, %error, "a second push subscription is left; reconciliation will not use it");
+            }
+            return Ok(());
+        }
+        repository.push_subscription_id = Some(subscription.clone());
+        repository.updated_at = clock::now_ms();
+        match app.store.update_repository(repository).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict) if retries.another() => {
+                *repository = load_repository(app, &repository.integration_id, &repository.id).await?;
+            }
+            Err(error) => {
+                let _ = ado.delete_subscription(&subscription).await;
+                return Err(error.into());
+            }
+        }
     }
-    Ok(())
 }
 
 /// `DELETE /integrations/{id}/repositories/{repo_id}`: the push subscription, the repository's

@@ -5,13 +5,15 @@
 //! issue itself when the commit reaches a release.
 
 use crate::App;
-use crate::azure_devops::AdoClient;
+use crate::azure_devops::AdoError;
 use crate::clock;
+use crate::connections::Connection;
 use crate::domain::fixes::fixed_short_ids;
 use crate::domain::push::{Push, PushCommit};
 use crate::failure::Failure;
 use crate::records::{FixComment, InboxEvent, Repository};
-use crate::retry::ConflictRetries;
+use crate::repositories::update_repository_with;
+use crate::sentry::SentryError;
 use crate::store::StoreError;
 
 /// The comment a fixing commit leaves on the issue (the same text for the same commit, so
@@ -58,8 +60,8 @@ pub async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure
     let commits = if push.is_incomplete() {
         let (listed, _) = connection.ado.push_commits(&repository.id, push.push_id).await?;
         notes.push(format!(
-            "the delivery carried {} of the push's commits; {} read from Azure DevOps",
-            push.commits.len(),
+            "the delivery carried {} commits; the push's {} read from Azure DevOps",
+            push.carried_commits,
             listed.len()
         ));
         listed
@@ -71,90 +73,175 @@ pub async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure
                 author_name: c.author.name,
                 author_email: c.author.email,
             })
+            .filter(PushCommit::may_fix)
             .collect()
     } else {
         push.commits.clone()
     };
-    let branch = push.branch();
+    let noting = Noting {
+        app,
+        connection: &connection,
+        repository: &repository,
+        event_id: &event.id,
+        branch: push.branch(),
+    };
     for commit in &commits {
-        let message = full_message(&connection.ado, &repository, commit).await?;
-        for short_id in fixed_short_ids(&message) {
-            let Some(issue) = connection.sentry.issue_of_short_id(&short_id).await? else {
-                notes.push(format!(
-                    "{short_id} (commit {}) is no issue of this organization",
-                    commit.commit_id
-                ));
-                continue;
-            };
-            if app
-                .store
-                .fix_comment_posted(&integration.id, &issue, &commit.commit_id)
-                .await?
-            {
-                continue;
-            }
-            let text = fix_comment(&repository, commit, &message, branch.as_deref());
-            match connection.sentry.add_comment(&issue, &text).await {
-                Ok(_) => {}
-                // Posted by an attempt that stopped before recording it.
-                Err(error) if error.is_duplicate_comment() => {}
-                Err(error) => return Err(error.into()),
-            }
-            app.store
-                .record_fix_comment(&mut FixComment {
-                    integration_id: integration.id.clone(),
-                    sentry_issue_id: issue.clone(),
-                    commit_id: commit.commit_id.clone(),
-                    posted_at: clock::now_ms(),
-                    version: 0,
-                })
-                .await?;
-            tracing::info!(integration = %integration.id, issue = %issue, commit = %commit.commit_id, "fixing commit noted on the Sentry issue");
-            notes.push(format!("commit {} noted on {short_id}", commit.commit_id));
-        }
+        noting.commit(commit, &mut notes).await?;
     }
     Ok(notes)
 }
 
-/// The message, read whole when the delivery (or the list) cut it and a keyword may be past the cut.
-async fn full_message(client: &AdoClient, repository: &Repository, commit: &PushCommit) -> Result<String, Failure> {
-    if commit.message_truncated {
-        Ok(client.commit(&repository.id, &commit.commit_id).await?.comment)
-    } else {
-        Ok(commit.message.clone())
+/// What noting one push's commits needs.
+struct Noting<'a> {
+    app: &'a App,
+    connection: &'a Connection,
+    repository: &'a Repository,
+    event_id: &'a str,
+    branch: Option<String>,
+}
+
+/// A Sentry failure that must wait for a retry (the rest are noted and the push goes on).
+fn must_wait(error: &SentryError) -> bool {
+    error.is_transient() || matches!(error, SentryError::Auth { .. })
+}
+
+impl Noting<'_> {
+    /// Notes `commit` on every issue it says it fixes. Only a failure worth retrying is returned;
+    /// anything else about one commit or issue is noted and the others go on.
+    async fn commit(&self, commit: &PushCommit, notes: &mut Vec<String>) -> Result<(), Failure> {
+        let message = self.full_message(commit, notes).await?;
+        for short_id in fixed_short_ids(&message) {
+            let issue = match self.connection.sentry.issue_of_short_id(&short_id).await {
+                Ok(Some(issue)) => issue,
+                Ok(None) => {
+                    notes.push(format!(
+                        "{short_id} (commit {}) is no issue of this organization",
+                        commit.commit_id
+                    ));
+                    continue;
+                }
+                Err(error) if must_wait(&error) => return Err(error.into()),
+                Err(error) => {
+                    notes.push(format!("{short_id}: {error}"));
+                    continue;
+                }
+            };
+            self.note(commit, &message, &short_id, &issue, notes).await?;
+        }
+        Ok(())
+    }
+
+    /// The message, read whole when the delivery (or the list) cut it and a keyword may be past
+    /// the cut; the cut one if the commit cannot be read.
+    async fn full_message(&self, commit: &PushCommit, notes: &mut Vec<String>) -> Result<String, Failure> {
+        if !commit.message_truncated {
+            return Ok(commit.message.clone());
+        }
+        match self.connection.ado.commit(&self.repository.id, &commit.commit_id).await {
+            Ok(full) => Ok(full.comment),
+            Err(error @ AdoError::NotFound { .. }) => {
+                notes.push(format!(
+                    "commit {}: its whole message could not be read ({error})",
+                    commit.commit_id
+                ));
+                Ok(commit.message.clone())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// One comment on `issue` for `commit`: claimed first, so a second push of the same commit
+    /// (or a second worker) does not post it again; an attempt of this event that stopped after
+    /// posting is recognised by the commit id on the issue.
+    async fn note(
+        &self,
+        commit: &PushCommit,
+        message: &str,
+        short_id: &str,
+        issue: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Failure> {
+        let mut claim = FixComment {
+            integration_id: self.repository.integration_id.clone(),
+            sentry_issue_id: issue.to_string(),
+            commit_id: commit.commit_id.clone(),
+            claimed_by: self.event_id.to_string(),
+            posted: false,
+            posted_at: 0,
+            version: 0,
+        };
+        if let Some(existing) = self.app.store.claim_fix_comment(&mut claim).await? {
+            if existing.posted {
+                return Ok(());
+            }
+            if existing.claimed_by != self.event_id {
+                notes.push(format!(
+                    "commit {} on {short_id}: noted by event {}",
+                    commit.commit_id, existing.claimed_by
+                ));
+                return Ok(());
+            }
+            claim = existing;
+            let on_issue = self.connection.sentry.comments(issue).await.map_err(Failure::from)?;
+            if on_issue
+                .iter()
+                .any(|c| c.data["text"].as_str().is_some_and(|t| t.contains(&commit.commit_id)))
+            {
+                return self.mark_posted(&mut claim).await;
+            }
+        }
+        let text = fix_comment(self.repository, commit, message, self.branch.as_deref());
+        match self.connection.sentry.add_comment(issue, &text).await {
+            // Posted, or posted by an attempt that stopped before marking it.
+            Ok(_) => {}
+            Err(error) if error.is_duplicate_comment() => {}
+            Err(error) if must_wait(&error) => return Err(error.into()),
+            Err(error) => {
+                notes.push(format!(
+                    "commit {} could not be noted on {short_id}: {error}",
+                    commit.commit_id
+                ));
+                return Ok(());
+            }
+        }
+        self.mark_posted(&mut claim).await?;
+        tracing::info!(integration = %self.repository.integration_id, issue, commit = %commit.commit_id, "fixing commit noted on the Sentry issue");
+        notes.push(format!("commit {} noted on {short_id}", commit.commit_id));
+        Ok(())
+    }
+
+    async fn mark_posted(&self, claim: &mut FixComment) -> Result<(), Failure> {
+        claim.posted = true;
+        claim.posted_at = clock::now_ms();
+        Ok(self.app.store.update_fix_comment(claim).await?)
     }
 }
 
-/// Records each moved branch's head (a deleted branch is forgotten).
+/// Records each moved branch's head, unless a later push already moved it (a late or retried
+/// delivery of an older push does not set a head back); a deleted branch is forgotten.
 async fn record_heads(app: &App, repository: &Repository, push: &Push) -> Result<(), StoreError> {
     let moves = push.branch_moves();
-    if moves.is_empty() {
-        return Ok(());
-    }
-    let mut current = repository.clone();
-    let mut retries = ConflictRetries::new();
-    loop {
+    update_repository_with(app, repository, |current| {
+        let mut changed = false;
         for (branch, head) in &moves {
+            if current
+                .head_pushes
+                .get(branch)
+                .is_some_and(|later| *later > push.push_id)
+            {
+                continue;
+            }
+            current.head_pushes.insert(branch.clone(), push.push_id);
             match head {
                 Some(head) => current.heads.insert(branch.clone(), head.clone()),
                 None => current.heads.remove(branch),
             };
+            changed = true;
         }
-        current.updated_at = clock::now_ms();
-        match app.store.update_repository(&mut current).await {
-            Err(StoreError::Conflict) if retries.another() => {
-                match app
-                    .store
-                    .get_repository(&repository.integration_id, &repository.id)
-                    .await?
-                {
-                    Some(fresh) => current = fresh,
-                    None => return Ok(()),
-                }
-            }
-            other => return other,
-        }
-    }
+        changed
+    })
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]

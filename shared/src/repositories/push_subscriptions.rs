@@ -18,7 +18,11 @@ pub fn request(repository: &Repository, webhook_url: &str, webhook_secret: &Secr
     if !repository.project_id.is_empty() {
         inputs["projectId"] = json!(repository.project_id);
     }
-    subscription_request(PUSH_EVENT, webhook_url, webhook_secret.expose(), inputs)
+    let mut request = subscription_request(PUSH_EVENT, webhook_url, webhook_secret.expose(), inputs);
+    // The detailed text says how many commits the push has ("… pushed 3 commits to …"): how a
+    // delivery whose commit list was cut is known.
+    request["consumerInputs"]["detailedMessagesToSend"] = json!("text");
+    request
 }
 
 /// Whether `subscription` delivers `repository`'s pushes to `webhook_url` as the bridge made it.
@@ -126,6 +130,7 @@ mod tests {
             json!({"repository": "r1", "projectId": "p1"})
         );
         assert_eq!(request["consumerInputs"]["basicAuthPassword"], "s3cret");
+        assert_eq!(request["consumerInputs"]["detailedMessagesToSend"], "text");
     }
 
     #[test]

@@ -9,14 +9,12 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Opened, check_projects, commits, load_repository, open};
+use super::{Opened, check_projects, commits, load_repository, open, update_repository_with};
 use crate::App;
-use crate::clock;
+use crate::azure_devops::AdoError;
 use crate::error::ApiError;
 use crate::http::JsonBody;
 use crate::records::{ReleaseRange, Repository};
-use crate::retry::ConflictRetries;
-use crate::store::StoreError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,9 +109,21 @@ pub async fn set_commits(
             None => None,
         },
     };
-    let (listed, range_calls) = commits::range(ado, repository, base.as_deref(), &head).await?;
+    let unreadable = |error: AdoError| match error {
+        AdoError::NotFound { message } => ApiError::invalid(format!(
+            "the commits {}..{head} of {} cannot be read ({message}); give previous_commit",
+            base.as_deref().unwrap_or(""),
+            repository.sentry_name
+        )),
+        other => ApiError::from(other),
+    };
+    let (listed, range_calls) = commits::range(ado, repository, base.as_deref(), &head)
+        .await
+        .map_err(unreadable)?;
     calls.azure_devops += range_calls;
-    let (sentry_commits, detail_calls) = commits::in_sentry_form(ado, repository, listed).await?;
+    let (sentry_commits, detail_calls) = commits::in_sentry_form(ado, repository, listed)
+        .await
+        .map_err(unreadable)?;
     calls.azure_devops += detail_calls;
 
     let sentry = &opened.connection.sentry;
@@ -126,7 +136,11 @@ pub async fn set_commits(
         head: head.clone(),
         base: base.clone(),
     };
-    let saved = record_release(app, repository, range).await?;
+    let saved = update_repository_with(app, repository, |r| {
+        r.last_release = Some(range.clone());
+        true
+    })
+    .await?;
     tracing::info!(
         integration = %repository.integration_id, repository = %repository.id, version = %request.version,
         commits = sentry_commits.len(), head = %head, base = ?base, "release commits set"
@@ -139,28 +153,6 @@ pub async fn set_commits(
         calls,
     };
     Ok((outcome, saved))
-}
-
-/// Saves `range` as the repository's last release (read again on a conflict: a push may have
-/// moved a head meanwhile).
-async fn record_release(app: &App, repository: &Repository, range: ReleaseRange) -> Result<Repository, StoreError> {
-    let mut current = repository.clone();
-    let mut retries = ConflictRetries::new();
-    loop {
-        current.last_release = Some(range.clone());
-        current.updated_at = clock::now_ms();
-        match app.store.update_repository(&mut current).await {
-            Err(StoreError::Conflict) if retries.another() => {
-                current = app
-                    .store
-                    .get_repository(&repository.integration_id, &repository.id)
-                    .await?
-                    .ok_or(StoreError::Conflict)?;
-            }
-            Err(error) => return Err(error),
-            Ok(()) => return Ok(current),
-        }
-    }
 }
 
 pub async fn set_commits_route(

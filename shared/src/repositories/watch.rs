@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Opened;
 use super::commits;
 use super::push_subscriptions;
 use super::releases::{ReleaseRequest, set_commits};
+use super::{Opened, update_repository_with};
 use crate::App;
 use crate::azure_devops::Subscription;
 use crate::clock;
@@ -16,12 +16,12 @@ use crate::domain::release_version::commit_of_version;
 use crate::reconcile::links::Calls;
 use crate::reconcile::subscriptions::SubscriptionReport;
 use crate::records::Repository;
-use crate::retry::ConflictRetries;
 use crate::sentry::ReleaseSummary;
-use crate::store::StoreError;
+use crate::worker::Budget;
+use std::time::Instant;
 
-/// Releases read per project and pass (newest first).
-pub const RELEASES_PER_PASS: usize = 100;
+/// Pages of 100 releases read per project and pass at most (newest first, down to the last seen).
+pub const RELEASE_PAGES: u32 = 10;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseReport {
@@ -29,6 +29,9 @@ pub struct ReleaseReport {
     pub checked: u32,
     /// Releases that got their commits.
     pub commits_set: u32,
+    /// Releases whose commits were refused for good (`version: why`); not tried again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 /// Checks every registered repository's push subscription against `all`.
@@ -55,42 +58,28 @@ pub async fn check_push_subscriptions(
     .await
     .map_err(|e| format!("Azure DevOps: {e}"))?;
     for (repository, old) in repositories.iter().zip(&before) {
-        if repository.push_subscription_id != old.push_subscription_id {
-            let subscription = repository.push_subscription_id.clone();
-            update(app, repository, |r| r.push_subscription_id = subscription.clone())
-                .await
-                .map_err(|e| format!("store: {e}"))?;
+        let Some(made) = repository.push_subscription_id.clone() else {
+            continue;
+        };
+        if repository.push_subscription_id == old.push_subscription_id {
+            continue;
+        }
+        // Recorded only over what this pass saw (a registration may have recorded its own since).
+        let seen = old.push_subscription_id.clone();
+        let saved = update_repository_with(app, old, |r| {
+            let ours = r.push_subscription_id == seen;
+            if ours {
+                r.push_subscription_id = Some(made.clone());
+            }
+            ours
+        })
+        .await
+        .map_err(|e| format!("store: {e}"))?;
+        if saved.push_subscription_id.as_ref() != Some(&made) {
+            let _ = opened.connection.ado.delete_subscription(&made).await;
         }
     }
     Ok(checked)
-}
-
-/// Reads the record again and applies `change` until the write lands.
-async fn update(
-    app: &App,
-    repository: &Repository,
-    change: impl Fn(&mut Repository),
-) -> Result<Repository, StoreError> {
-    let mut current = repository.clone();
-    let mut retries = ConflictRetries::new();
-    loop {
-        change(&mut current);
-        current.updated_at = clock::now_ms();
-        match app.store.update_repository(&mut current).await {
-            Err(StoreError::Conflict) if retries.another() => {
-                match app
-                    .store
-                    .get_repository(&repository.integration_id, &repository.id)
-                    .await?
-                {
-                    Some(fresh) => current = fresh,
-                    None => return Ok(repository.clone()),
-                }
-            }
-            Err(error) => return Err(error),
-            Ok(()) => return Ok(current),
-        }
-    }
 }
 
 /// The releases of `listed` created after `seen_ms`, oldest first.
@@ -104,8 +93,16 @@ pub fn new_releases(listed: Vec<ReleaseSummary>, seen_ms: i64) -> Vec<ReleaseSum
     new.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Looks at the new releases of every repository's Sentry projects.
-pub async fn check_releases(app: &App, opened: &Opened, calls: &mut Calls) -> Result<ReleaseReport, String> {
+/// Looks at the new releases of every repository's Sentry projects, oldest first across them (so a
+/// release's range starts where the one before it in time ended), within `budget`. A release is
+/// seen once it is looked at; one that a side cannot take now stops the step, and it and the newer
+/// ones are looked at by the next pass.
+pub async fn check_releases(
+    app: &App,
+    opened: &Opened,
+    budget: Budget,
+    calls: &mut Calls,
+) -> Result<ReleaseReport, String> {
     let id = &opened.integration.id;
     let repositories = app
         .store
@@ -114,68 +111,109 @@ pub async fn check_releases(app: &App, opened: &Opened, calls: &mut Calls) -> Re
         .map_err(|e| format!("store: {e}"))?;
     let mut report = ReleaseReport::default();
     for mut repository in repositories {
-        for project in repository.sentry_projects.clone() {
-            let listed = opened
-                .connection
-                .sentry
-                .project_releases(&project, RELEASES_PER_PASS)
-                .await
-                .map_err(|e| format!("Sentry: {e}"))?;
-            calls.sentry += 1;
+        let mut new: Vec<(String, ReleaseSummary)> = Vec::new();
+        for project in &repository.sentry_projects {
             let seen_ms = repository
                 .releases_seen
-                .get(&project)
+                .get(project)
                 .and_then(|seen| clock::parse_rfc3339(seen))
                 .unwrap_or(repository.created_at - 1);
-            // The newest by its time, not its place in the list or its text (`…:00Z` and
-            // `…:00.5Z` do not sort as text).
-            let Some(newest) = listed
-                .iter()
-                .filter_map(|r| Some((clock::parse_rfc3339(&r.date_created)?, &r.date_created)))
-                .max_by_key(|(at, _)| *at)
-                .map(|(_, date)| date.clone())
-            else {
-                continue;
-            };
-            for release in new_releases(listed, seen_ms) {
-                report.checked += 1;
-                if release.commit_count > 0 {
-                    continue;
-                }
-                let Some(named) = commit_of_version(&release.version) else {
-                    continue;
-                };
-                let (head, resolve_calls) = commits::resolve(&opened.connection.ado, &repository, &named)
-                    .await
-                    .map_err(|e| format!("Azure DevOps: {e}"))?;
-                calls.azure_devops += resolve_calls;
-                let Some(head) = head else {
-                    continue;
-                };
-                let request = ReleaseRequest {
-                    version: release.version.clone(),
-                    commit: head,
-                    previous_commit: None,
-                    projects: Some(vec![project.clone()]),
-                };
-                let (outcome, saved) = set_commits(app, opened, &repository, &request)
-                    .await
-                    .map_err(|e| format!("release {}: {}", release.version, e.message))?;
-                calls.azure_devops += outcome.calls.azure_devops;
-                calls.sentry += outcome.calls.sentry;
-                repository = saved;
-                report.commits_set += 1;
-            }
-            if clock::parse_rfc3339(&newest).is_some_and(|at| at > seen_ms) {
-                repository = update(app, &repository, |r| {
-                    r.releases_seen.insert(project.clone(), newest.clone());
-                })
+            let (listed, pages) = opened
+                .connection
+                .sentry
+                .releases_since(project, seen_ms, RELEASE_PAGES)
                 .await
-                .map_err(|e| format!("store: {e}"))?;
+                .map_err(|e| format!("Sentry: {e}"))?;
+            calls.sentry += pages;
+            new.extend(new_releases(listed, seen_ms).into_iter().map(|r| (project.clone(), r)));
+        }
+        new.sort_by_key(|(_, r)| clock::parse_rfc3339(&r.date_created));
+        let mut seen = std::collections::BTreeMap::new();
+        let mut stopped = None;
+        for (project, release) in new {
+            if budget.next_event(Instant::now()).is_none() {
+                break;
             }
+            report.checked += 1;
+            match give_commits(app, opened, &repository, &project, &release, calls).await {
+                Ok(Given::Set(saved)) => {
+                    repository = *saved;
+                    report.commits_set += 1;
+                }
+                Ok(Given::Nothing) => {}
+                Ok(Given::Refused(why)) => {
+                    tracing::warn!(integration = %id, version = %release.version, error = %why, "release commits refused");
+                    report.refused.push(format!("{}: {why}", release.version));
+                }
+                Err(error) => {
+                    report.checked -= 1;
+                    stopped = Some(format!("release {}: {error}", release.version));
+                    break;
+                }
+            }
+            seen.insert(project, release.date_created);
+        }
+        if !seen.is_empty() {
+            update_repository_with(app, &repository, |r| {
+                r.releases_seen.extend(seen.clone());
+                true
+            })
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        }
+        if let Some(error) = stopped {
+            return Err(error);
         }
     }
     Ok(report)
+}
+
+/// What a release got.
+enum Given {
+    Set(Box<Repository>),
+    /// Not named after a commit of the repository, or it has commits already.
+    Nothing,
+    Refused(String),
+}
+
+/// Gives `release` its commits if it has none and its version names a commit of `repository`.
+/// `Err`: a side cannot take it now (try again next pass).
+async fn give_commits(
+    app: &App,
+    opened: &Opened,
+    repository: &Repository,
+    project: &str,
+    release: &ReleaseSummary,
+    calls: &mut Calls,
+) -> Result<Given, String> {
+    if release.commit_count > 0 {
+        return Ok(Given::Nothing);
+    }
+    let Some(named) = commit_of_version(&release.version) else {
+        return Ok(Given::Nothing);
+    };
+    let (head, resolve_calls) = commits::resolve(&opened.connection.ado, repository, &named)
+        .await
+        .map_err(|e| format!("Azure DevOps: {e}"))?;
+    calls.azure_devops += resolve_calls;
+    let Some(head) = head else {
+        return Ok(Given::Nothing);
+    };
+    let request = ReleaseRequest {
+        version: release.version.clone(),
+        commit: head,
+        previous_commit: None,
+        projects: Some(vec![project.to_string()]),
+    };
+    match set_commits(app, opened, repository, &request).await {
+        Ok((outcome, saved)) => {
+            calls.azure_devops += outcome.calls.azure_devops;
+            calls.sentry += outcome.calls.sentry;
+            Ok(Given::Set(Box::new(saved)))
+        }
+        Err(error) if error.status.is_server_error() => Err(error.message),
+        Err(error) => Ok(Given::Refused(error.message)),
+    }
 }
 
 #[cfg(test)]

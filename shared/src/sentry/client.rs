@@ -48,7 +48,7 @@ pub struct SentryClient {
     pub(super) base_url: String,
     pub(super) organization: String,
     token: Secret,
-    policy: RetryPolicy,
+    pub(super) policy: RetryPolicy,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +72,17 @@ pub struct SentryComment {
     pub id: String,
     #[serde(default)]
     pub data: Value,
+}
+
+/// The cursor of the next page from Sentry's `Link` header (`…; rel="next"; results="true";
+/// cursor="100:1:0"`); `None` on the last page.
+pub(super) fn next_cursor(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(", <").find_map(|part| {
+        let next = part.contains("rel=\"next\"") && part.contains("results=\"true\"");
+        let cursor = part.split("cursor=\"").nth(1)?.split('"').next()?;
+        next.then(|| cursor.to_string())
+    })
 }
 
 pub(super) fn message_of(body: &str) -> String {
@@ -117,7 +128,7 @@ impl SentryClient {
         method: Method,
         url: String,
         body: Option<Value>,
-    ) -> Result<(StatusCode, String), SentryError> {
+    ) -> Result<(Option<String>, String), SentryError> {
         let mut retries = 0;
         loop {
             let mut request = self
@@ -163,12 +174,13 @@ impl SentryClient {
                     });
                 }
             }
+            let next = next_cursor(response.headers());
             let text = response
                 .text()
                 .await
                 .map_err(|_| SentryError::Transport("could not read the body".into()))?;
             return match status.as_u16() {
-                200..=299 => Ok((status, text)),
+                200..=299 => Ok((next, text)),
                 401 | 403 => Err(SentryError::Auth {
                     status: status.as_u16(),
                     message: message_of(&text),

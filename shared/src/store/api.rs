@@ -540,22 +540,20 @@ impl Store {
 
     // ----- fix comments -----
 
-    pub async fn fix_comment_posted(
-        &self,
-        integration_id: &str,
-        sentry_issue_id: &str,
-        commit_id: &str,
-    ) -> Result<bool, StoreError> {
-        let key = keys::fix_comment_key(integration_id, sentry_issue_id, commit_id);
-        Ok(self.get::<FixComment>(&key).await?.is_some())
-    }
-
-    /// Records a fix comment as posted; one recorded already counts as recorded.
-    pub async fn record_fix_comment(&self, comment: &mut FixComment) -> Result<(), StoreError> {
+    /// Claims a fix comment (creates it); `Some(existing)` when it was claimed before.
+    pub async fn claim_fix_comment(&self, comment: &mut FixComment) -> Result<Option<FixComment>, StoreError> {
         match self.create(comment).await {
-            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Ok(()) => Ok(None),
+            Err(StoreError::Conflict) => {
+                let key = keys::fix_comment_key(&comment.integration_id, &comment.sentry_issue_id, &comment.commit_id);
+                self.get(&key).await?.map(Some).ok_or(StoreError::Conflict)
+            }
             Err(error) => Err(error),
         }
+    }
+
+    pub async fn update_fix_comment(&self, comment: &mut FixComment) -> Result<(), StoreError> {
+        self.update(comment).await
     }
 
     // ----- inbox events -----

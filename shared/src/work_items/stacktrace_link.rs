@@ -12,25 +12,35 @@ use axum::response::{IntoResponse, Response};
 
 use crate::App;
 use crate::domain::stacktrace::{NoLink, map_frame, source_url};
-use crate::error::ApiError;
+use crate::store::StoreError;
 
-fn missing(what: &str) -> Response {
+fn page(status: StatusCode, what: &str) -> Response {
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>No source link</title></head>\
          <body><p>{what}</p></body></html>"
     );
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
-pub async fn stacktrace_link(
-    State(app): State<Arc<App>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+fn missing(what: &str) -> Response {
+    page(StatusCode::NOT_FOUND, what)
+}
+
+pub async fn stacktrace_link(State(app): State<Arc<App>>, Query(params): Query<HashMap<String, String>>) -> Response {
+    match find(&app, &params).await {
+        Ok(response) => response,
+        // The same short page: nothing about the store reaches an unauthenticated browser.
+        Err(error) => {
+            tracing::warn!(%error, "stack-trace link not answered");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The link cannot be followed right now; try again shortly.",
+            )
+        }
+    }
+}
+
+async fn find(app: &App, params: &HashMap<String, String>) -> Result<Response, StoreError> {
     let param = |name: &str| params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let (Some(installation), Some(project), Some(filename)) =
         (param("installationId"), param("projectSlug"), param("filename"))

@@ -64,7 +64,7 @@ pub const RECONCILE: FunctionSpec = FunctionSpec {
 pub const REPOSITORIES: FunctionSpec = FunctionSpec {
     name: "repositories",
     logical_id: "RepositoriesFunction",
-    timeout: Duration::from_secs(60),
+    timeout: Duration::from_secs(300),
     memory_mb: 256,
     public_urls: &["BRIDGE_PUBLIC_URL"],
 };

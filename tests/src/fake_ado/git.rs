@@ -227,8 +227,11 @@ pub async fn commits_batch(
         Ok(repository) => repository,
         Err(response) => return response,
     };
-    let head = request["itemVersion"]["version"].as_str().unwrap_or_default();
-    let base = request["compareVersion"]["version"].as_str().unwrap_or_default();
+    let mut head = request["itemVersion"]["version"].as_str().unwrap_or_default();
+    let mut base = request["compareVersion"]["version"].as_str().unwrap_or_default();
+    if state.commitsbatch_item_is_base {
+        std::mem::swap(&mut head, &mut base);
+    }
     for version in [head, base] {
         if repository.commit(version).is_none() {
             return no_commit(version);

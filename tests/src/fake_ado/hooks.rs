@@ -208,7 +208,8 @@ pub async fn deliver_described(fake: &Fake, event_type: &str, project_id: &str, 
             "eventType": event_type,
             "publisherId": "tfs",
             "message": null,
-            "detailedMessage": detailed,
+            // As the subscription asked: `none` sends no detailed message.
+            "detailedMessage": if inputs["detailedMessagesToSend"] == "none" { Value::Null } else { detailed.clone() },
             "resource": resource,
             "resourceVersion": "1.0",
             "resourceContainers": {

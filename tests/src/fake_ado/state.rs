@@ -241,6 +241,9 @@ pub struct State {
     pub lose_deliveries: u32,
     /// Most commits a `git.push` delivery carries (the rest only through the API).
     pub push_payload_commits: usize,
+    /// `commitsbatch` reads `itemVersion` as the base and `compareVersion` as the head (the other
+    /// reading of Azure DevOps' documentation).
+    pub commitsbatch_item_is_base: bool,
     pub next_push: u64,
 }
 
@@ -318,6 +321,7 @@ impl State {
                 ),
             ],
             push_payload_commits: 100,
+            commitsbatch_item_is_base: false,
             acting_as: BRIDGE_IDENTITY_ID.into(),
             lose_deliveries: 0,
             next_push: 100,

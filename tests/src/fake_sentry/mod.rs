@@ -57,6 +57,9 @@ struct Inner {
     /// Tokens accepted besides [`TOKEN`].
     extra_tokens: Vec<String>,
     releases: Vec<FakeRelease>,
+    /// Carry out this many requests whose path contains the text, but answer each with 502 (the
+    /// answer lost on the way).
+    lost_answers: Option<(String, u32)>,
 }
 
 #[derive(Clone)]
@@ -178,6 +181,12 @@ impl FakeSentry {
     }
 
     /// The next `count` requests get 503.
+    /// The next `count` requests to a path containing `path_contains` are carried out, but their
+    /// answers are lost (502).
+    pub fn lose_next_answers(&self, path_contains: &str, count: u32) {
+        self.inner.lock().unwrap().lost_answers = Some((path_contains.to_string(), count));
+    }
+
     pub fn fail_next(&self, count: u32) {
         self.inner.lock().unwrap().failures = count;
     }
@@ -222,8 +231,19 @@ async fn gate(State(inner): State<Shared>, request: Request, next: Next) -> Resp
     if !authorized {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"detail": "Invalid token"}))).into_response();
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    let path = parts.uri.path().to_string();
+    let response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    let mut inner = inner.lock().unwrap();
+    if let Some((fragment, count)) = inner.lost_answers.as_mut()
+        && *count > 0
+        && path.contains(fragment.as_str())
+    {
+        *count -= 1;
+        return (StatusCode::BAD_GATEWAY, axum::Json(json!({"detail": "Bad gateway"}))).into_response();
+    }
+    response
 }
 
 fn not_found() -> Response {

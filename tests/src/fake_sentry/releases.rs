@@ -169,13 +169,25 @@ async fn update(State(inner): State<Shared>, Path((_org, version)): Path<(String
     axum::Json(release_json(release)).into_response()
 }
 
-/// A project's releases, newest first (`per_page`, default 100).
+/// A project's releases, newest first (`per_page`, default 100, at most 100), paged as Sentry
+/// pages: `cursor=0:{offset}:0`, and a `Link` header whose `rel="next"` says `results="true"` while
+/// there are more.
 async fn project_releases(
     State(inner): State<Shared>,
     Path((_org, project)): Path<(String, String)>,
     Query(params): Query<std::collections::HashMap<String, String>>,
+    uri: axum::http::Uri,
 ) -> Response {
-    let per_page: usize = params.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(100);
+    let per_page: usize = params
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(100)
+        .min(100);
+    let offset: usize = params
+        .get("cursor")
+        .and_then(|c| c.split(':').nth(1))
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     let inner = inner.lock().unwrap();
     let mut releases: Vec<&FakeRelease> = inner
         .releases
@@ -183,6 +195,19 @@ async fn project_releases(
         .filter(|r| r.projects.contains(&project))
         .collect();
     releases.sort_by_key(|r| std::cmp::Reverse(shared::clock::parse_rfc3339(&r.date_created)));
-    let page: Vec<Value> = releases.into_iter().take(per_page).map(release_json).collect();
-    axum::Json(page).into_response()
+    let more = releases.len() > offset + per_page;
+    let page: Vec<Value> = releases
+        .into_iter()
+        .skip(offset)
+        .take(per_page)
+        .map(release_json)
+        .collect();
+    let next = format!("0:{}:0", offset + per_page);
+    let link = format!(
+        "<{}?cursor={next}>; rel=\"next\"; results=\"{more}\"; cursor=\"{next}\"",
+        uri.path()
+    );
+    let mut response = axum::Json(page).into_response();
+    response.headers_mut().insert("link", link.parse().unwrap());
+    response
 }

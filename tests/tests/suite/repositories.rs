@@ -334,6 +334,16 @@ async fn a_release_named_after_a_commit_gets_its_commits_in_one_reconcile_pass()
     setup.server.sentry.add_release("2.0.0-beta", &["backend"]);
     setup.server.sentry.add_release(&"f".repeat(40), &["backend"]);
 
+    // Sentry out during the pass: noted, and nothing is skipped for good.
+    setup.server.sentry.fail_next(bridge_tests::server::ONE_CALL);
+    let (status, report) = setup.call(Method::POST, "/reconcile", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        report["releases_error"].as_str().unwrap().contains("Sentry"),
+        "{report}"
+    );
+    assert!(setup.server.sentry.release(&version).unwrap().commits.is_empty());
+
     let (status, report) = setup.call(Method::POST, "/reconcile", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["releases"], json!({"checked": 3, "commits_set": 1}), "{report}");
@@ -534,4 +544,114 @@ async fn a_stack_trace_link_opens_the_mapped_file_at_its_line() {
         .await;
     let (_, listed) = setup.call(Method::GET, "/code-mappings", None).await;
     assert_eq!(listed["code_mappings"], json!([]));
+}
+
+#[tokio::test]
+async fn a_range_is_read_whichever_way_azure_devops_reads_item_and_compare() {
+    let setup = setup().await;
+    setup.register_web().await;
+    let base = format!("{:0>40}", 5);
+    let history: Vec<FakeCommit> = (1..=10).rev().map(FakeCommit::varied).collect();
+    let head = history[0].sha.clone();
+    setup.server.ado.add_commits(WEB_REPOSITORY_ID, "main", history);
+    setup.server.ado.state(|s| s.commitsbatch_item_is_base = true);
+    let (status, outcome) = setup
+        .release(json!({"version": "3.0.0", "commit": head, "previous_commit": base}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    assert_eq!(outcome["commits"], 10);
+    assert_eq!(
+        setup.server.ado.requests_to("/commitsbatch").len(),
+        2,
+        "asked once each way"
+    );
+    let release = setup.server.sentry.release("3.0.0").unwrap();
+    assert_eq!(release.commits[0]["id"], head);
+}
+
+#[tokio::test]
+async fn a_commit_named_release_past_the_first_page_is_found() {
+    let setup = setup().await;
+    setup.register_web().await;
+    let head = format!("{:0>40}", 5);
+    // The sha-named release is the oldest of 150 new ones: on the second page.
+    setup.server.sentry.add_release(&head[..7], &["backend"]);
+    for n in 0..149 {
+        setup.server.sentry.add_release(&format!("nightly-{n}"), &["backend"]);
+    }
+    let (status, report) = setup.call(Method::POST, "/reconcile", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        report["releases"],
+        json!({"checked": 150, "commits_set": 1}),
+        "{report}"
+    );
+    assert_eq!(setup.server.sentry.release(&head[..7]).unwrap().commits.len(), 5);
+    let pages = setup
+        .server
+        .sentry
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/releases/") && c.method == Method::GET)
+        .count();
+    assert_eq!(pages, 2);
+}
+
+#[tokio::test]
+async fn a_late_older_push_does_not_set_a_head_back_and_a_lost_answer_posts_once() {
+    let setup = setup().await;
+    setup.register_web().await;
+    setup.server.sentry.add_issue("9003");
+    // The first push's delivery is lost; the second arrives; then the first comes late.
+    setup.server.ado.state(|s| s.lose_deliveries = 1);
+    setup
+        .server
+        .ado
+        .push(
+            WEB_REPOSITORY_ID,
+            "main",
+            vec![FakeCommit::new(&"a1".repeat(20), "Older")],
+        )
+        .await;
+    let older = setup.server.ado.delivery_where(|d| d.event_type == "git.push").unwrap();
+    // Its comment is posted, but the answer is lost: the event is retried and posts nothing more.
+    setup.server.sentry.lose_next_answers("/issues/9003/comments/", 1);
+    let newer = FakeCommit::new(&"b2".repeat(20), "Close BACKEND-9003");
+    setup.server.ado.push(WEB_REPOSITORY_ID, "main", vec![newer]).await;
+    let response = setup.server.ado.redeliver(&older, &older.payload).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    settled(&setup.server.app, &setup.id).await;
+    let (_, shown) = setup
+        .call(Method::GET, &format!("/repositories/{WEB_REPOSITORY_ID}"), None)
+        .await;
+    assert_eq!(shown["heads"]["main"], "b2".repeat(20), "{shown}");
+    // The push whose answer was lost waits for its retry: asked for now.
+    let (status, _) = setup.call(Method::POST, "/events/retry?status=failed", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    settled(&setup.server.app, &setup.id).await;
+    let to_comments: Vec<Method> = setup
+        .server
+        .sentry
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/issues/9003/comments/"))
+        .map(|c| c.method.clone())
+        .collect();
+    assert_eq!(
+        to_comments,
+        vec![Method::POST, Method::GET],
+        "the retry looks before it posts"
+    );
+    assert_eq!(setup.server.sentry.issue("9003").comments.len(), 1);
+    let done = setup
+        .server
+        .app
+        .store
+        .events_by_status(&setup.id, shared::records::EventStatus::Done, 10)
+        .await
+        .unwrap();
+    assert!(
+        done.iter().any(|e| e.claims >= 2 && e.event_type == "git.push"),
+        "{done:?}"
+    );
 }

@@ -279,6 +279,7 @@ async fn repositories(store: Store) {
         sentry_projects: vec!["backend".into()],
         push_subscription_id: None,
         heads: Default::default(),
+        head_pushes: Default::default(),
         last_release: None,
         releases_seen: Default::default(),
         created_at: 1,
@@ -339,17 +340,21 @@ async fn repositories(store: Store) {
     );
     store.delete_code_mapping("i1", "m1").await.unwrap();
     assert!(store.list_code_mappings("i1").await.unwrap().is_empty());
-    let mut fixed = shared::records::FixComment {
+    let claim = |event: &str| shared::records::FixComment {
         integration_id: "i1".into(),
         sentry_issue_id: "77".into(),
         commit_id: "abc".into(),
-        posted_at: 1,
+        claimed_by: event.into(),
+        posted: false,
+        posted_at: 0,
         version: 0,
     };
-    assert!(!store.fix_comment_posted("i1", "77", "abc").await.unwrap());
-    store.record_fix_comment(&mut fixed.clone()).await.unwrap();
-    store.record_fix_comment(&mut fixed).await.unwrap();
-    assert!(store.fix_comment_posted("i1", "77", "abc").await.unwrap());
+    let mut first = claim("e1");
+    assert_eq!(store.claim_fix_comment(&mut first).await.unwrap(), None);
+    first.posted = true;
+    store.update_fix_comment(&mut first).await.unwrap();
+    let held = store.claim_fix_comment(&mut claim("e2")).await.unwrap().unwrap();
+    assert_eq!((held.claimed_by.as_str(), held.posted), ("e1", true));
     store.delete_repository("i1", "r1").await.unwrap();
     assert!(store.get_repository("i1", "r1").await.unwrap().is_none());
 }
