@@ -75,22 +75,15 @@ impl AdoClient {
     pub async fn push_commits(&self, repository_id: &str, push_id: u64) -> Result<(Vec<CommitRef>, u32), AdoError> {
         let push_id = push_id.to_string();
         let top = PAGE.to_string();
-        let mut all = Vec::new();
-        let mut calls = 0;
-        loop {
-            let skip = all.len().to_string();
+        every_page(|skip| {
+            let skip = skip.to_string();
             let url = self.url(
                 &["_apis", "git", "repositories", repository_id, "commits"],
                 &[("pushId", push_id.as_str()), ("top", &top), ("skip", &skip)],
             );
-            let page = self.call::<ValueList<CommitRef>>(Method::GET, url, None).await?.value;
-            calls += 1;
-            let full = page.len() >= PAGE;
-            all.extend(page);
-            if !full {
-                return Ok((all, calls));
-            }
-        }
+            async move { Ok(self.call::<ValueList<CommitRef>>(Method::GET, url, None).await?.value) }
+        })
+        .await
     }
 
     /// One commit with its full message.
@@ -115,34 +108,28 @@ impl AdoClient {
             "itemVersion": {"versionType": "commit", "version": head},
             "compareVersion": {"versionType": "commit", "version": base}
         });
-        let mut all = Vec::new();
-        let mut calls = 0;
-        loop {
-            let skip = all.len().to_string();
+        every_page(|skip| {
+            let skip = skip.to_string();
             let url = self.url(
                 &["_apis", "git", "repositories", repository_id, "commitsbatch"],
                 &[("$top", &top), ("$skip", &skip)],
             );
-            let page = self
-                .call::<ValueList<CommitRef>>(Method::POST, url, Some(Body::Json(body.clone())))
-                .await?
-                .value;
-            calls += 1;
-            let full = page.len() >= PAGE;
-            all.extend(page);
-            if !full {
-                return Ok((all, calls));
+            let body = Body::Json(body.clone());
+            async move {
+                Ok(self
+                    .call::<ValueList<CommitRef>>(Method::POST, url, Some(body))
+                    .await?
+                    .value)
             }
-        }
+        })
+        .await
     }
 
     /// Files a commit changed, every page. Returns them and the calls made.
     pub async fn commit_changes(&self, repository_id: &str, commit_id: &str) -> Result<(Vec<Change>, u32), AdoError> {
         let top = PAGE.to_string();
-        let mut all = Vec::new();
-        let mut calls = 0;
-        loop {
-            let skip = all.len().to_string();
+        every_page(|skip| {
+            let skip = skip.to_string();
             let url = self.url(
                 &[
                     "_apis",
@@ -155,13 +142,28 @@ impl AdoClient {
                 ],
                 &[("top", &top), ("skip", &skip)],
             );
-            let page = self.call::<Changes>(Method::GET, url, None).await?.changes;
-            calls += 1;
-            let full = page.len() >= PAGE;
-            all.extend(page);
-            if !full {
-                return Ok((all, calls));
-            }
+            async move { Ok(self.call::<Changes>(Method::GET, url, None).await?.changes) }
+        })
+        .await
+    }
+}
+
+/// Every page of a list read [`PAGE`] items at a time (`page_at(items read so far)`), until a page
+/// comes back short. Returns the items and the calls made.
+async fn every_page<T, F, Fut>(mut page_at: F) -> Result<(Vec<T>, u32), AdoError>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, AdoError>>,
+{
+    let mut all = Vec::new();
+    let mut calls = 0;
+    loop {
+        let page = page_at(all.len()).await?;
+        calls += 1;
+        let full = page.len() >= PAGE;
+        all.extend(page);
+        if !full {
+            return Ok((all, calls));
         }
     }
 }

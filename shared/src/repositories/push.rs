@@ -37,23 +37,17 @@ pub async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure
     let body: serde_json::Value = serde_json::from_str(event.payload.get())
         .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
     let push: Push = serde_json::from_value(body).map_err(|e| Failure::Permanent(format!("not a kept push: {e}")))?;
-    let Some(integration) = app.store.get_integration(&event.integration_id).await? else {
-        return Err(Failure::Permanent("the integration was deleted".into()));
-    };
+    let crate::worker::Connected {
+        integration,
+        connection,
+        ..
+    } = crate::worker::connected(app, event).await?;
     let Some(repository) = app.store.get_repository(&integration.id, &push.repository_id).await? else {
         return Ok(vec![format!(
             "repository {} is no longer registered; push ignored",
             push.repository_id
         )]);
     };
-    let secrets = app
-        .integration_secrets(&integration)
-        .await
-        .map_err(|e| Failure::Outage(e.to_string()))?;
-    let connection = app
-        .connections
-        .get(&app.http, &integration, &secrets)
-        .map_err(|e| Failure::Permanent(format!("cannot build clients: {e}")))?;
     let mut notes = Vec::new();
     record_heads(app, &repository, &push).await?;
 

@@ -30,10 +30,15 @@ pub(crate) struct Context {
     pub connection: Arc<crate::connections::Connection>,
 }
 
-/// Loads the payload, the integration, its settings, secrets and clients.
-pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Failure> {
-    let payload = serde_json::from_str(event.payload.get())
-        .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
+/// An event's integration with its secrets and clients.
+pub(crate) struct Connected {
+    pub integration: crate::records::Integration,
+    pub secrets: crate::secrets::IntegrationSecrets,
+    pub connection: Arc<crate::connections::Connection>,
+}
+
+/// Loads the event's integration (gone: permanent), its secrets (unreadable: an outage) and clients.
+pub(crate) async fn connected(app: &App, event: &InboxEvent) -> Result<Connected, Failure> {
     let Some(integration) = app
         .store
         .get_integration(&event.integration_id)
@@ -42,12 +47,6 @@ pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Fa
     else {
         return Err(Failure::Permanent("the integration was deleted".into()));
     };
-    let settings = crate::domain::settings::SyncSettings::read(&integration.sync).map_err(|e| {
-        Failure::Permanent(format!(
-            "the integration's sync settings cannot be read ({e}), so nothing was synced: \
-             correct them with PATCH, then retry the event"
-        ))
-    })?;
     let secrets = app
         .integration_secrets(&integration)
         .await
@@ -56,6 +55,28 @@ pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Fa
         .connections
         .get(&app.http, &integration, &secrets)
         .map_err(|e| Failure::Permanent(format!("cannot build clients: {e}")))?;
+    Ok(Connected {
+        integration,
+        secrets,
+        connection,
+    })
+}
+
+/// Loads the payload, the integration, its settings, secrets and clients.
+pub(crate) async fn context(app: &App, event: &InboxEvent) -> Result<Context, Failure> {
+    let payload = serde_json::from_str(event.payload.get())
+        .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
+    let Connected {
+        integration,
+        secrets,
+        connection,
+    } = connected(app, event).await?;
+    let settings = crate::domain::settings::SyncSettings::read(&integration.sync).map_err(|e| {
+        Failure::Permanent(format!(
+            "the integration's sync settings cannot be read ({e}), so nothing was synced: \
+             correct them with PATCH, then retry the event"
+        ))
+    })?;
     Ok(Context {
         payload,
         integration,

@@ -32,8 +32,12 @@ impl Setup {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
     async fn register(&self, body: Value) -> Value {
-        let (status, registered) = self.call(Method::POST, "/repositories", Some(body)).await;
+        let (status, registered) = self.post("/repositories", body).await;
         assert_eq!(status, StatusCode::CREATED, "{registered}");
         registered
     }
@@ -45,7 +49,7 @@ impl Setup {
 
     async fn release(&self, body: Value) -> (StatusCode, Value) {
         let path = format!("/repositories/{WEB_REPOSITORY_ID}/releases");
-        self.call(Method::POST, &path, Some(body)).await
+        self.post(&path, body).await
     }
 
     fn push_subscriptions(&self) -> Vec<Value> {
@@ -55,6 +59,14 @@ impl Setup {
             .into_iter()
             .filter(|s| s["eventType"] == "git.push")
             .collect()
+    }
+
+    /// `count` varied commits on main after the fake's five; returns the range's (base, head).
+    fn add_varied_commits(&self, count: usize) -> (String, String) {
+        let history: Vec<FakeCommit> = (1..=count).rev().map(FakeCommit::varied).collect();
+        let head = history[0].sha.clone();
+        self.server.ado.add_commits(WEB_REPOSITORY_ID, "main", history);
+        (format!("{:0>40}", 5), head)
     }
 
     fn git_requests(&self) -> usize {
@@ -109,22 +121,14 @@ async fn a_registered_repository_has_a_push_subscription_until_it_is_removed() {
 
     // The same repository again (by id this time): the record as it is, nothing made.
     let (status, again) = setup
-        .call(
-            Method::POST,
-            "/repositories",
-            Some(json!({"repository": WEB_REPOSITORY_ID})),
-        )
+        .post("/repositories", json!({"repository": WEB_REPOSITORY_ID}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, registered);
     assert_eq!(setup.push_subscriptions().len(), 1);
 
     let (status, refused) = setup
-        .call(
-            Method::POST,
-            "/repositories",
-            Some(json!({"repository": "Fabrikam-Fiber/nope"})),
-        )
+        .post("/repositories", json!({"repository": "Fabrikam-Fiber/nope"}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -135,11 +139,7 @@ async fn a_registered_repository_has_a_push_subscription_until_it_is_removed() {
         "{refused}"
     );
     let (status, _) = setup
-        .call(
-            Method::POST,
-            "/repositories",
-            Some(json!({"repository": "x", "colour": "red"})),
-        )
+        .post("/repositories", json!({"repository": "x", "colour": "red"}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -202,10 +202,7 @@ async fn reconciliation_remakes_a_disabled_push_subscription_and_rotation_re_key
 async fn a_500_commit_range_arrives_whole_with_its_files_and_full_messages() {
     let setup = setup().await;
     setup.register_web().await;
-    let base = format!("{:0>40}", 5);
-    let history: Vec<FakeCommit> = (1..=500).rev().map(FakeCommit::varied).collect();
-    let head = history[0].sha.clone();
-    setup.server.ado.add_commits(WEB_REPOSITORY_ID, "main", history);
+    let (base, head) = setup.add_varied_commits(500);
 
     let before = setup.git_requests();
     let (status, outcome) = setup
@@ -456,23 +453,16 @@ async fn a_stack_trace_link_opens_the_mapped_file_at_its_line() {
         json!({"sentry_project": "backend", "repository": WEB_REPOSITORY_ID, "branch": "main",
                "stack_root": stack_root, "source_root": source_root})
     };
-    let (status, short) = setup
-        .call(Method::POST, "/code-mappings", Some(map("app/", "src/")))
-        .await;
+    let (status, short) = setup.post("/code-mappings", map("app/", "src/")).await;
     assert_eq!(status, StatusCode::CREATED, "{short}");
     let (status, _) = setup
-        .call(
-            Method::POST,
-            "/code-mappings",
-            Some(map("app/billing/", "services/billing/")),
-        )
+        .post("/code-mappings", map("app/billing/", "services/billing/"))
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = setup
-        .call(
-            Method::POST,
+        .post(
             "/code-mappings",
-            Some(json!({"sentry_project": "backend", "repository": "nope"})),
+            json!({"sentry_project": "backend", "repository": "nope"}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -550,10 +540,7 @@ async fn a_stack_trace_link_opens_the_mapped_file_at_its_line() {
 async fn a_range_is_read_whichever_way_azure_devops_reads_item_and_compare() {
     let setup = setup().await;
     setup.register_web().await;
-    let base = format!("{:0>40}", 5);
-    let history: Vec<FakeCommit> = (1..=10).rev().map(FakeCommit::varied).collect();
-    let head = history[0].sha.clone();
-    setup.server.ado.add_commits(WEB_REPOSITORY_ID, "main", history);
+    let (base, head) = setup.add_varied_commits(10);
     setup.server.ado.state(|s| s.commitsbatch_item_is_base = true);
     let (status, outcome) = setup
         .release(json!({"version": "3.0.0", "commit": head, "previous_commit": base}))
