@@ -639,6 +639,47 @@ async fn template_matches_the_topology_aws_local_runs() {
         "Sentry calls it; every request is signed"
     );
     assert_eq!(auth(topology::INTEGRATIONS), "AWS_IAM", "the admin API");
+    // Every function's log group is the stack's, with the retention parameter; secrets are the
+    // stack's own by default; the public hook route is throttled.
+    for spec in topology::FUNCTIONS {
+        let group = resources
+            .values()
+            .find(|r| {
+                r["Type"] == "AWS::Logs::LogGroup"
+                    && r["Properties"]["LogGroupName"].to_string().contains(spec.logical_id)
+            })
+            .unwrap_or_else(|| panic!("{} has no log group", spec.name));
+        assert_eq!(
+            group["Properties"]["RetentionInDays"],
+            json!({"Ref": "LogRetentionDays"})
+        );
+        assert_eq!(group["DeletionPolicy"], "Delete");
+    }
+    assert_eq!(template["Parameters"]["SecretPrefix"]["Default"], "");
+    assert!(
+        globals["Environment"]["Variables"]["SECRET_PREFIX"]
+            .to_string()
+            .contains("AWS::StackName")
+    );
+    let throttle = &resources["BridgeHttpApi"]["Properties"]["DefaultRouteSettings"];
+    assert!(!throttle["ThrottlingRateLimit"].is_null() && !throttle["ThrottlingBurstLimit"].is_null());
+    // The store reads items (GetItem, Query) and writes whole items or deletes them (PutItem,
+    // DeleteItem, alone or in a transaction): no function is granted anything else on the table.
+    for spec in topology::FUNCTIONS {
+        let statements = resources[spec.logical_id]["Properties"]["Policies"][0]["Statement"]
+            .as_array()
+            .unwrap();
+        for action in statements.iter().flat_map(|s| s["Action"].as_array().unwrap()) {
+            let action = action.as_str().unwrap();
+            if let Some(call) = action.strip_prefix("dynamodb:") {
+                assert!(
+                    ["GetItem", "PutItem", "DeleteItem", "Query"].contains(&call),
+                    "{} is granted {action}, which the store never calls",
+                    spec.name
+                );
+            }
+        }
+    }
     assert_eq!(auth(topology::REPOSITORIES), "AWS_IAM", "the admin API's repositories");
 
     // The table aws-local (and every moto test) creates, against the template's.
