@@ -20,6 +20,7 @@ pub mod intake;
 pub mod integrations;
 pub mod local;
 pub mod logging;
+pub mod metrics;
 pub mod reconcile;
 pub mod records;
 pub mod repositories;

@@ -13,6 +13,13 @@ async fn main() -> Result<(), Error> {
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let budget = shared::worker::Budget::until_unix_ms(event.context.deadline, shared::clock::now_ms());
         let reports = shared::reconcile::pass_all(app, budget).await;
+        // What the alarm "reconciliation not completing" watches.
+        let complete = reports.iter().all(|(_, report)| report.complete);
+        shared::metrics::count(if complete {
+            shared::metrics::RECONCILE_COMPLETED
+        } else {
+            shared::metrics::RECONCILE_INCOMPLETE
+        });
         let summary: Vec<Value> = reports
             .iter()
             .map(|(id, report)| json!({"integration": id, "complete": report.complete, "error": report.error}))

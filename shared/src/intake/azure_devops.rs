@@ -128,6 +128,7 @@ async fn queue(app: &App, mut event: InboxEvent) -> Result<Response, ApiError> {
     match app.store.insert_event(&mut event).await? {
         Inserted::New => {
             app.wake.notify_one();
+            crate::metrics::count(crate::metrics::EVENTS_RECEIVED);
             Ok(accepted(StatusCode::ACCEPTED, "queued", &event.id))
         }
         Inserted::Duplicate => Ok(accepted(StatusCode::OK, "duplicate", &event.id)),

@@ -152,6 +152,11 @@ pub async fn sentry_hook(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         ));
     }
     app.wake.notify_one();
+    crate::metrics::emit(&[(
+        crate::metrics::EVENTS_RECEIVED,
+        queued.len() as f64,
+        crate::metrics::Unit::Count,
+    )]);
     Ok(answer(
         StatusCode::ACCEPTED,
         json!({"status": "queued", "event_ids": queued}),

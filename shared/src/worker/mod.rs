@@ -218,6 +218,7 @@ pub async fn process_within(
     }
     if event.status == EventStatus::Dead {
         tracing::warn!(event = %event.id, attempts = event.attempts, "event dead: its claims were abandoned");
+        count_outcome(&event);
         return Ok(Some(EventStatus::Dead));
     }
     let limit = budget.next_event(std::time::Instant::now()).unwrap_or(Duration::ZERO);
@@ -239,7 +240,27 @@ pub async fn process_within(
     }
     settle(&mut event, &outcome, clock::now_ms());
     app.store.update_event(&mut event).await?;
+    count_outcome(&event);
     Ok(Some(event.status))
+}
+
+/// The event's outcome as metrics (on Lambda): applied (with the time since it arrived), failed
+/// for a retry, or dead.
+fn count_outcome(event: &InboxEvent) {
+    use crate::metrics::{self, Unit};
+    match event.status {
+        EventStatus::Done => metrics::emit(&[
+            (metrics::EVENTS_APPLIED, 1.0, Unit::Count),
+            (
+                metrics::SYNC_LATENCY,
+                (event.updated_at - event.received_at).max(0) as f64,
+                Unit::Milliseconds,
+            ),
+        ]),
+        EventStatus::Failed => metrics::count(metrics::EVENTS_FAILED),
+        EventStatus::Dead => metrics::count(metrics::EVENTS_DEAD),
+        EventStatus::Pending => {}
+    }
 }
 
 /// Applies the event; a credential the other side refused is read again and the event applied

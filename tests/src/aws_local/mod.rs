@@ -264,6 +264,21 @@ impl AwsLocal {
         &self.log_file
     }
 
+    /// What function `name` has written so far (`logs/{name}.log`).
+    pub fn function_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_file.with_file_name(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// The values of metric `metric` in the embedded-metric-format lines function `name` wrote.
+    pub fn metric_values(&self, name: &str, metric: &str) -> Vec<f64> {
+        self.function_log(name)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|record| record.get("_aws").is_some())
+            .filter_map(|record| record.get(metric).and_then(serde_json::Value::as_f64))
+            .collect()
+    }
+
     /// Stops the front, the stream and the schedule, and ends every function process.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);

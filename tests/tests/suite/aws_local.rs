@@ -80,6 +80,20 @@ async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
     .await;
     let stack = server.stack.as_ref().unwrap();
     assert!(stack.stream_stats().invocations >= 1, "{:?}", stack.stream_stats());
+    // Metrics in the functions' logs (CloudWatch's embedded metric format).
+    eventually("the applied event counted", || {
+        !stack
+            .metric_values("sync-worker", shared::metrics::EVENTS_APPLIED)
+            .is_empty()
+    })
+    .await;
+    assert!(
+        !stack
+            .metric_values("webhook-intake", shared::metrics::EVENTS_RECEIVED)
+            .is_empty()
+    );
+    let latency = stack.metric_values("sync-worker", shared::metrics::SYNC_LATENCY);
+    assert!(latency.iter().all(|ms| *ms >= 0.0 && *ms < 60_000.0), "{latency:?}");
     // (`reconcile` runs on its own schedule and `repositories` serves only its routes: their own
     // tests below.)
     for spec in topology::FUNCTIONS
@@ -663,6 +677,38 @@ async fn template_matches_the_topology_aws_local_runs() {
     );
     let throttle = &resources["BridgeHttpApi"]["Properties"]["DefaultRouteSettings"];
     assert!(!throttle["ThrottlingRateLimit"].is_null() && !throttle["ThrottlingBurstLimit"].is_null());
+    // Operators hear about failures: every function's errors, the stream's age, dead events and a
+    // reconciliation that stops completing, each to the alarm topic; the metrics are the ones the
+    // functions write.
+    let alarms: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    for spec in topology::FUNCTIONS {
+        assert!(
+            alarms.iter().any(|a| a["Properties"]["MetricName"] == "Errors"
+                && a["Properties"]["Dimensions"][0]["Value"] == json!({"Ref": spec.logical_id})),
+            "{} has no error alarm",
+            spec.name
+        );
+    }
+    for (namespace, metric) in [
+        ("AWS/Lambda", "IteratorAge"),
+        (shared::metrics::NAMESPACE, shared::metrics::EVENTS_DEAD),
+        (shared::metrics::NAMESPACE, shared::metrics::RECONCILE_COMPLETED),
+    ] {
+        assert!(
+            alarms
+                .iter()
+                .any(|a| a["Properties"]["Namespace"] == namespace && a["Properties"]["MetricName"] == metric),
+            "no alarm on {metric}"
+        );
+    }
+    assert!(
+        alarms
+            .iter()
+            .all(|a| a["Properties"]["AlarmActions"] == json!([{"Ref": "AlarmTopic"}]))
+    );
     // The store reads items (GetItem, Query) and writes whole items or deletes them (PutItem,
     // DeleteItem, alone or in a transaction): no function is granted anything else on the table.
     for spec in topology::FUNCTIONS {
@@ -933,6 +979,16 @@ async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
         .unwrap()
         .function_stats(topology::RECONCILE.name);
     assert!(stats.invocations >= 1, "{stats:?}");
+    eventually("a completed run counted", || {
+        !setup
+            .server
+            .stack
+            .as_ref()
+            .unwrap()
+            .metric_values(topology::RECONCILE.name, shared::metrics::RECONCILE_COMPLETED)
+            .is_empty()
+    })
+    .await;
     let enabled = || {
         let subscriptions = server.ado.subscriptions();
         subscriptions.len() == 4 && subscriptions.iter().all(|s| s["status"] == "enabled")
