@@ -63,8 +63,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Messages never hold a secret (they name fields and records, not values).
         if self.status.is_server_error() {
-            tracing::error!(code = self.code, message = %self.message, "request failed");
+            tracing::error!(status = self.status.as_u16(), code = self.code, message = %self.message, "request failed");
+        } else {
+            tracing::info!(status = self.status.as_u16(), code = self.code, message = %self.message, "request refused");
         }
         let body = json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, axum::Json(body)).into_response();

@@ -322,7 +322,11 @@ pub async fn record_link(
     let mut retries = ConflictRetries::new();
     loop {
         match app.store.activate_link(&mut link, now).await {
-            Ok(_) => return Ok(link),
+            Ok(_) => {
+                tracing::info!(integration = %link.integration_id, issue = %link.sentry_issue_id,
+                    work_item = link.work_item_id, origin = ?origin, "work item linked to the Sentry issue");
+                return Ok(link);
+            }
             Err(StoreError::Conflict) if retries.another() => continue,
             Err(StoreError::Conflict) => {
                 return Err(Failure::Retry(

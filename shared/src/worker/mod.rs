@@ -236,7 +236,15 @@ pub async fn process_within(
             tracing::warn!(event = %event.id, integration = %event.integration_id, %failure, "outage: the integration's events wait");
         }
         Err(failure) => tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied"),
-        Ok(_) => app.outages.clear(&event.integration_id),
+        Ok(notes) => {
+            app.outages.clear(&event.integration_id);
+            let direction = match event.source {
+                EventSource::AzureDevOps => "azure_devops_to_sentry",
+                EventSource::Sentry => "sentry_to_azure_devops",
+            };
+            tracing::info!(event = %event.id, integration = %event.integration_id, direction,
+                event_type = %event.event_type, notes = %notes.join("; "), "event applied");
+        }
     }
     settle(&mut event, &outcome, clock::now_ms());
     app.store.update_event(&mut event).await?;
