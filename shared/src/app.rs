@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::config::{AdminAuth, Config, ConfigError, SdkTimeouts, required_env, trim_url};
 use crate::connections::Connections;
 use crate::records::Integration;
-use crate::secrets::{CachedSecrets, IntegrationSecrets, SecretStore, SecretsError, SecretsManagerStore};
+use crate::secrets::{CachedSecrets, IntegrationSecrets, Secret, SecretStore, SecretsError, SecretsManagerStore};
 use crate::store::{DynamoTable, Store};
 
 /// How long secrets stay in memory before they are read again.
@@ -62,7 +62,8 @@ impl App {
     }
 
     /// The AWS shape: DynamoDB table `TABLE_NAME`, secrets under `SECRET_PREFIX`, public URL
-    /// `BRIDGE_PUBLIC_URL` (optional here), admin routes authenticated by the function URL (`AWS_IAM`).
+    /// `BRIDGE_PUBLIC_URL` (optional here), admin routes authenticated by the bearer token in the
+    /// secret `BRIDGE_ADMIN_TOKEN_SECRET` names (read once, at start; without it admin routes are closed).
     /// Endpoints honour `AWS_ENDPOINT_URL*`, so the same binary runs against moto.
     /// Makes no network call: clients connect lazily. Every AWS call is bounded by `timeouts`.
     pub async fn aws_from_env(timeouts: SdkTimeouts) -> Result<Arc<Self>, ConfigError> {
@@ -83,14 +84,16 @@ impl App {
             .load()
             .await;
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), table_name);
-        let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
+        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let admin_auth = admin_auth_from(&secrets_client).await?;
+        let secrets = SecretsManagerStore::new(secrets_client);
         let sentry_url = std::env::var("BRIDGE_SENTRY_URL")
             .map(|u| trim_url(&u))
             .unwrap_or_default();
         let config = Config {
             public_url,
             sentry_facing_url: sentry_url,
-            admin_auth: AdminAuth::Platform,
+            admin_auth,
             secret_prefix,
             sentry_replay_window_secs: crate::config::replay_window_from_env(),
             stream_grace_ms: crate::config::stream_grace_from_env(),
@@ -100,3 +103,25 @@ impl App {
         Ok(Self::new(Store::new(Arc::new(table)), Arc::new(secrets), config))
     }
 }
+
+/// The admin token the secret `BRIDGE_ADMIN_TOKEN_SECRET` holds; [`AdminAuth::Closed`] without one.
+async fn admin_auth_from(client: &aws_sdk_secretsmanager::Client) -> Result<AdminAuth, ConfigError> {
+    let Ok(secret_id) = std::env::var(ADMIN_TOKEN_SECRET_ENV) else {
+        return Ok(AdminAuth::Closed);
+    };
+    let read = client
+        .get_secret_value()
+        .secret_id(&secret_id)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Invalid(format!("{ADMIN_TOKEN_SECRET_ENV}: cannot read the admin token: {e}")))?;
+    match read.secret_string().map(str::trim).filter(|t| t.len() >= 16) {
+        Some(token) => Ok(AdminAuth::Bearer(Secret::new(token))),
+        None => Err(ConfigError::Invalid(format!(
+            "{ADMIN_TOKEN_SECRET_ENV}: the admin token secret holds no token of 16 characters or more"
+        ))),
+    }
+}
+
+/// Names the secret holding the admin API's bearer token (the stack's `AdminToken`).
+pub const ADMIN_TOKEN_SECRET_ENV: &str = "BRIDGE_ADMIN_TOKEN_SECRET";

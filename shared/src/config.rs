@@ -5,10 +5,12 @@ use crate::secrets::Secret;
 /// How admin routes authenticate callers.
 #[derive(Debug, Clone)]
 pub enum AdminAuth {
-    /// The platform authenticated the caller already (Lambda function URL with `AuthType: AWS_IAM`).
-    Platform,
-    /// `Authorization: Bearer <token>` (the local server).
+    /// `Authorization: Bearer <token>`, compared in constant time: the local server's token, and
+    /// on AWS the stack's `AdminToken` secret.
     Bearer(Secret),
+    /// No admin token configured: every admin request is refused (a function that serves no
+    /// admin route).
+    Closed,
 }
 
 #[derive(Debug, Clone)]

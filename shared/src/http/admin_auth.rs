@@ -1,5 +1,6 @@
-//! Admin authentication: on AWS the function URL (`AWS_IAM`) checked the caller before the
-//! function ran; locally a bearer token is compared in constant time.
+//! Admin authentication, the same everywhere: a bearer token compared in constant time (locally the
+//! data directory's `admin-token`, on AWS the stack's `AdminToken` secret). Without a token every
+//! admin request is refused.
 
 use std::sync::Arc;
 
@@ -17,9 +18,8 @@ use crate::secrets::Secret;
 /// Middleware for admin routes.
 pub async fn require_admin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     match &app.config.admin_auth {
-        AdminAuth::Platform => next.run(request).await,
         AdminAuth::Bearer(expected) if bearer_matches(request.headers(), expected) => next.run(request).await,
-        AdminAuth::Bearer(_) => admin_unauthorized(),
+        AdminAuth::Bearer(_) | AdminAuth::Closed => admin_unauthorized(),
     }
 }
 

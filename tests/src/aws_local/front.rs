@@ -1,8 +1,8 @@
 //! The one HTTP listener of `aws-local`, standing in for API Gateway and the function URLs: it
 //! picks the function a request reaches in the deployed stack ([`topology::entry`]), turns the
 //! request into the payload-2.0 event those services send, invokes the function and turns its
-//! answer back into HTTP. The admin function URL is `AWS_IAM` on AWS; here the front asks for the
-//! admin bearer token instead, as `bridge-local` does.
+//! answer back into HTTP. The admin API's functions check the bearer token themselves (the stack's
+//! `AdminToken` secret, here one `aws-local` made in moto).
 
 use std::sync::Arc;
 
@@ -14,8 +14,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use shared::http::{admin_unauthorized, bearer_matches};
-use shared::secrets::Secret;
 
 use super::lambda::Functions;
 use super::topology::{self, Entry};
@@ -26,7 +24,6 @@ const FUNCTION_URL_MAX_BODY: usize = 6 * 1024 * 1024;
 
 pub struct Front {
     pub functions: Functions,
-    pub admin_token: Secret,
     pub log: Box<dyn Fn(&str) + Send + Sync>,
 }
 
@@ -43,11 +40,6 @@ async fn handle(State(front): State<Arc<Front>>, request: Request) -> Response {
     let Some(entry) = topology::entry(&parts.method, parts.uri.path()) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
-    if let Entry::FunctionUrl { admin: true, .. } = entry
-        && !bearer_matches(&parts.headers, &front.admin_token)
-    {
-        return admin_unauthorized();
-    }
     let limit = match entry {
         Entry::HttpApi { .. } => HTTP_API_MAX_BODY,
         Entry::FunctionUrl { .. } => FUNCTION_URL_MAX_BODY,

@@ -4,7 +4,8 @@
 //! - each function runs as Lambda runs it ([`lambda`]): processes polling a Runtime API, one
 //!   invocation at a time each, more instances when busy, killed at their timeout;
 //! - one HTTP front ([`front`]) routes like the stack: the HTTP API to `webhook-intake`, the
-//!   function URLs to `work-items` and (admin, bearer token here) `integrations`;
+//!   the admin API to `integrations` and `repositories` (which check the bearer token), the
+//!   function URL to `work-items`;
 //! - the table's stream feeds `sync-worker` through the template's filter ([`stream`]), and a
 //!   schedule invokes it every minute (shorter for tests) — both at once, as on AWS.
 
@@ -128,6 +129,12 @@ fn environment(spec: &FunctionSpec, options: &Options, public_url: &str, aws_end
     for name in spec.public_urls {
         env.push((name.to_string(), public_url.to_string()));
     }
+    if spec.admin {
+        env.push((
+            shared::app::ADMIN_TOKEN_SECRET_ENV.to_string(),
+            admin_token_secret(options),
+        ));
+    }
     for name in PASSED_ON {
         if let Ok(value) = std::env::var(name) {
             env.push((name.to_string(), value));
@@ -164,6 +171,7 @@ impl AwsLocal {
         let logs = options.data_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
         create_table(&options).await?;
+        create_admin_token(&options).await?;
 
         let (shutdown, stopping) = watch::channel(false);
         let mut functions = Functions::new();
@@ -196,7 +204,6 @@ impl AwsLocal {
         let schedule_runs = Arc::new(Mutex::new(0));
         let front = Arc::new(front::Front {
             functions: functions.clone(),
-            admin_token: options.admin_token.clone(),
             log: Box::new(service_log(&log_file)),
         });
         let mut stop_serving = stopping.clone();
@@ -298,9 +305,32 @@ impl Drop for AwsLocal {
     }
 }
 
-/// The table as the template declares it, in moto (an existing one is used as it is).
-async fn create_table(options: &Options) -> Result<(), String> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The name of the secret holding the admin token (the stack's `AdminToken`), one per table.
+fn admin_token_secret(options: &Options) -> String {
+    format!("{}-admin-token", options.table_name)
+}
+
+/// The stack's `AdminToken` secret, in moto, holding `options.admin_token`.
+async fn create_admin_token(options: &Options) -> Result<(), String> {
+    let client = aws_sdk_secretsmanager::Client::new(&moto_sdk(options).await);
+    let name = admin_token_secret(options);
+    let token = options.admin_token.expose();
+    match client.create_secret().name(&name).secret_string(token).send().await {
+        Ok(_) => Ok(()),
+        Err(error) if format!("{error:?}").contains("ResourceExists") => client
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string(token)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("cannot set the admin token secret: {e:?}")),
+        Err(error) => Err(format!("cannot create the admin token secret: {error:?}")),
+    }
+}
+
+async fn moto_sdk(options: &Options) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(&options.moto_endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -311,8 +341,12 @@ async fn create_table(options: &Options) -> Result<(), String> {
             "aws-local",
         ))
         .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
+        .await
+}
+
+/// The table as the template declares it, in moto (an existing one is used as it is).
+async fn create_table(options: &Options) -> Result<(), String> {
+    let client = aws_sdk_dynamodb::Client::new(&moto_sdk(options).await);
     match shared::store::DynamoTable::create_table(&client, &options.table_name).await {
         Ok(()) => Ok(()),
         // A moto that outlived an earlier run (`MOTO_ENDPOINT`): its table and records are kept.

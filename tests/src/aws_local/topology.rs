@@ -19,6 +19,8 @@ pub struct FunctionSpec {
     pub memory_mb: u32,
     /// Which of `BRIDGE_PUBLIC_URL` / `BRIDGE_SENTRY_URL` the function gets.
     pub public_urls: &'static [&'static str],
+    /// Serves admin routes: gets `BRIDGE_ADMIN_TOKEN_SECRET` (the stack's `AdminToken`).
+    pub admin: bool,
 }
 
 const NO_URLS: &[&str] = &[];
@@ -30,6 +32,7 @@ pub const WEBHOOK_INTAKE: FunctionSpec = FunctionSpec {
     timeout: Duration::from_secs(5),
     memory_mb: 128,
     public_urls: NO_URLS,
+    admin: false,
 };
 pub const WORK_ITEMS: FunctionSpec = FunctionSpec {
     name: "work-items",
@@ -37,6 +40,7 @@ pub const WORK_ITEMS: FunctionSpec = FunctionSpec {
     timeout: Duration::from_secs(15),
     memory_mb: 256,
     public_urls: NO_URLS,
+    admin: false,
 };
 pub const INTEGRATIONS: FunctionSpec = FunctionSpec {
     name: "integrations",
@@ -44,6 +48,7 @@ pub const INTEGRATIONS: FunctionSpec = FunctionSpec {
     timeout: Duration::from_secs(30),
     memory_mb: 256,
     public_urls: BOTH_URLS,
+    admin: true,
 };
 pub const SYNC_WORKER: FunctionSpec = FunctionSpec {
     name: "sync-worker",
@@ -51,6 +56,7 @@ pub const SYNC_WORKER: FunctionSpec = FunctionSpec {
     timeout: Duration::from_secs(60),
     memory_mb: 256,
     public_urls: NO_URLS,
+    admin: false,
 };
 
 pub const RECONCILE: FunctionSpec = FunctionSpec {
@@ -59,6 +65,7 @@ pub const RECONCILE: FunctionSpec = FunctionSpec {
     timeout: Duration::from_secs(120),
     memory_mb: 256,
     public_urls: BOTH_URLS,
+    admin: false,
 };
 
 pub const REPOSITORIES: FunctionSpec = FunctionSpec {
@@ -67,6 +74,7 @@ pub const REPOSITORIES: FunctionSpec = FunctionSpec {
     timeout: Duration::from_secs(300),
     memory_mb: 256,
     public_urls: &["BRIDGE_PUBLIC_URL"],
+    admin: true,
 };
 
 pub const FUNCTIONS: [FunctionSpec; 6] = [
@@ -111,7 +119,7 @@ pub const RETRY_DUE_EVERY: Duration = Duration::from_secs(60);
 /// How a request reaches a function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    /// API Gateway HTTP API (payload 2.0): only its declared route; anything else is the API's
+    /// API Gateway HTTP API (payload 2.0): only its declared routes; anything else is the API's
     /// own 404.
     HttpApi {
         function: HttpFunction,
@@ -119,32 +127,92 @@ pub enum Entry {
         path_parameters: Vec<(&'static str, String)>,
     },
     /// A function URL (payload 2.0, `routeKey` `$default`): every path reaches the function.
-    FunctionUrl { function: HttpFunction, admin: bool },
+    FunctionUrl { function: HttpFunction },
 }
 
 impl Entry {
     pub fn function(&self) -> HttpFunction {
         match self {
-            Entry::HttpApi { function, .. } | Entry::FunctionUrl { function, .. } => *function,
+            Entry::HttpApi { function, .. } | Entry::FunctionUrl { function } => *function,
         }
     }
 }
 
-/// `/integrations/{id}/repositories…` and `/integrations/{id}/code-mappings…`: the repositories
-/// function's.
-fn is_repositories_path(path: &str) -> bool {
-    let mut segments = path.trim_start_matches('/').split('/');
-    segments.next() == Some("integrations")
-        && segments.next().is_some()
-        && matches!(segments.next(), Some("repositories" | "code-mappings"))
-}
-
-/// The one route of the HTTP API.
+/// The one route of the hook API.
 pub const ADO_HOOK_ROUTE: &str = "POST /hooks/azure-devops/{integration_id}";
 
-/// Which function a request reaches in the deployed stack, told by its path (each function has
-/// its own host there; `aws-local` puts them behind one listener). `None`: the HTTP API's own
-/// 404 (its path prefix, but not its route).
+/// The admin API's routes (`AdminHttpApi`) and the function each reaches. The most specific route
+/// wins, as API Gateway picks it.
+pub const ADMIN_ROUTES: [(HttpFunction, &str); 8] = [
+    (HttpFunction::Integrations, "ANY /integrations"),
+    (HttpFunction::Integrations, "ANY /integrations/{proxy+}"),
+    (HttpFunction::Integrations, "GET /sentry/schema"),
+    (HttpFunction::Integrations, "GET /healthz"),
+    (HttpFunction::Repositories, "ANY /integrations/{id}/repositories"),
+    (
+        HttpFunction::Repositories,
+        "ANY /integrations/{id}/repositories/{proxy+}",
+    ),
+    (HttpFunction::Repositories, "ANY /integrations/{id}/code-mappings"),
+    (
+        HttpFunction::Repositories,
+        "ANY /integrations/{id}/code-mappings/{proxy+}",
+    ),
+];
+
+fn admin_route(route_key: &'static str, path_parameters: Vec<(&'static str, String)>) -> Entry {
+    let function = ADMIN_ROUTES
+        .iter()
+        .find(|(_, key)| *key == route_key)
+        .map(|(function, _)| *function)
+        .expect("an admin route");
+    Entry::HttpApi {
+        function,
+        route_key,
+        path_parameters,
+    }
+}
+
+/// Which admin route a path takes (`None`: not an admin path).
+fn admin_entry(method: &Method, path: &str) -> Option<Option<Entry>> {
+    match path {
+        "/sentry/schema" => return Some((method == Method::GET).then(|| admin_route("GET /sentry/schema", vec![]))),
+        "/healthz" => return Some((method == Method::GET).then(|| admin_route("GET /healthz", vec![]))),
+        "/integrations" => return Some(Some(admin_route("ANY /integrations", vec![]))),
+        _ => {}
+    }
+    let rest = path.strip_prefix("/integrations/")?;
+    let segments: Vec<&str> = rest.splitn(3, '/').collect();
+    let entry = match segments.as_slice() {
+        [id, kind] if !id.is_empty() && matches!(*kind, "repositories" | "code-mappings") => admin_route(
+            if *kind == "repositories" {
+                "ANY /integrations/{id}/repositories"
+            } else {
+                "ANY /integrations/{id}/code-mappings"
+            },
+            vec![("id", id.to_string())],
+        ),
+        [id, kind, proxy]
+            if !id.is_empty() && !proxy.is_empty() && matches!(*kind, "repositories" | "code-mappings") =>
+        {
+            admin_route(
+                if *kind == "repositories" {
+                    "ANY /integrations/{id}/repositories/{proxy+}"
+                } else {
+                    "ANY /integrations/{id}/code-mappings/{proxy+}"
+                },
+                vec![("id", id.to_string()), ("proxy", proxy.to_string())],
+            )
+        }
+        _ if !rest.is_empty() => admin_route("ANY /integrations/{proxy+}", vec![("proxy", rest.to_string())]),
+        _ => return Some(None),
+    };
+    Some(Some(entry))
+}
+
+/// Which function a request reaches in the deployed stack, told by its path (the hook API, the
+/// admin API and the `work-items` function URL each have their own host there; `aws-local` puts
+/// them behind one listener). `None`: an API's own 404 (its path, but not its route).
 pub fn entry(method: &Method, path: &str) -> Option<Entry> {
     if let Some(rest) = path.strip_prefix("/hooks/azure-devops") {
         let id = rest
@@ -156,15 +224,12 @@ pub fn entry(method: &Method, path: &str) -> Option<Entry> {
             path_parameters: vec![("integration_id", id.to_string())],
         });
     }
-    let admin = path == "/integrations" || path.starts_with("/integrations/") || path == "/sentry/schema";
-    let function = if is_repositories_path(path) {
-        HttpFunction::Repositories
-    } else if admin {
-        HttpFunction::Integrations
-    } else {
-        HttpFunction::WorkItems
-    };
-    Some(Entry::FunctionUrl { function, admin })
+    if let Some(admin) = admin_entry(method, path) {
+        return admin;
+    }
+    Some(Entry::FunctionUrl {
+        function: HttpFunction::WorkItems,
+    })
 }
 
 #[cfg(test)]
@@ -183,15 +248,17 @@ mod tests {
         assert!(entry(&Method::POST, "/hooks/azure-devops/").is_none());
         assert_eq!(
             entry(&Method::GET, "/integrations/x/events").unwrap(),
-            Entry::FunctionUrl {
+            Entry::HttpApi {
                 function: HttpFunction::Integrations,
-                admin: true
+                route_key: "ANY /integrations/{proxy+}",
+                path_parameters: vec![("proxy", "x/events".into())],
             }
         );
         assert_eq!(
             entry(&Method::GET, "/sentry/schema").unwrap().function(),
             HttpFunction::Integrations
         );
+        assert!(entry(&Method::POST, "/sentry/schema").is_none());
         for path in [
             "/integrations/x/repositories",
             "/integrations/x/repositories/available",
@@ -199,24 +266,24 @@ mod tests {
             "/integrations/x/code-mappings/m",
         ] {
             assert_eq!(
-                entry(&Method::GET, path).unwrap(),
-                Entry::FunctionUrl {
-                    function: HttpFunction::Repositories,
-                    admin: true
-                },
+                entry(&Method::GET, path).unwrap().function(),
+                HttpFunction::Repositories,
                 "{path}"
             );
         }
         assert_eq!(
-            entry(&Method::GET, "/sentry/stacktrace-link").unwrap().function(),
-            HttpFunction::WorkItems
+            entry(&Method::GET, "/integrations/x/repositoriesX").unwrap().function(),
+            HttpFunction::Integrations
         );
         assert_eq!(
             entry(&Method::POST, "/sentry/issue-link/create").unwrap(),
             Entry::FunctionUrl {
-                function: HttpFunction::WorkItems,
-                admin: false
+                function: HttpFunction::WorkItems
             }
+        );
+        assert_eq!(
+            entry(&Method::GET, "/sentry/stacktrace-link").unwrap().function(),
+            HttpFunction::WorkItems
         );
         assert_eq!(
             entry(&Method::GET, "/integrationsX").unwrap().function(),

@@ -652,7 +652,40 @@ async fn template_matches_the_topology_aws_local_runs() {
         "NONE",
         "Sentry calls it; every request is signed"
     );
-    assert_eq!(auth(topology::INTEGRATIONS), "AWS_IAM", "the admin API");
+    // The admin API: the routes aws-local takes to each function, and only those; the admin
+    // functions read the token from the stack's AdminToken secret, and only they may.
+    let mut declared: Vec<(String, String)> = Vec::new();
+    for spec in topology::FUNCTIONS {
+        let events = resources[spec.logical_id]["Properties"]["Events"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for event in events.values() {
+            if event["Type"] == "HttpApi" && event["Properties"]["ApiId"] == json!({"Ref": "AdminHttpApi"}) {
+                let key = format!(
+                    "{} {}",
+                    event["Properties"]["Method"].as_str().unwrap(),
+                    event["Properties"]["Path"].as_str().unwrap()
+                );
+                declared.push((spec.name.to_string(), key));
+            }
+        }
+        let variables = &resources[spec.logical_id]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables[shared::app::ADMIN_TOKEN_SECRET_ENV] == json!({"Ref": "AdminToken"}),
+            spec.admin,
+            "{} and the admin token",
+            spec.name
+        );
+        assert!(resources[spec.logical_id]["Properties"]["FunctionUrlConfig"]["AuthType"] != "AWS_IAM");
+    }
+    declared.sort();
+    let mut expected: Vec<(String, String)> = topology::ADMIN_ROUTES
+        .iter()
+        .map(|(function, key)| (function.name().to_string(), key.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(declared, expected);
     // Every function's log group is the stack's, with the retention parameter; secrets are the
     // stack's own by default; the public hook route is throttled.
     for spec in topology::FUNCTIONS {
@@ -726,7 +759,6 @@ async fn template_matches_the_topology_aws_local_runs() {
             }
         }
     }
-    assert_eq!(auth(topology::REPOSITORIES), "AWS_IAM", "the admin API's repositories");
 
     // The table aws-local (and every moto test) creates, against the template's.
     let table = &resources["BridgeTable"]["Properties"];
@@ -845,6 +877,20 @@ async fn the_aws_local_command_stops_every_process_it_started_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(listed.status(), StatusCode::OK);
+    let anonymous = client.get(format!("{base}/integrations")).send().await.unwrap();
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::UNAUTHORIZED,
+        "the integrations function checks the token"
+    );
+    // An unsigned webhook: refused by work-items, which starts for it.
+    let unsigned = client
+        .post(format!("{base}/hooks/sentry"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
     let functions = child_processes(child.id());
     assert!(functions.len() >= 2, "work-items and integrations run: {functions:?}");
 
