@@ -3,6 +3,7 @@
 //! harness that serves a router on a free loopback port.
 
 pub mod aws_local;
+pub mod demo;
 pub mod fake_ado;
 pub mod fake_sentry;
 pub mod moto;

@@ -5,6 +5,7 @@ mod admin_api;
 mod ado_client;
 mod ado_to_sentry;
 mod aws_local;
+mod demo;
 mod partitions;
 mod reconcile;
 mod repositories;
