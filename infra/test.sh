@@ -21,6 +21,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cfn-lint template.yaml"
 cfn_lint template.yaml
 
+# sam validate --lint and the guided deploy's prompts, answered as the README says (no AWS account).
+bash infra/sam-check.sh
+
 echo "== cargo build --workspace --bins (aws-local's tests run the function binaries)"
 cargo build --workspace --bins
 
