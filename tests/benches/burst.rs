@@ -1,4 +1,4 @@
-//! Reliability and memory benchmark (DESIGN.md §8): a burst of Azure DevOps deliveries against
+//! Reliability and memory benchmark (docs/benchmarks.md): a burst of Azure DevOps deliveries against
 //! the release `bridge-local`, with duplicates, bad credentials, malformed bodies, an injected
 //! Sentry outage and a `kill -9` of the server in the middle.
 //!

@@ -1,4 +1,4 @@
-//! Cold-start benchmark (DESIGN.md §8: process start → ready ≤ 30 ms with config and SDK clients
+//! Cold-start benchmark (docs/benchmarks.md: process start → ready ≤ 30 ms with config and SDK clients
 //! built, no network).
 //!
 //! Spawns each release binary the way Lambda does — the Lambda environment variables set and

@@ -1,4 +1,4 @@
-//! Intake benchmark (DESIGN.md §8): the Azure DevOps hook route of the local server (SQLite,
+//! Intake benchmark (docs/benchmarks.md): the Azure DevOps hook route of the local server (SQLite,
 //! secrets file) against a bare axum handler on the same machine, in the same run, with
 //! real-shaped deliveries (the 5.2 KB `workitem.updated` fixture, a distinct event each).
 //!

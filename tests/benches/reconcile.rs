@@ -1,4 +1,4 @@
-//! Reconciliation cost (DESIGN.md §8): one pass over 1 000 linked work items (the baseline) and
+//! Reconciliation cost (docs/benchmarks.md): one pass over 1 000 linked work items (the baseline) and
 //! over 10 000, nothing drifted, then 10 000 with 1 % drifted. Counts the calls to each side
 //! (from the report, checked against the fakes' own request logs), the inbox writes, the pass
 //! time (and its ratio to the baseline's per link), and the process's resident memory.

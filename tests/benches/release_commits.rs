@@ -1,4 +1,4 @@
-//! Commits set on a Sentry release (DESIGN.md §8, repositories): a range of 50 commits (the
+//! Commits set on a Sentry release (docs/benchmarks.md, repositories): a range of 50 commits (the
 //! baseline) and of 500 (`BENCH_COMMITS`), each with five changes (a folder, an add, a rename
 //! with an edit, a delete, an edit) and a message the list cuts. Prints the calls to Azure
 //! DevOps per commit (from the fake's own request log), the time, and each ratio to the

@@ -6,7 +6,7 @@ use super::Payload;
 /// Keyed by its dedupe key, so a second delivery of the same event is never a second event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboxEvent {
-    /// The dedupe key (DESIGN.md §4); also the event's id in the admin API.
+    /// The dedupe key (docs/architecture.md); also the event's id in the admin API.
     pub id: String,
     pub integration_id: String,
     pub source: EventSource,

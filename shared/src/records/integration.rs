@@ -8,7 +8,7 @@ pub struct Integration {
     pub name: String,
     pub azure_devops: AzureDevOpsSettings,
     pub sentry: SentrySettings,
-    /// Per-integration sync settings (DESIGN.md §6); a JSON object.
+    /// Per-integration sync settings (docs/sync.md); a JSON object.
     #[serde(default)]
     pub sync: serde_json::Map<String, serde_json::Value>,
     pub secret_ref: String,

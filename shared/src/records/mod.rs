@@ -1,4 +1,4 @@
-//! The records the bridge keeps (DESIGN.md §5). Plain data: how each is keyed and stored is
+//! The records the bridge keeps (docs/architecture.md, data model). Plain data: how each is keyed and stored is
 //! the `store` module's business.
 
 mod code_mapping;

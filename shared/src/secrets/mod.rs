@@ -1,4 +1,4 @@
-//! Secrets: one entry per integration (DESIGN.md §5) in Secrets Manager or a local 0600 file,
+//! Secrets: one entry per integration (docs/architecture.md, data model) in Secrets Manager or a local 0600 file,
 //! behind one trait, with a short-lived in-memory cache. Secret values never reach logs
 //! (`Debug` prints a mask) or API responses (views never hold a [`Secret`]).
 

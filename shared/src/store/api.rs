@@ -40,7 +40,7 @@ pub const INSTALLATION_CANDIDATES: usize = 20;
 /// Upper bound for "all of them" listings (integrations, repositories, mappings per integration).
 const LIST_ALL: usize = 10_000;
 
-/// Typed access to every record of DESIGN.md §5. Cheap to clone.
+/// Typed access to every record (docs/architecture.md, data model). Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     table: Arc<dyn Table>,

@@ -1,4 +1,4 @@
-//! Persistence. One table layout (DESIGN.md §5: `pk`/`sk`, two overloaded GSIs, a TTL
+//! Persistence. One table layout (docs/architecture.md, data model: `pk`/`sk`, two overloaded GSIs, a TTL
 //! attribute, a `version` for optimistic concurrency) behind the small [`Table`] trait, with two
 //! backends — DynamoDB and SQLite — and one typed [`Store`] on top, so both backends share every
 //! rule about keys, versions and conflicts.
