@@ -7,6 +7,7 @@ pub mod demo;
 pub mod fake_ado;
 pub mod fake_sentry;
 pub mod moto;
+pub mod readme;
 pub mod release;
 pub mod sentry_app;
 pub mod server;

@@ -7,6 +7,7 @@ mod ado_to_sentry;
 mod aws_local;
 mod demo;
 mod partitions;
+mod readme;
 mod reconcile;
 mod repositories;
 mod secrets;
