@@ -1,15 +1,18 @@
 //! Runs the fake Azure DevOps organization and the fake Sentry as one process, so the bridge
 //! can be tried end to end on one machine without any account:
 //! `cargo run -p bridge-tests --bin fake-services`, then create an integration with the printed
-//! values against `bridge-local`. Ctrl-C stops it.
+//! values against `bridge-local`. Fixed ports, so the printed commands stay the same from run to
+//! run: Azure DevOps on 127.0.0.1:9100, Sentry on 127.0.0.1:9200 (`FAKE_ADO_LISTEN`,
+//! `FAKE_SENTRY_LISTEN` change them). Ctrl-C stops it.
 
 use bridge_tests::fake_ado::{self, FakeAdo};
 use bridge_tests::fake_sentry::{self, FakeSentry};
 
 #[tokio::main]
 async fn main() {
-    let ado = FakeAdo::start().await;
-    let sentry = FakeSentry::start().await;
+    let listen = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+    let ado = FakeAdo::start_on(&listen("FAKE_ADO_LISTEN", "127.0.0.1:9100")).await;
+    let sentry = FakeSentry::start_on(&listen("FAKE_SENTRY_LISTEN", "127.0.0.1:9200")).await;
     for issue in ["1", "2", "3", "77"] {
         sentry.add_issue(issue);
     }

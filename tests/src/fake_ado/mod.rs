@@ -87,10 +87,16 @@ pub struct FakeAdo {
 }
 
 impl FakeAdo {
+    /// Starts on a free loopback port.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Starts on `address` (`fake-services` uses fixed ports).
+    pub async fn start_on(address: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(address)
             .await
-            .expect("bind fake ADO");
+            .unwrap_or_else(|e| panic!("bind fake ADO on {address}: {e}"));
         let address = listener.local_addr().expect("address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(format!("http://{address}/{ORG}"))),

@@ -71,10 +71,16 @@ pub struct FakeSentry {
 type Shared = Arc<Mutex<Inner>>;
 
 impl FakeSentry {
+    /// Starts on a free loopback port.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Starts on `address` (`fake-services` uses fixed ports).
+    pub async fn start_on(address: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(address)
             .await
-            .expect("bind fake Sentry");
+            .unwrap_or_else(|e| panic!("bind fake Sentry on {address}: {e}"));
         let address = listener.local_addr().expect("address");
         let inner = Arc::new(Mutex::new(Inner {
             members: vec![
