@@ -3,15 +3,10 @@
 # `sam deploy --guided` answered as README "Deploying to AWS" says (Enter for each of the ten
 # settings, y for each of the eleven "…has no authentication" routes, Enter for the three
 # config-file questions) must get through every prompt to its first AWS call, which fails here
-# for want of credentials. Installs aws-sam-cli into .venv-sam when missing.
+# for want of credentials. Uses the deploy tools of infra/deploy-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.venv-sam
-if [ ! -x "$venv/bin/sam" ]; then
-  echo "== installing aws-sam-cli into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli
-fi
+venv=$(bash infra/deploy-tools.sh)
 export SAM_CLI_TELEMETRY=0
 echo "== sam validate --lint"
 "$venv/bin/sam" validate --lint --region us-east-1

@@ -29,3 +29,6 @@ cargo build --workspace --bins
 
 echo "== cargo test --workspace"
 cargo test --workspace
+
+echo "== the deployed artifacts (cargo lambda build --release) start and answer"
+bash infra/lambda-check.sh

@@ -93,17 +93,21 @@ pub fn service_log(path: &Path) -> impl Fn(&str) + Send + Sync + 'static {
     }
 }
 
-/// A function binary in `binaries`, or what to build when it is missing.
-pub fn binary(binaries: &Path, name: &str) -> Result<PathBuf, String> {
-    let path = binaries.join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
+/// A function's binary in `binaries`: `{name}` (a cargo target directory), `{name}/bootstrap`
+/// (`cargo lambda build`'s `target/lambda`) or `{logical id}/bootstrap` (`sam build`'s
+/// `.aws-sam/build`); or what to build when it is missing.
+pub fn binary(binaries: &Path, spec: &FunctionSpec) -> Result<PathBuf, String> {
+    let candidates = [
+        binaries.join(spec.name),
+        binaries.join(spec.name).join("bootstrap"),
+        binaries.join(spec.logical_id).join("bootstrap"),
+    ];
+    candidates.iter().find(|path| path.is_file()).cloned().ok_or_else(|| {
+        format!(
             "{} is missing: build the functions first (`cargo build --workspace --bins`, or with --release)",
-            path.display()
-        ))
-    }
+            candidates[0].display()
+        )
+    })
 }
 
 fn environment(spec: &FunctionSpec, options: &Options, public_url: &str, aws_endpoint: &str) -> Vec<(String, String)> {
@@ -145,7 +149,7 @@ fn environment(spec: &FunctionSpec, options: &Options, public_url: &str, aws_end
 }
 
 /// EventBridge's scheduled event, as the rule `rule` sends it.
-fn scheduled_event(rule: &str) -> Value {
+pub fn scheduled_event(rule: &str) -> Value {
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -185,7 +189,7 @@ impl AwsLocal {
                 spec.timeout = *timeout;
             }
             let launch = Launch {
-                binary: binary(&options.binaries, spec.name)?,
+                binary: binary(&options.binaries, &spec)?,
                 environment: environment(&spec, &options, &public_url, &aws_endpoint),
                 log_file: logs.join(format!("{}.log", spec.name)),
                 max_instances: MAX_INSTANCES,

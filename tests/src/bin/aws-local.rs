@@ -66,7 +66,7 @@ fn function_binaries() -> Result<PathBuf, String> {
         }
     }
     for spec in topology::FUNCTIONS {
-        aws_local::binary(&dir, spec.name)?;
+        aws_local::binary(&dir, &spec)?;
     }
     Ok(dir)
 }
