@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$(bash infra/deploy-tools.sh)
-export PATH="$PWD/$venv/bin:$PATH"
 echo "== cargo lambda build --release (the deployed artifacts)"
-cargo lambda build --release \
+# The virtualenv first on PATH for this command only: moto, which lambda-smoke starts, lives in the
+# system Python, not in the virtualenv.
+PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release \
   --bin webhook-intake --bin work-items --bin integrations --bin repositories --bin sync-worker --bin reconcile
 echo "== each artifact answers one invocation"
 cargo run --quiet -p bridge-tests --bin lambda-smoke -- target/lambda
