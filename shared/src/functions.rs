@@ -60,3 +60,12 @@ impl HttpFunction {
         http::finish(self.routes(app).into_router())
     }
 }
+
+/// The app of a function that serves admin routes (`integrations`, `repositories`): it needs the
+/// public URL (webhook URLs are built from it) and the admin token, and fails at start without
+/// them rather than on its first request.
+pub async fn admin_app() -> Result<Arc<App>, crate::config::ConfigError> {
+    crate::config::required_env("BRIDGE_PUBLIC_URL")?;
+    crate::config::required_env(crate::app::ADMIN_TOKEN_SECRET_ENV)?;
+    App::aws_from_env(crate::config::SdkTimeouts::STANDARD).await
+}

@@ -69,6 +69,15 @@ impl Setup {
         (format!("{:0>40}", 5), head)
     }
 
+    async fn events(&self, status: shared::records::EventStatus) -> Vec<shared::records::InboxEvent> {
+        self.server
+            .app
+            .store
+            .events_by_status(&self.id, status, 10)
+            .await
+            .unwrap()
+    }
+
     fn git_requests(&self) -> usize {
         self.server.ado.requests_to("/_apis/git/").len()
     }
@@ -427,13 +436,7 @@ async fn a_push_that_fixes_an_issue_comments_on_it_once() {
         1,
         "found in the commits read from the API"
     );
-    let dead = setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.id, shared::records::EventStatus::Dead, 10)
-        .await
-        .unwrap();
+    let dead = setup.events(shared::records::EventStatus::Dead).await;
     assert!(dead.is_empty(), "{dead:?}");
 
     // A push to a repository that is not registered is answered and ignored.
@@ -630,13 +633,7 @@ async fn a_late_older_push_does_not_set_a_head_back_and_a_lost_answer_posts_once
         "the retry looks before it posts"
     );
     assert_eq!(setup.server.sentry.issue("9003").comments.len(), 1);
-    let done = setup
-        .server
-        .app
-        .store
-        .events_by_status(&setup.id, shared::records::EventStatus::Done, 10)
-        .await
-        .unwrap();
+    let done = setup.events(shared::records::EventStatus::Done).await;
     assert!(
         done.iter().any(|e| e.claims >= 2 && e.event_type == "git.push"),
         "{done:?}"
