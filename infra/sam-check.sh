@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What a first deploy meets, checked without an AWS account: `sam validate --lint`, then
-# `sam deploy --guided` answered as README "Deploying to AWS" says (Enter for each of the ten
+# `sam deploy --guided` answered as README "Deploying to AWS" says (Enter for each of the eleven
 # settings, y for each of the eleven "…has no authentication" routes, Enter for the three
 # config-file questions) must get through every prompt to its first AWS call, which fails here
 # for want of credentials. Uses the deploy tools of infra/deploy-tools.sh.
@@ -16,7 +16,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp template.yaml samconfig.toml "$work/"
 answers() {
-  for _ in $(seq 10); do echo; done
+  for _ in $(seq 11); do echo; done
   for _ in $(seq 11); do echo y; done
   for _ in $(seq 3); do echo; done
 }

@@ -708,6 +708,12 @@ async fn template_matches_the_topology_aws_local_runs() {
             .to_string()
             .contains("AWS::StackName")
     );
+    // The public function URL (Sentry's) can be capped: a reserved concurrency from a parameter.
+    assert!(
+        resources[topology::WORK_ITEMS.logical_id]["Properties"]["ReservedConcurrentExecutions"]
+            .to_string()
+            .contains("SentryRouteConcurrency")
+    );
     let throttle = &resources["BridgeHttpApi"]["Properties"]["DefaultRouteSettings"];
     assert!(!throttle["ThrottlingRateLimit"].is_null() && !throttle["ThrottlingBurstLimit"].is_null());
     // Operators hear about failures: every function's errors, the stream's age, dead events and a
