@@ -56,6 +56,13 @@ impl Linked {
     }
 
     /// The linked work item's comments in the fake Azure DevOps that are not deleted.
+    /// A person (Jamal, with his own PAT) applies JSON Patch `ops` to the linked work item.
+    pub async fn edit_as_person(&self, ops: serde_json::Value) {
+        let person = crate::fake_ado::PERSON_IDENTITY_ID;
+        let edited = self.server.ado.edit_work_item_as(person, self.work_item, ops).await;
+        edited.expect("the person's edit was accepted");
+    }
+
     pub fn ado_comments(&self) -> Vec<crate::fake_ado::FakeComment> {
         self.server.ado.state(|s| {
             s.work_items[&self.work_item]
@@ -139,6 +146,46 @@ impl TestServer {
 
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// One admin call with an optional JSON body: its status and JSON answer (`Null` if none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self.admin(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the admin call reached the server");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// An upgrade of the AWS form (`sam deploy` of a new build): every function replaced by a
+    /// new process, the front and the schedules started again on the same address, table and
+    /// secrets; nothing in the table is touched.
+    pub async fn redeploy(&mut self) {
+        let old = self.stack.take().expect("redeploy is for an aws-local server");
+        let options = old.options().clone();
+        old.stop().await;
+        let mut bound = None;
+        for _ in 0..50 {
+            match tokio::net::TcpListener::bind(self.address).await {
+                Ok(listener) => {
+                    bound = Some(listener);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        let listener = bound.unwrap_or_else(|| panic!("{} not free again within 5 s", self.address));
+        let stack = AwsLocal::start(options, listener)
+            .await
+            .unwrap_or_else(|e| panic!("aws-local did not start again: {e}"));
+        self.stack = Some(stack);
     }
 
     pub fn url(&self, path: &str) -> String {

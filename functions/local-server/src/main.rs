@@ -8,15 +8,17 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than glibc's malloc: under concurrent intake, glibc's arena locks and
-/// fastbin consolidation held up the workers (README, Benchmark); peak RSS stays far under the
+/// fastbin consolidation held up the workers (docs/benchmarks.md); peak RSS stays far under the
 /// 64 MB target.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Colour only on a terminal: logs piped to a file or a collector stay plain text.
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     local::run_program("bridge-local", local::USAGE, run).await
 }

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use bridge_tests::fake_ado::FakeAdo;
 use bridge_tests::fake_sentry::FakeSentry;
@@ -13,10 +14,28 @@ use serde_json::{Value, json};
 struct Running {
     child: Child,
     base: String,
-    output: Vec<String>,
+    /// Every line it printed so far (its start-up lines, then its logs).
+    output: Arc<Mutex<Vec<String>>>,
 }
 
-/// Starts the binary on a free port and waits for its "listening on" line.
+impl Running {
+    fn printed(&self, text: &str) -> bool {
+        self.output.lock().unwrap().iter().any(|line| line.contains(text))
+    }
+
+    /// The log lines with `message` that contain every one of `parts`.
+    fn logged(&self, message: &str, parts: &[&str]) -> Vec<String> {
+        let output = self.output.lock().unwrap();
+        output
+            .iter()
+            .filter(|line| line.contains(message) && parts.iter().all(|part| line.contains(part)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Starts the binary on a free port and waits for its "listening on" line; what it prints
+/// afterwards keeps being collected.
 fn start(data_dir: &Path, admin_token: Option<&str>) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bridge-local"));
     command
@@ -24,6 +43,7 @@ fn start(data_dir: &Path, admin_token: Option<&str>) -> Running {
         .arg(data_dir)
         .env_remove("BRIDGE_ADMIN_TOKEN")
         .env_remove("BRIDGE_PUBLIC_URL")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if let Some(token) = admin_token {
@@ -34,18 +54,26 @@ fn start(data_dir: &Path, admin_token: Option<&str>) -> Running {
     let mut running = Running {
         child,
         base: String::new(),
-        output: Vec::new(),
+        output: Arc::default(),
     };
     let mut lines = BufReader::new(running.child.stdout.take().unwrap()).lines();
     while let Some(Ok(line)) = lines.next() {
-        running.output.push(line.clone());
+        running.output.lock().unwrap().push(line.clone());
         if let Some(address) = line.strip_prefix("bridge-local listening on ") {
             running.base = address.to_string();
-            std::thread::spawn(move || for _ in lines {});
+            let output = running.output.clone();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
             return running;
         }
     }
-    panic!("bridge-local exited before listening: {:?}", running.output);
+    panic!(
+        "bridge-local exited before listening: {:?}",
+        running.output.lock().unwrap()
+    );
 }
 
 /// A test that fails midway still stops the server.
@@ -91,12 +119,9 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
     let first = start(&data_dir, None);
     let token_path = data_dir.join("admin-token");
     assert!(
-        first
-            .output
-            .iter()
-            .any(|l| l.contains(&token_path.display().to_string())),
+        first.printed(&token_path.display().to_string()),
         "{:?}",
-        first.output
+        first.output.lock().unwrap()
     );
     assert_eq!(mode(&token_path), 0o600);
     let token = std::fs::read_to_string(&token_path).unwrap().trim().to_string();
@@ -187,7 +212,7 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
     interrupt(second);
 
     let third = start(&data_dir, Some("token-from-env"));
-    assert!(third.output.iter().any(|l| l.contains("BRIDGE_ADMIN_TOKEN")));
+    assert!(third.printed("BRIDGE_ADMIN_TOKEN"));
     let with_env_token = client
         .get(format!("{}/integrations", third.base))
         .bearer_auth("token-from-env")
@@ -203,6 +228,100 @@ async fn runs_persists_across_restarts_and_keeps_secrets_private() {
         .unwrap();
     assert_eq!(with_file_token.status(), 401);
     interrupt(third);
+}
+
+/// What a person reads in the log at `info` as the README's walk-through runs: the link made,
+/// each sync applied with what it changed, a refused request with why — plain text (no colour
+/// codes) when the output is not a terminal, and no secret anywhere.
+#[tokio::test]
+async fn the_log_says_what_each_step_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&dir.path().join("data"), Some("log-test-admin-token"));
+    let ado = FakeAdo::start().await;
+    let sentry = FakeSentry::start().await;
+    let demo = bridge_tests::demo::Demo {
+        bridge: running.base.clone(),
+        admin_token: "log-test-admin-token".into(),
+        ado: &ado,
+        sentry: &sentry,
+        client: reqwest::Client::new(),
+    };
+    demo.run().await.unwrap();
+    let refused = reqwest::Client::new()
+        .get(format!("{}/integrations", running.base))
+        .bearer_auth("wrong-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    // The worker logs an event after settling it: give the last one a moment.
+    for _ in 0..50 {
+        if !running.logged("event applied", &["Azure DevOps comment"]).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let all = running.output.lock().unwrap().join("\n");
+    let issue = "Sentry issue 6543210987";
+    for (message, parts) in [
+        (
+            "work item linked to the Sentry issue",
+            &["issue=6543210987", "work_item=1"][..],
+        ),
+        (
+            "event applied",
+            &[
+                "azure_devops_to_sentry",
+                &format!("{issue} (work item 1): status unresolved → resolved"),
+            ],
+        ),
+        (
+            "event applied",
+            &[
+                "sentry_to_azure_devops",
+                &format!("work item 1 ({issue}): state Resolved → Active"),
+            ],
+        ),
+        (
+            "event applied",
+            &["sentry_to_azure_devops", "Sentry comment", "posted as comment"],
+        ),
+        (
+            "event applied",
+            &["azure_devops_to_sentry", "Azure DevOps comment", "posted"],
+        ),
+        ("request refused", &["status=401", "unauthorized"]),
+        (
+            "event applied",
+            &[
+                "workitem.updated",
+                "nothing changed: revision 3 was applied already (the bridge's own write",
+            ],
+        ),
+        (
+            "event applied",
+            &[
+                "workitem.commented",
+                "nothing changed: the bridge's own comment from Sentry coming back",
+            ],
+        ),
+    ] {
+        assert_eq!(
+            running.logged(message, parts).len(),
+            1,
+            "one `{message}` line with {parts:?} in:\n{all}"
+        );
+    }
+    assert!(!all.contains('\u{1b}'), "no colour codes into a pipe:\n{all}");
+    for secret in [
+        bridge_tests::fake_ado::VALID_PAT,
+        bridge_tests::demo::CLIENT_SECRET,
+        bridge_tests::fake_sentry::TOKEN,
+        "log-test-admin-token",
+    ] {
+        assert!(!all.contains(secret), "a secret in the log:\n{all}");
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::records::{FixComment, InboxEvent, Repository};
 use crate::repositories::update_repository_with;
 use crate::sentry::SentryError;
 use crate::store::StoreError;
+use crate::worker::Applied;
 
 /// The comment a fixing commit leaves on the issue (the same text for the same commit, so
 /// Sentry's duplicate rule catches a repeat after a crash).
@@ -33,7 +34,7 @@ pub fn fix_comment(repository: &Repository, commit: &PushCommit, message: &str, 
     )
 }
 
-pub async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+pub async fn apply(app: &App, event: &InboxEvent) -> Result<Applied, Failure> {
     let body: serde_json::Value = serde_json::from_str(event.payload.get())
         .map_err(|e| Failure::Permanent(format!("stored payload is not JSON: {e}")))?;
     let push: Push = serde_json::from_value(body).map_err(|e| Failure::Permanent(format!("not a kept push: {e}")))?;
@@ -43,17 +44,17 @@ pub async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure
         ..
     } = crate::worker::connected(app, event).await?;
     let Some(repository) = app.store.get_repository(&integration.id, &push.repository_id).await? else {
-        return Ok(vec![format!(
+        return Ok(Applied::note(format!(
             "repository {} is no longer registered; push ignored",
             push.repository_id
-        )]);
+        )));
     };
-    let mut notes = Vec::new();
+    let mut applied = Applied::nothing();
     record_heads(app, &repository, &push).await?;
 
     let commits = if push.is_incomplete() {
         let (listed, _) = connection.ado.push_commits(&repository.id, push.push_id).await?;
-        notes.push(format!(
+        applied.notes.push(format!(
             "the delivery carried {} commits; the push's {} read from Azure DevOps",
             push.carried_commits,
             listed.len()
@@ -80,9 +81,9 @@ pub async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure
         branch: push.branch(),
     };
     for commit in &commits {
-        noting.commit(commit, &mut notes).await?;
+        noting.commit(commit, &mut applied).await?;
     }
-    Ok(notes)
+    Ok(applied)
 }
 
 /// What noting one push's commits needs.
@@ -102,13 +103,13 @@ fn must_wait(error: &SentryError) -> bool {
 impl Noting<'_> {
     /// Notes `commit` on every issue it says it fixes. Only a failure worth retrying is returned;
     /// anything else about one commit or issue is noted and the others go on.
-    async fn commit(&self, commit: &PushCommit, notes: &mut Vec<String>) -> Result<(), Failure> {
-        let message = self.full_message(commit, notes).await?;
+    async fn commit(&self, commit: &PushCommit, applied: &mut Applied) -> Result<(), Failure> {
+        let message = self.full_message(commit, applied).await?;
         for short_id in fixed_short_ids(&message) {
             let issue = match self.connection.sentry.issue_of_short_id(&short_id).await {
                 Ok(Some(issue)) => issue,
                 Ok(None) => {
-                    notes.push(format!(
+                    applied.notes.push(format!(
                         "{short_id} (commit {}) is no issue of this organization",
                         commit.commit_id
                     ));
@@ -116,25 +117,25 @@ impl Noting<'_> {
                 }
                 Err(error) if must_wait(&error) => return Err(error.into()),
                 Err(error) => {
-                    notes.push(format!("{short_id}: {error}"));
+                    applied.notes.push(format!("{short_id}: {error}"));
                     continue;
                 }
             };
-            self.note(commit, &message, &short_id, &issue, notes).await?;
+            self.note(commit, &message, &short_id, &issue, applied).await?;
         }
         Ok(())
     }
 
     /// The message, read whole when the delivery (or the list) cut it and a keyword may be past
     /// the cut; the cut one if the commit cannot be read.
-    async fn full_message(&self, commit: &PushCommit, notes: &mut Vec<String>) -> Result<String, Failure> {
+    async fn full_message(&self, commit: &PushCommit, applied: &mut Applied) -> Result<String, Failure> {
         if !commit.message_truncated {
             return Ok(commit.message.clone());
         }
         match self.connection.ado.commit(&self.repository.id, &commit.commit_id).await {
             Ok(full) => Ok(full.comment),
             Err(error @ AdoError::NotFound { .. }) => {
-                notes.push(format!(
+                applied.notes.push(format!(
                     "commit {}: its whole message could not be read ({error})",
                     commit.commit_id
                 ));
@@ -153,7 +154,7 @@ impl Noting<'_> {
         message: &str,
         short_id: &str,
         issue: &str,
-        notes: &mut Vec<String>,
+        applied: &mut Applied,
     ) -> Result<(), Failure> {
         let mut claim = FixComment {
             integration_id: self.repository.integration_id.clone(),
@@ -169,7 +170,7 @@ impl Noting<'_> {
                 return Ok(());
             }
             if existing.claimed_by != self.event_id {
-                notes.push(format!(
+                applied.notes.push(format!(
                     "commit {} on {short_id}: noted by event {}",
                     commit.commit_id, existing.claimed_by
                 ));
@@ -191,7 +192,7 @@ impl Noting<'_> {
             Err(error) if error.is_duplicate_comment() => {}
             Err(error) if must_wait(&error) => return Err(error.into()),
             Err(error) => {
-                notes.push(format!(
+                applied.notes.push(format!(
                     "commit {} could not be noted on {short_id}: {error}",
                     commit.commit_id
                 ));
@@ -199,8 +200,10 @@ impl Noting<'_> {
             }
         }
         self.mark_posted(&mut claim).await?;
-        tracing::info!(integration = %self.repository.integration_id, issue, commit = %commit.commit_id, "fixing commit noted on the Sentry issue");
-        notes.push(format!("commit {} noted on {short_id}", commit.commit_id));
+        applied.changes.push(format!(
+            "Sentry issue {short_id}: commit {} noted as fixing it",
+            commit.commit_id
+        ));
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::{Context, Failure, context, store_failure, update_link_with};
+use super::applied::{ECHO, moved};
+use super::{Applied, Context, Failure, context, store_failure, update_link_with};
 use crate::App;
 use crate::azure_devops::AdoError;
 use crate::clock;
@@ -111,16 +112,17 @@ async fn posted_comment(connection: &Connection, link: &Link, text: &str) -> Res
 }
 
 /// Posts the work item comment once: a comment link records it, and a retry first looks for a
-/// comment it may have posted before crashing.
+/// comment it may have posted before crashing. Returns whether it was posted now (or found
+/// posted by an attempt that died) rather than found mirrored already.
 async fn post_comment(
     app: &App,
     connection: &Connection,
     event: &InboxEvent,
     delivery: &AdoDelivery,
     link: &Link,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     let Some(comment) = &delivery.comment else {
-        return Ok(());
+        return Ok(false);
     };
     let integration_id = &link.integration_id;
     if let Some(id) = comment.id
@@ -131,7 +133,7 @@ async fn post_comment(
             .map_err(store_failure)?
             .is_some()
     {
-        return Ok(());
+        return Ok(false);
     }
     let text = comment_text(
         &comment.author_name,
@@ -173,10 +175,11 @@ async fn post_comment(
             Err(error) => return Err(store_failure(error)),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Applies a plan to one link's Sentry issue; returns notes for the event (unknown users).
+/// Applies a plan to one link's Sentry issue; returns what it changed, and notes for the event
+/// (unknown users, superseded changes).
 async fn apply(
     app: &App,
     connection: &Connection,
@@ -185,20 +188,21 @@ async fn apply(
     delivery: &AdoDelivery,
     link: &mut Link,
     plan: SentryPlan,
-) -> Result<Vec<String>, Failure> {
-    let mut notes = Vec::new();
+) -> Result<Applied, Failure> {
+    let mut applied = Applied::nothing();
     let issue = link.sentry_issue_id.clone();
+    let on = format!("Sentry issue {issue} (work item {})", link.work_item_id);
     // Each side's change of a field is ordered by when it was received, whichever side made it:
     // an older change arriving late (a retry) is superseded, not applied over this one.
     let at = Some(event.received_at);
     let mut plan = plan;
     if plan.status.is_some() && superseded(event.received_at, link.sync.sentry_status_at) {
         plan.status = None;
-        notes.push(SUPERSEDED_STATUS.to_string());
+        applied.notes.push(SUPERSEDED_STATUS.to_string());
     }
     if plan.assignee.is_some() && superseded(event.received_at, link.sync.sentry_assignee_at) {
         plan.assignee = None;
-        notes.push(SUPERSEDED_ASSIGNEE.to_string());
+        applied.notes.push(SUPERSEDED_ASSIGNEE.to_string());
     }
     if let Some(status) = plan.status {
         connection
@@ -206,6 +210,8 @@ async fn apply(
             .set_status(&issue, status)
             .await
             .map_err(Failure::from)?;
+        let from = link.sync.sentry_status.as_deref();
+        applied.changes.push(format!("{on}: status {}", moved(from, status)));
         link.sync.sentry_status = Some(status.to_string());
         link.sync.sentry_status_at = link.sync.sentry_status_at.max(at);
     }
@@ -220,23 +226,32 @@ async fn apply(
                     .assign(&issue, Some(&user_id))
                     .await
                     .map_err(Failure::from)?;
+                applied.changes.push(format!("{on}: assigned to {sentry_email}"));
                 // Each side's own email (they differ for a mapped person).
                 link.sync.sentry_assignee = Some(sentry_email.to_lowercase());
                 link.sync.ado_assignee = Some(email);
             }
-            None => notes.push(format!(
+            None => applied.notes.push(format!(
                 "no Sentry member with email {email}; issue {issue} left as it was"
             )),
         },
         Some(None) => {
             connection.sentry.assign(&issue, None).await.map_err(Failure::from)?;
+            applied.changes.push(format!("{on}: unassigned"));
             link.sync.sentry_assignee = None;
             link.sync.ado_assignee = None;
         }
         None => {}
     }
     if plan.comment {
-        post_comment(app, connection, event, delivery, link).await?;
+        if post_comment(app, connection, event, delivery, link).await? {
+            let id = delivery.comment.as_ref().and_then(|c| c.id).map(|id| format!(" {id}"));
+            applied
+                .changes
+                .push(format!("{on}: Azure DevOps comment{} posted", id.unwrap_or_default()));
+        } else {
+            applied.extend(Applied::unchanged(MIRRORED));
+        }
     }
     if let Some(note) = plan.note {
         connection
@@ -244,9 +259,12 @@ async fn apply(
             .add_comment(&issue, &note)
             .await
             .map_err(Failure::from)?;
+        applied
+            .changes
+            .push(format!("{on}: noted the work item's {}", delivery.event_type));
         link.sync.work_item_deleted = delivery.event_type == "workitem.deleted";
     }
-    Ok(notes)
+    Ok(applied)
 }
 
 /// What a delivery leaves on the link: the revision it is ordered by, and the work item's state
@@ -273,6 +291,29 @@ impl Seen {
 fn is_recycle_bin_notice(delivery: &AdoDelivery) -> bool {
     matches!(delivery.event_type.as_str(), "workitem.deleted" | "workitem.restored")
 }
+
+/// Why revision `rev` changed nothing when `applied` was applied already, for the log.
+fn stale(rev: Option<u64>, applied: u64) -> String {
+    match rev {
+        Some(rev) if rev == applied => {
+            format!("revision {rev} was applied already (the bridge's own write coming back, or a repeat)")
+        }
+        Some(rev) => format!("revision {rev} is older than revision {applied}, applied already"),
+        None => format!("revision {applied} or a newer one was applied already"),
+    }
+}
+
+/// Why a delivery whose plan is empty changed nothing, for the log.
+fn nothing_to_sync(delivery: &AdoDelivery) -> &'static str {
+    match delivery.event_type.as_str() {
+        "workitem.commented" => "the bridge's own comment from Sentry coming back, or comment sync is switched off",
+        _ => "the Sentry issue has it already, or what changed is not synced",
+    }
+}
+
+/// Why a delivery changed nothing, for the log.
+const MIRRORED: &str = "the comment is mirrored already (the bridge's own comment coming back, or a repeat)";
+const DISABLED: &str = "syncing from Azure DevOps to Sentry is switched off";
 
 /// Notes on an Azure DevOps change superseded by a newer change of the same Sentry field.
 const SUPERSEDED_STATUS: &str = "the Sentry status changed since; this older change was not applied";
@@ -310,7 +351,7 @@ async fn record(app: &App, before: &Link, link: &Link, seen: &Seen) -> Result<()
     .await
 }
 
-pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+pub async fn handle(app: &App, event: &InboxEvent) -> Result<Applied, Failure> {
     let Context {
         payload,
         integration,
@@ -325,7 +366,7 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
         .await
         .map_err(store_failure)?;
     let bridge = integration.azure_devops.bridge_identity_id.as_deref();
-    let mut notes = Vec::new();
+    let mut applied = Applied::nothing();
     for mut link in links {
         let before = link.clone();
         let mut seen = Seen::of(&delivery, event);
@@ -335,13 +376,13 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
             StateJudgement::Unknown(note) => {
                 // Not recorded as synced: a later revision is judged from the last state the
                 // bridge could judge, so the move is not lost.
-                notes.push(note);
+                applied.notes.push(note);
                 seen.state = None;
                 None
             }
         };
         if is_recycle_bin_notice(&delivery) && superseded(event.received_at, link.sync.recycle_bin_at) {
-            notes.push(format!(
+            applied.notes.push(format!(
                 "superseded by a newer deleted/restored notice for work item {}",
                 delivery.work_item_id
             ));
@@ -351,13 +392,21 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
         // saw (someone's, whose delivery was lost).
         let echo_of = bridge.filter(|_| !carries_unseen_change(&link, &delivery));
         match plan(&link, &delivery, echo_of, facts, &settings.inbound()) {
+            Ok(plan) if plan.is_empty() => {
+                record(app, &before, &link, &seen).await?;
+                applied.extend(Applied::unchanged(nothing_to_sync(&delivery)));
+            }
             Ok(plan) => {
-                notes.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
+                applied.extend(apply(app, &connection, &integration, event, &delivery, &mut link, plan).await?);
                 record(app, &before, &link, &seen).await?;
             }
-            Err(Skip::Echo) => record(app, &before, &link, &seen).await?,
-            Err(Skip::Stale { .. }) | Err(Skip::Disabled) => {}
+            Err(Skip::Echo) => {
+                record(app, &before, &link, &seen).await?;
+                applied.extend(Applied::unchanged(ECHO));
+            }
+            Err(Skip::Stale { applied: newest }) => applied.extend(Applied::unchanged(stale(seen.rev, newest))),
+            Err(Skip::Disabled) => applied.extend(Applied::unchanged(DISABLED)),
         }
     }
-    Ok(notes)
+    Ok(applied)
 }

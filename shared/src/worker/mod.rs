@@ -4,6 +4,7 @@
 //! never process one event at the same time.
 
 mod ado_to_sentry;
+pub mod applied;
 pub mod budget;
 pub mod lambda;
 pub mod outage;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::failure::Failure;
+pub use applied::Applied;
 pub use budget::Budget;
 
 use crate::App;
@@ -136,13 +138,13 @@ pub fn backoff_ms(attempts: u32) -> i64 {
 }
 
 /// The event's next state after an outcome. Pure.
-pub fn settle(event: &mut InboxEvent, outcome: &Result<Vec<String>, Failure>, now_ms: i64) {
+pub fn settle(event: &mut InboxEvent, outcome: &Result<Applied, Failure>, now_ms: i64) {
     event.updated_at = now_ms;
     event.held = false;
     match outcome {
-        Ok(notes) => {
+        Ok(applied) => {
             event.status = EventStatus::Done;
-            event.last_error = (!notes.is_empty()).then(|| notes.join("; "));
+            event.last_error = applied.kept_notes();
             event.expires_at = Some(now_ms / 1000 + DONE_RETENTION_SECS);
         }
         // An outage is not a bad event: kept (failed, backing off to an hour) however long it lasts.
@@ -236,14 +238,15 @@ pub async fn process_within(
             tracing::warn!(event = %event.id, integration = %event.integration_id, %failure, "outage: the integration's events wait");
         }
         Err(failure) => tracing::warn!(event = %event.id, ?failure, attempts = event.attempts + 1, "event not applied"),
-        Ok(notes) => {
+        Ok(applied) => {
             app.outages.clear(&event.integration_id);
             let direction = match event.source {
                 EventSource::AzureDevOps => "azure_devops_to_sentry",
                 EventSource::Sentry => "sentry_to_azure_devops",
             };
             tracing::info!(event = %event.id, integration = %event.integration_id, direction,
-                event_type = %event.event_type, notes = %notes.join("; "), "event applied");
+                event_type = %event.event_type, changed = %applied.describe_changes(),
+                notes = applied.kept_notes().as_deref(), "event applied");
         }
     }
     settle(&mut event, &outcome, clock::now_ms());
@@ -273,7 +276,7 @@ fn count_outcome(event: &InboxEvent) {
 
 /// Applies the event; a credential the other side refused is read again and the event applied
 /// once more (see [`Failure::Credential`]).
-async fn apply_once_more_on_refusal(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+async fn apply_once_more_on_refusal(app: &App, event: &InboxEvent) -> Result<Applied, Failure> {
     let outcome = apply(app, event).await;
     let Err(Failure::Credential(refused)) = &outcome else {
         return outcome;
@@ -319,7 +322,7 @@ pub async fn end_events_of_deleted(app: &App, integration_id: &str) -> Result<us
     Ok(ended)
 }
 
-async fn apply(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+async fn apply(app: &App, event: &InboxEvent) -> Result<Applied, Failure> {
     match event.source {
         EventSource::AzureDevOps if event.event_type == crate::repositories::push_subscriptions::PUSH_EVENT => {
             crate::repositories::push::apply(app, event).await
@@ -511,7 +514,9 @@ mod tests {
         settle(&mut e, &Err(Failure::Permanent("bad".into())), 1_000);
         assert_eq!((e.status, e.last_error.as_deref()), (EventStatus::Dead, Some("bad")));
         let mut ok = event();
-        settle(&mut ok, &Ok(vec!["no Sentry member for x@y".into()]), 10_000);
+        let mut applied = Applied::change("Sentry issue 7: status → resolved");
+        applied.extend(Applied::note("no Sentry member for x@y"));
+        settle(&mut ok, &Ok(applied), 10_000);
         assert_eq!(ok.status, EventStatus::Done);
         assert_eq!(ok.last_error.as_deref(), Some("no Sentry member for x@y"));
         assert_eq!(ok.expires_at, Some(10 + DONE_RETENTION_SECS));

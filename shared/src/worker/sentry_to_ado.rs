@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::{Context, Failure, context, store_failure, update_link_with};
+use super::applied::{ECHO, moved};
+use super::{Applied, Context, Failure, context, store_failure, update_link_with};
 use crate::App;
 use crate::azure_devops::{AdoClient, AdoError, TextFormat, WorkItem, patch};
 use crate::clock;
@@ -21,7 +22,18 @@ use crate::sentry::SentryError;
 use crate::store::StoreError;
 use crate::work_items::{CreateInput, create_and_link, setting};
 
-/// Azure DevOps failures as worker outcomes.
+/// How a change line names the link: `work item 42 (Sentry issue 7)`.
+fn on(link: &Link) -> String {
+    format!(
+        "work item {} (Sentry issue {})",
+        link.work_item_id, link.sentry_issue_id
+    )
+}
+
+/// Why a Sentry change changed nothing, for the log.
+const SWITCHED_OFF: &str = "syncing this from Sentry to Azure DevOps is switched off";
+const IN_SYNC: &str = "already in sync (the bridge's own change coming back, or a repeat)";
+
 /// The note on an event superseded by a newer change of the same field.
 const SUPERSEDED: &str = "superseded by a newer Sentry change of the same field; not applied";
 
@@ -136,17 +148,17 @@ async fn status(
     link: &Link,
     change: &SentryChange,
     arrival: Arrival,
-) -> Result<Vec<String>, Failure> {
+) -> Result<Applied, Failure> {
     let received_at = arrival.received_at;
     let SentryChange::Status { status, .. } = change else {
-        return Ok(Vec::new());
+        return Ok(Applied::nothing());
     };
     let status = status.as_str();
     if superseded(received_at, link.sync.sentry_status_at) {
-        return Ok(vec![SUPERSEDED.into()]);
+        return Ok(Applied::note(SUPERSEDED));
     }
     if !settings.status_outbound {
-        return Ok(Vec::new());
+        return Ok(Applied::unchanged(SWITCHED_OFF));
     }
     if link.sync.sentry_status.as_deref() == Some(status) {
         // Nothing to write, but the change was observed: an older one retried late is superseded.
@@ -156,12 +168,12 @@ async fn status(
             })
             .await?;
         }
-        return Ok(Vec::new());
+        return Ok(Applied::unchanged(IN_SYNC));
     }
     if let Some(note) = outdated_in_sentry(connection, change).await? {
-        return Ok(vec![note]);
+        return Ok(Applied::note(note));
     }
-    let mut notes = Vec::new();
+    let mut applied = Applied::nothing();
     let states = connection
         .metadata
         .states(&connection.ado, &link.project, &link.work_item_type)
@@ -180,7 +192,7 @@ async fn status(
             configured: Some(wanted),
         } = &target
         {
-            notes.push(format!(
+            applied.notes.push(format!(
                 "state \"{wanted}\" does not exist for {}; used \"{state}\"",
                 link.work_item_type
             ));
@@ -201,7 +213,7 @@ async fn status(
         .await?;
         written = match patched {
             Patched::Done(written) => written,
-            Patched::AdoMoved => return Ok(vec![ADO_MOVED.into()]),
+            Patched::AdoMoved => return Ok(Applied::note(ADO_MOVED)),
         };
     }
     let status = status.to_string();
@@ -213,7 +225,15 @@ async fn status(
         }
     })
     .await?;
-    Ok(notes)
+    if let Some(item) = &written {
+        let to = item.field_str("System.State").unwrap_or_default();
+        applied.changes.push(format!(
+            "{}: state {} (Sentry issue {status})",
+            on(link),
+            moved(link.sync.ado_state.as_deref(), to)
+        ));
+    }
+    Ok(applied)
 }
 
 async fn assigned(
@@ -224,48 +244,54 @@ async fn assigned(
     link: &Link,
     change: &SentryChange,
     arrival: Arrival,
-) -> Result<Vec<String>, Failure> {
+) -> Result<Applied, Failure> {
     let received_at = arrival.received_at;
     let SentryChange::Assigned { assignee, .. } = change else {
-        return Ok(Vec::new());
+        return Ok(Applied::nothing());
     };
     if superseded(received_at, link.sync.sentry_assignee_at) {
-        return Ok(vec![SUPERSEDED.into()]);
+        return Ok(Applied::note(SUPERSEDED));
     }
     if !settings.assignee_outbound {
-        return Ok(Vec::new());
+        return Ok(Applied::unchanged(SWITCHED_OFF));
     }
     let email = match assignee {
         Some(Assignee::User { email: Some(email), .. }) => email.clone(),
         // Privacy settings hide the email in the webhook: ask the members API.
         Some(Assignee::User { id: Some(id), name, .. }) => match connection.sentry.member_email(id).await {
             Ok(Some(email)) => email,
-            Ok(None) => return Ok(vec![format!("{name} has no visible email in Sentry; not assigned")]),
+            Ok(None) => {
+                return Ok(Applied::note(format!(
+                    "{name} has no visible email in Sentry; not assigned"
+                )));
+            }
             Err(error) if error.is_transient() || matches!(error, SentryError::Auth { .. }) => {
                 return Err(error.into());
             }
             Err(error) => {
-                return Ok(vec![format!(
+                return Ok(Applied::note(format!(
                     "could not look up {name}'s email in Sentry ({error}); not assigned"
-                )]);
+                )));
             }
         },
         Some(Assignee::User { name, .. }) => {
-            return Ok(vec![format!("{name} has no visible email in Sentry; not assigned")]);
+            return Ok(Applied::note(format!(
+                "{name} has no visible email in Sentry; not assigned"
+            )));
         }
         Some(Assignee::Team { name }) => {
-            return Ok(vec![format!(
+            return Ok(Applied::note(format!(
                 "assigned to team {name}; team assignments are not synced"
-            )]);
+            )));
         }
         // Unassigned in Sentry (only reconciliation sees this: Sentry sends no webhook for it).
         None => return unassign(app, connection, link, change, arrival).await,
     };
     if link.sync.ado_assignee.as_deref() == Some(email.as_str()) {
-        return Ok(Vec::new());
+        return Ok(Applied::unchanged(IN_SYNC));
     }
     if let Some(note) = outdated_in_sentry(connection, change).await? {
-        return Ok(vec![note]);
+        return Ok(Applied::note(note));
     }
     let mapped = app
         .store
@@ -282,9 +308,9 @@ async fn assigned(
                 .await
                 .map_err(Failure::from)?
             {
-                return Ok(vec![format!(
+                return Ok(Applied::note(format!(
                     "no Azure DevOps identity with email {email}; work item left as it was"
-                )]);
+                )));
             }
             email.clone()
         }
@@ -302,7 +328,7 @@ async fn assigned(
     )
     .await?;
     let Patched::Done(written) = patched else {
-        return Ok(vec![ADO_MOVED.into()]);
+        return Ok(Applied::note(ADO_MOVED));
     };
     let ado_email = identity.to_lowercase();
     update_link_with(app, link, |next| {
@@ -315,7 +341,10 @@ async fn assigned(
         }
     })
     .await?;
-    Ok(Vec::new())
+    Ok(match written {
+        Some(_) => Applied::change(format!("{}: assigned to {ado_email}", on(link))),
+        None => Applied::nothing(),
+    })
 }
 
 /// Clears the work item's assignee after the Sentry issue was unassigned.
@@ -325,13 +354,13 @@ async fn unassign(
     link: &Link,
     change: &SentryChange,
     arrival: Arrival,
-) -> Result<Vec<String>, Failure> {
+) -> Result<Applied, Failure> {
     let received_at = arrival.received_at;
     if link.sync.ado_assignee.is_none() && link.sync.sentry_assignee.is_none() {
-        return Ok(Vec::new());
+        return Ok(Applied::nothing());
     }
     if let Some(note) = outdated_in_sentry(connection, change).await? {
-        return Ok(vec![note]);
+        return Ok(Applied::note(note));
     }
     let patched = patch_for_sentry(
         &connection.ado,
@@ -348,7 +377,7 @@ async fn unassign(
     )
     .await?;
     let Patched::Done(written) = patched else {
-        return Ok(vec![ADO_MOVED.into()]);
+        return Ok(Applied::note(ADO_MOVED));
     };
     update_link_with(app, link, |next| {
         next.sync.ado_assignee = None;
@@ -359,7 +388,10 @@ async fn unassign(
         }
     })
     .await?;
-    Ok(Vec::new())
+    Ok(match written {
+        Some(_) => Applied::change(format!("{}: unassigned", on(link))),
+        None => Applied::nothing(),
+    })
 }
 
 /// Mirrors a new Sentry comment once: a retry first looks for the comment it may have posted
@@ -371,7 +403,7 @@ async fn mirror_new_comment(
     link: &Link,
     comment_id: &str,
     body: &str,
-) -> Result<Vec<String>, Failure> {
+) -> Result<Applied, Failure> {
     let ado = &connection.ado;
     let found = if event.may_have_run_before() {
         let comments = ado
@@ -393,7 +425,10 @@ async fn mirror_new_comment(
     };
     let mut pair = sentry_comment_pair(link, comment_id, ado_comment_id);
     match app.store.create_comment_link(&mut pair).await {
-        Ok(()) | Err(StoreError::Conflict) => Ok(Vec::new()),
+        Ok(()) | Err(StoreError::Conflict) => Ok(Applied::change(format!(
+            "{}: Sentry comment {comment_id} posted as comment {ado_comment_id}",
+            on(link)
+        ))),
         Err(error) => Err(store_failure(error)),
     }
 }
@@ -413,10 +448,10 @@ fn sentry_comment_pair(link: &Link, comment_id: &str, ado_comment_id: u64) -> Co
 }
 
 /// Leaves the marker that keeps a deleted Sentry comment from being mirrored later.
-async fn remember_deleted(app: &App, link: &Link, comment_id: &str) -> Result<Vec<String>, Failure> {
+async fn remember_deleted(app: &App, link: &Link, comment_id: &str) -> Result<Applied, Failure> {
     let mut marker = sentry_comment_pair(link, comment_id, 0);
     match app.store.mark_comment_deleted(&mut marker).await {
-        Ok(()) | Err(StoreError::Conflict) => Ok(Vec::new()),
+        Ok(()) | Err(StoreError::Conflict) => Ok(Applied::nothing()),
         Err(error) => Err(store_failure(error)),
     }
 }
@@ -436,9 +471,12 @@ async fn comment(
     comment_id: &str,
     text: &str,
     author: &str,
-) -> Result<Vec<String>, Failure> {
-    if !settings.comments_outbound || is_bridge_comment(text) {
-        return Ok(Vec::new());
+) -> Result<Applied, Failure> {
+    if is_bridge_comment(text) {
+        return Ok(Applied::unchanged(ECHO));
+    }
+    if !settings.comments_outbound {
+        return Ok(Applied::unchanged(SWITCHED_OFF));
     }
     let store = &app.store;
     let existing = store
@@ -447,10 +485,10 @@ async fn comment(
         .map_err(store_failure)?;
     let body = comment_text(author, text);
     match (action, existing) {
-        (_, Some(pair)) if pair.deleted => Ok(vec![format!(
+        (_, Some(pair)) if pair.deleted => Ok(Applied::note(format!(
             "comment {comment_id} was deleted in Sentry; nothing synced"
-        )]),
-        (CommentAction::Created, Some(_)) => Ok(Vec::new()),
+        ))),
+        (CommentAction::Created, Some(_)) => Ok(Applied::nothing()),
         (CommentAction::Created | CommentAction::Updated, None) => {
             mirror_new_comment(app, connection, event, link, comment_id, &body).await
         }
@@ -466,11 +504,15 @@ async fn comment(
                 )
                 .await
                 .map_err(Failure::from)?;
-            Ok(Vec::new())
+            Ok(Applied::change(format!(
+                "{}: comment {} updated from Sentry comment {comment_id}",
+                on(link),
+                pair.ado_comment_id
+            )))
         }
-        (CommentAction::Updated, Some(_)) => Ok(vec![format!(
+        (CommentAction::Updated, Some(_)) => Ok(Applied::note(format!(
             "comment {comment_id} came from Azure DevOps; its Sentry edit is not synced back"
-        )]),
+        ))),
         (CommentAction::Deleted, Some(pair)) if pair.origin == CommentOrigin::Sentry => {
             match connection
                 .ado
@@ -481,9 +523,14 @@ async fn comment(
                 Err(error) => return Err(Failure::from(error)),
             }
             store.delete_comment_link(&pair).await.map_err(store_failure)?;
-            remember_deleted(app, link, comment_id).await
+            remember_deleted(app, link, comment_id).await?;
+            Ok(Applied::change(format!(
+                "{}: comment {} deleted with Sentry comment {comment_id}",
+                on(link),
+                pair.ado_comment_id
+            )))
         }
-        (CommentAction::Deleted, Some(_)) => Ok(Vec::new()),
+        (CommentAction::Deleted, Some(_)) => Ok(Applied::nothing()),
         (CommentAction::Deleted, None) => remember_deleted(app, link, comment_id).await,
     }
 }
@@ -495,7 +542,7 @@ async fn alert(
     integration: &Integration,
     secrets: &IntegrationSecrets,
     change: &SentryChange,
-) -> Result<Vec<String>, Failure> {
+) -> Result<Applied, Failure> {
     let SentryChange::Alert {
         issue_id,
         web_url,
@@ -505,7 +552,7 @@ async fn alert(
         settings,
     } = change
     else {
-        return Ok(Vec::new());
+        return Ok(Applied::nothing());
     };
     if app
         .store
@@ -514,13 +561,13 @@ async fn alert(
         .map_err(store_failure)?
         .is_some()
     {
-        return Ok(vec!["the issue already has a work item".into()]);
+        return Ok(Applied::note("the issue already has a work item"));
     }
     let project_value = setting(settings, "ado_project")
         .ok_or_else(|| Failure::Permanent("the alert action names no project".into()))?;
     let project = match project_value.split_once("::") {
         Some((id, _)) if id != integration.id => {
-            return Ok(vec!["the alert action targets another organization".into()]);
+            return Ok(Applied::note("the alert action targets another organization"));
         }
         Some((_, project)) => project.to_string(),
         None => project_value,
@@ -542,7 +589,7 @@ async fn alert(
         origin: LinkOrigin::Alert,
     };
     let link = create_and_link(app, integration, secrets, &input).await?;
-    let mut notes = Vec::new();
+    let mut applied = Applied::change(format!("{}: created by the alert rule \"{rule}\"", on(&link)));
     if let Some(installation) = &integration.sentry.installation_uuid {
         let identifier = link.work_item_id.to_string();
         let url = link.work_item_url.clone().unwrap_or_default();
@@ -551,15 +598,15 @@ async fn alert(
             .link_external_issue(installation, issue_id, &url, &link.project, &identifier)
             .await
         {
-            notes.push(format!(
+            applied.notes.push(format!(
                 "work item {identifier} created, but Sentry did not show the link: {error}"
             ));
         }
     }
-    Ok(notes)
+    Ok(applied)
 }
 
-pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failure> {
+pub async fn handle(app: &App, event: &InboxEvent) -> Result<Applied, Failure> {
     let Context {
         payload,
         integration,
@@ -569,7 +616,7 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
     } = context(app, event).await?;
     let resource = event.event_type.split('.').next().unwrap_or_default();
     let Some(change) = parse_webhook(resource, &payload).map_err(Failure::Permanent)? else {
-        return Ok(vec!["not a change the bridge acts on".into()]);
+        return Ok(Applied::note("not a change the bridge acts on"));
     };
     if let SentryChange::Alert { .. } = change {
         return alert(app, &connection, &integration, &secrets, &change).await;
@@ -580,13 +627,13 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
         .await
         .map_err(store_failure)?
     else {
-        return Ok(vec!["the issue is not linked (any more)".into()]);
+        return Ok(Applied::note("the issue is not linked (any more)"));
     };
     if link.sync.work_item_deleted {
-        return Ok(vec![format!(
+        return Ok(Applied::note(format!(
             "work item {} is deleted; nothing synced",
             link.work_item_id
-        )]);
+        )));
     }
     match &change {
         SentryChange::Status { .. } => {
@@ -631,7 +678,7 @@ pub async fn handle(app: &App, event: &InboxEvent) -> Result<Vec<String>, Failur
             )
             .await
         }
-        SentryChange::Alert { .. } => Ok(Vec::new()),
+        SentryChange::Alert { .. } => Ok(Applied::nothing()),
     }
 }
 

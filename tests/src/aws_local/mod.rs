@@ -80,6 +80,7 @@ pub struct AwsLocal {
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     log_file: PathBuf,
+    options: Options,
 }
 
 /// The service's own log lines (`logs/aws-local.log`), like the Lambda service's lines in a log group.
@@ -251,7 +252,13 @@ impl AwsLocal {
             shutdown,
             tasks,
             log_file,
+            options,
         })
+    }
+
+    /// What it was started with (a redeploy starts the same again).
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
     pub fn function(&self, name: &str) -> &Arc<LambdaFunction> {

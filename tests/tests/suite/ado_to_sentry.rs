@@ -12,7 +12,7 @@ use shared::azure_devops::patch;
 use shared::clock;
 use shared::records::{EventStatus, Link, LinkOrigin, LinkSyncState};
 
-const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
+const JAMAL: &str = bridge_tests::fake_ado::PERSON_IDENTITY_ID;
 const ISSUE: &str = "77";
 
 use bridge_tests::server::Linked as Setup;
@@ -114,12 +114,7 @@ async fn edit_state(setup: &Setup, by: &str, state: &str) {
 
 /// Applies JSON Patch `ops` to the work item as Jamal and waits until the worker is done.
 async fn edit_as_person(setup: &Setup, ops: Value) {
-    setup
-        .server
-        .ado
-        .edit_work_item_as(JAMAL, setup.work_item, ops)
-        .await
-        .unwrap();
+    setup.edit_as_person(ops).await;
     settled(setup).await;
 }
 
@@ -188,12 +183,7 @@ async fn assign_and_unassign_map_to_sentry_members() {
     let setup = setup().await;
     let sentry = &setup.server.sentry;
     let assign = |email: &str| json!([patch::field("System.AssignedTo", email)]);
-    setup
-        .server
-        .ado
-        .edit_work_item_as(JAMAL, setup.work_item, assign("alice@fabrikam.example"))
-        .await
-        .unwrap();
+    setup.edit_as_person(assign("alice@fabrikam.example")).await;
     eventually("assigned", || {
         sentry.issue(ISSUE).assigned_to.as_deref() == Some("user:101")
     })
@@ -214,12 +204,7 @@ async fn assign_and_unassign_map_to_sentry_members() {
 
     // Someone Sentry does not know: recorded on the event, not retried.
     let before = sentry_writes(&setup);
-    setup
-        .server
-        .ado
-        .edit_work_item_as(JAMAL, setup.work_item, assign("bob@fabrikam.example"))
-        .await
-        .unwrap();
+    setup.edit_as_person(assign("bob@fabrikam.example")).await;
     settled(&setup).await;
     assert_eq!(sentry_writes(&setup), before);
     let done = setup.events(EventStatus::Done).await;

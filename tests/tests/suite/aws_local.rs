@@ -13,6 +13,7 @@ use bridge_tests::server::{
     ADMIN_TOKEN, AWS_LOCAL_SCHEDULE, AwsLocalSettings, Backend, start_aws_local_with, start_with,
 };
 use bridge_tests::wait::eventually;
+use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::azure_devops::patch;
@@ -22,7 +23,6 @@ use shared::secrets::SecretStore;
 
 const CLIENT_SECRET: &str = "sentry-client-secret-value";
 const ISSUE: &str = "6543210987";
-const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
 
 use bridge_tests::server::Linked as Setup;
 
@@ -73,7 +73,7 @@ async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
     assert_eq!(link.work_item_id, setup.work_item);
 
     let ops = json!([patch::replace("/fields/System.State", "Resolved")]);
-    server.ado.edit_work_item_as(JAMAL, setup.work_item, ops).await.unwrap();
+    setup.edit_as_person(ops).await;
     eventually("the Sentry issue resolved by sync-worker", || {
         server.sentry.issue(ISSUE).status == "resolved"
     })
@@ -94,6 +94,24 @@ async fn connect_link_and_an_ado_change_resolve_the_sentry_issue() {
     );
     let latency = stack.metric_values("sync-worker", shared::metrics::SYNC_LATENCY);
     assert!(latency.iter().all(|ms| *ms >= 0.0 && *ms < 60_000.0), "{latency:?}");
+    // The log line a person follows, in JSON as on Lambda: what the sync changed, and where.
+    let log = stack.function_log("sync-worker");
+    let applied: Vec<Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["fields"]["message"] == "event applied")
+        .collect();
+    let wanted = format!(
+        "Sentry issue {ISSUE} (work item {}): status unresolved → resolved",
+        setup.work_item
+    );
+    assert!(
+        applied
+            .iter()
+            .any(|record| record["fields"]["changed"] == wanted.as_str()
+                && record["fields"]["direction"] == "azure_devops_to_sentry"),
+        "no JSON `event applied` line saying {wanted:?} in:\n{log}"
+    );
     // (`reconcile` runs on its own schedule and `repositories` serves only its routes: their own
     // tests below.)
     for spec in topology::FUNCTIONS
@@ -935,21 +953,11 @@ async fn a_create_stopped_half_way_is_removed_whole_by_a_delete() {
         times: 1,
         after: 2,
     });
-    let created = server
-        .admin(reqwest::Method::POST, "/integrations")
-        .json(&server.create_body())
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_server_error(), "{}", created.status());
-    let listed: Value = server
-        .admin(reqwest::Method::GET, "/integrations")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, _) = server
+        .call(Method::POST, "/integrations", Some(server.create_body()))
+        .await;
+    assert!(status.is_server_error(), "{status}");
+    let (_, listed) = server.call(Method::GET, "/integrations", None).await;
     let unfinished = &listed["integrations"][0];
     assert_eq!(unfinished["state"], "connecting", "{listed}");
     let id = unfinished["id"].as_str().unwrap().to_string();
@@ -964,20 +972,12 @@ async fn a_create_stopped_half_way_is_removed_whole_by_a_delete() {
     };
     assert_eq!(delivering_to_it(), 2, "made, never recorded");
 
-    let deleted = server
-        .admin(reqwest::Method::DELETE, &format!("/integrations/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let (status, _) = server.call(Method::DELETE, &format!("/integrations/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(delivering_to_it(), 0);
     assert!(server.app.secrets.get(&secret_ref).await.is_err(), "the secret is gone");
-    let shown = server
-        .admin(reqwest::Method::GET, &format!("/integrations/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shown.status(), StatusCode::NOT_FOUND);
+    let (status, _) = server.call(Method::GET, &format!("/integrations/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// On the AWS form, the `reconcile` function's schedule repairs what no webhook told: an issue
@@ -993,14 +993,7 @@ async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
     .await;
     let server = &setup.server;
     let path = format!("/integrations/{}/reconcile", setup.integration_id);
-    let report: Value = server
-        .admin(reqwest::Method::POST, &path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, report) = server.call(Method::POST, &path, None).await;
     assert_eq!(report["complete"], true, "{report}");
     assert_eq!(report["links"]["checked"], 1);
 
@@ -1049,8 +1042,8 @@ async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
 
     // Rotation and user mappings through the integrations function.
     let path = format!("/integrations/{}/rotate-webhook-secret", setup.integration_id);
-    let rotated = server.admin(reqwest::Method::POST, &path).send().await.unwrap();
-    assert_eq!(rotated.status(), StatusCode::OK);
+    let (status, _) = server.call(Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
     let integration = server
         .app
         .store
@@ -1071,13 +1064,8 @@ async fn the_scheduled_reconcile_function_repairs_a_webhook_that_never_came() {
     }
     let path = format!("/integrations/{}/user-mappings", setup.integration_id);
     let pair = json!({"azure_devops": "jamal@fabrikam.example", "sentry": "jamal.h@personal.example"});
-    let mapped = server
-        .admin(reqwest::Method::POST, &path)
-        .json(&pair)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mapped.status(), StatusCode::CREATED);
+    let (status, _) = server.call(Method::POST, &path, Some(pair)).await;
+    assert_eq!(status, StatusCode::CREATED);
 }
 
 /// Repositories through the deployed functions: registered by `repositories` (its push
@@ -1094,14 +1082,11 @@ async fn repositories_work_through_the_deployed_functions() {
     .await;
     let server = &setup.server;
     let base = format!("/integrations/{}", setup.integration_id);
-    let registered = server
-        .admin(reqwest::Method::POST, &format!("{base}/repositories"))
-        .json(&json!({"repository": "Fabrikam-Fiber/fabrikam-web", "sentry_projects": ["backend"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), StatusCode::CREATED);
-    let registered: Value = registered.json().await.unwrap();
+    let web = json!({"repository": "Fabrikam-Fiber/fabrikam-web", "sentry_projects": ["backend"]});
+    let (status, registered) = server
+        .call(Method::POST, &format!("{base}/repositories"), Some(web))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let push_subscription = server
         .ado
         .subscription_raw(registered["push_subscription_id"].as_str().unwrap());
@@ -1115,16 +1100,11 @@ async fn repositories_work_through_the_deployed_functions() {
     })
     .await;
 
-    let release = server
-        .admin(
-            reqwest::Method::POST,
-            &format!("{base}/repositories/{WEB_REPOSITORY_ID}/releases"),
-        )
-        .json(&json!({"version": "1.0.0", "commit": "main"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(release.status(), StatusCode::OK);
+    let path = format!("{base}/repositories/{WEB_REPOSITORY_ID}/releases");
+    let (status, _) = server
+        .call(Method::POST, &path, Some(json!({"version": "1.0.0", "commit": "main"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(server.sentry.release("1.0.0").unwrap().commits.len(), 6);
 
     let next = FakeCommit::new(&"e".repeat(40), "Next change");
@@ -1137,13 +1117,10 @@ async fn repositories_work_through_the_deployed_functions() {
     .await;
 
     let mapping = json!({"sentry_project": "backend", "repository": WEB_REPOSITORY_ID, "stack_root": "app/", "source_root": "src/"});
-    let created = server
-        .admin(reqwest::Method::POST, &format!("{base}/code-mappings"))
-        .json(&mapping)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
+    let (status, _) = server
+        .call(Method::POST, &format!("{base}/code-mappings"), Some(mapping))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -1162,4 +1139,56 @@ async fn repositories_work_through_the_deployed_functions() {
     );
     let stack = server.stack.as_ref().unwrap();
     assert!(stack.function_stats(topology::REPOSITORIES.name).invocations >= 2);
+}
+
+/// Upgrading (README: `git pull && sam build && sam deploy`) replaces the functions, not the table
+/// or the secrets: an event that failed before the deploy (Sentry down) is applied by the new
+/// functions once the operator retries it, and the integration, its link, its webhook secret and the
+/// admin token work as before.
+#[tokio::test]
+async fn an_upgrade_keeps_records_secrets_and_events_in_flight() {
+    let mut setup = setup().await;
+    setup.server.sentry.fail_next(u32::MAX);
+    let ops = json!([patch::replace("/fields/System.State", "Resolved")]);
+    setup.edit_as_person(ops).await;
+    let mut failed = Vec::new();
+    for _ in 0..200 {
+        failed = setup.events(EventStatus::Failed).await;
+        if !failed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed.len(), 1, "the sync failed while Sentry was down");
+
+    setup.server.redeploy().await;
+    let server = &setup.server;
+    assert_eq!(
+        server.stack.as_ref().unwrap().function_stats("sync-worker").cold_starts,
+        0,
+        "new functions, not started yet"
+    );
+    server.sentry.fail_next(0);
+    let path = format!("/integrations/{}/events/retry?status=failed", setup.integration_id);
+    let (status, _) = server.call(Method::POST, &path, None).await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the admin token still opens the admin API"
+    );
+    eventually("the event applied by the new sync-worker", || {
+        server.sentry.issue(ISSUE).status == "resolved"
+    })
+    .await;
+    assert!(server.stack.as_ref().unwrap().function_stats("sync-worker").cold_starts >= 1);
+
+    // The webhook secret stayed: Azure DevOps' next delivery is accepted and applied.
+    let ops = json!([patch::replace("/fields/System.State", "Active")]);
+    setup.edit_as_person(ops).await;
+    eventually("the next change synced through the new functions", || {
+        server.sentry.issue(ISSUE).status == "unresolved"
+    })
+    .await;
+    let link = server.stored_link(&setup.integration_id, ISSUE).await;
+    assert_eq!(link.work_item_id, setup.work_item, "the link survived");
 }

@@ -13,7 +13,7 @@ use shared::azure_devops::patch;
 use shared::records::EventStatus;
 use shared::store::{Item, Key, Query, SqliteTable, StoreError, Table, WriteOp};
 
-const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
+const JAMAL: &str = bridge_tests::fake_ado::PERSON_IDENTITY_ID;
 
 /// Counts item writes per partition key: the table's (`pk`) and each index's (`gsi1:…`,
 /// `gsi2:…`). An index entry that moves to another key is a delete there and a put here; one

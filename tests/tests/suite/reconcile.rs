@@ -11,8 +11,6 @@ use shared::clock;
 
 use bridge_tests::server::Linked as Setup;
 
-const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
-
 async fn setup() -> Setup {
     let setup = Setup::create(start(Backend::Local).await).await;
     settled(&setup.server.app, &setup.integration_id).await;
@@ -22,9 +20,8 @@ async fn setup() -> Setup {
 /// One pass through the admin route; waits until the worker applied what it queued.
 async fn reconcile(setup: &Setup) -> Value {
     let path = format!("/integrations/{}/reconcile", setup.integration_id);
-    let response = setup.server.admin(Method::POST, &path).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let report: Value = response.json().await.unwrap();
+    let (status, report) = setup.server.call(Method::POST, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
     settled(&setup.server.app, &setup.integration_id).await;
     report
 }
@@ -127,21 +124,15 @@ async fn disabled_and_deleted_subscriptions_are_made_again_in_one_pass() {
         4,
         "the disabled one was replaced, not kept"
     );
-    let status: Value = server
-        .admin(Method::GET, &format!("/integrations/{}/status", setup.integration_id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/integrations/{}/status", setup.integration_id);
+    let (_, status) = server.call(Method::GET, &path, None).await;
     assert_eq!(status["healthy"], true, "{status}");
     assert_eq!(status["last_reconcile"]["subscriptions"]["recreated"], 2);
     assert_nothing_left_to_repair(&setup).await;
 
     // The re-created subscriptions deliver: a person's change reaches Sentry again.
     let ops = json!([{"op": "replace", "path": "/fields/System.State", "value": "Resolved"}]);
-    server.ado.edit_work_item_as(JAMAL, setup.work_item, ops).await.unwrap();
+    setup.edit_as_person(ops).await;
     settled(&server.app, &setup.integration_id).await;
     assert_eq!(server.sentry.issue(ISSUE).status, "resolved");
 }
@@ -153,7 +144,7 @@ async fn a_lost_delivery_and_a_webhook_sentry_never_sent_are_repaired_by_one_pas
     // Jamal assigns the work item to Alice; the delivery is lost.
     server.ado.state(|s| s.lose_deliveries = 1);
     let ops = json!([{"op": "add", "path": "/fields/System.AssignedTo", "value": "alice@fabrikam.example"}]);
-    server.ado.edit_work_item_as(JAMAL, setup.work_item, ops).await.unwrap();
+    setup.edit_as_person(ops).await;
     // Someone resolves the issue in Sentry; its webhook never arrives.
     server.sentry.set_status(ISSUE, "resolved");
     settled(&server.app, &setup.integration_id).await;
@@ -197,7 +188,7 @@ async fn when_both_sides_moved_azure_devops_wins_and_the_conflict_is_counted() {
     let server = &setup.server;
     server.ado.state(|s| s.lose_deliveries = 1);
     let ops = json!([{"op": "replace", "path": "/fields/System.State", "value": "Resolved"}]);
-    server.ado.edit_work_item_as(JAMAL, setup.work_item, ops).await.unwrap();
+    setup.edit_as_person(ops).await;
     server.sentry.set_status(ISSUE, "ignored");
 
     let report = reconcile(&setup).await;
@@ -259,8 +250,8 @@ async fn one_pass_of_an_integration_at_a_time() {
     let name = format!("reconcile#{}", setup.integration_id);
     let running = store.try_lease(&name, 60, clock::now_ms()).await.unwrap().unwrap();
     let path = format!("/integrations/{}/reconcile", setup.integration_id);
-    let busy = setup.server.admin(Method::POST, &path).send().await.unwrap();
-    assert_eq!(busy.status(), StatusCode::CONFLICT);
+    let (busy, _) = setup.server.call(Method::POST, &path, None).await;
+    assert_eq!(busy, StatusCode::CONFLICT);
     store.release_lease(&running).await.unwrap();
     assert_eq!(reconcile(&setup).await["complete"], true);
 }

@@ -23,13 +23,8 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.server.admin(method, &format!("/integrations/{}{path}", self.id));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let path = format!("/integrations/{}{path}", self.id);
+        self.server.call(method, &path, body).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {

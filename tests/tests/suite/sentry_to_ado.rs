@@ -15,7 +15,6 @@ use shared::sentry::signature::sign;
 
 const CLIENT_SECRET: &str = "sentry-client-secret-value";
 const ISSUE: &str = "6543210987";
-const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
 
 use bridge_tests::server::Linked as Setup;
 
@@ -67,12 +66,7 @@ async fn resolve_in_sentry(setup: &Setup) -> (StatusCode, Value) {
 /// `sentry_status` and the worker is done.
 async fn set_state_in_ado(setup: &Setup, state: &str, sentry_status: &str) {
     let ops = json!([{"op": "replace", "path": "/fields/System.State", "value": state}]);
-    setup
-        .server
-        .ado
-        .edit_work_item_as(JAMAL, setup.work_item, ops)
-        .await
-        .unwrap();
+    setup.edit_as_person(ops).await;
     eventually(&format!("Sentry {sentry_status}"), || {
         setup.server.sentry.issue(ISSUE).status == sentry_status
     })
@@ -490,12 +484,7 @@ async fn a_late_sentry_change_does_not_overwrite_a_newer_one_from_azure_devops()
     // The person resolves the work item, then reopens it; both sync to Sentry.
     for state in ["Resolved", "Active"] {
         let ops = json!([patch::replace("/fields/System.State", state)]);
-        setup
-            .server
-            .ado
-            .edit_work_item_as(JAMAL, setup.work_item, ops)
-            .await
-            .unwrap();
+        setup.edit_as_person(ops).await;
         settled(&setup).await;
     }
     assert_eq!(setup.server.sentry.issue(ISSUE).status, "unresolved");

@@ -7,8 +7,6 @@ use bridge_tests::wait::settled;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const JAMAL: &str = "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff";
-
 async fn send(linked: &Linked, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let mut request = linked
         .server
@@ -47,21 +45,13 @@ async fn a_mapping_pairs_one_person_in_both_directions() {
 
     // Azure DevOps → Sentry: assigned to Jamal's identity, the Sentry issue goes to user 103.
     let ops = json!([{"op": "add", "path": "/fields/System.AssignedTo", "value": "jamal@fabrikam.example"}]);
-    server
-        .ado
-        .edit_work_item_as(JAMAL, linked.work_item, ops)
-        .await
-        .unwrap();
+    linked.edit_as_person(ops).await;
     settled(&server.app, &linked.integration_id).await;
     assert_eq!(server.sentry.issue(ISSUE).assigned_to.as_deref(), Some("user:103"));
 
     // Sentry → Azure DevOps: unassigned in Azure DevOps, then assigned to user 103 in Sentry.
     let ops = json!([{"op": "add", "path": "/fields/System.AssignedTo", "value": ""}]);
-    server
-        .ado
-        .edit_work_item_as(JAMAL, linked.work_item, ops)
-        .await
-        .unwrap();
+    linked.edit_as_person(ops).await;
     settled(&server.app, &linked.integration_id).await;
     assert_eq!(assignee(&linked), Value::Null);
     let mut webhook = bridge_tests::sentry_app::fixture("webhook_issue_assigned.json");
