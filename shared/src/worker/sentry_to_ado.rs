@@ -186,7 +186,9 @@ async fn status(
         _ => None,
     };
     let mut written = None;
-    if let Some(target) = target_state(status, configured, &states) {
+    let target = target_state(status, configured, &states);
+    let has_target = target.is_some();
+    if let Some(target) = target {
         if let TargetState::Fallback {
             state,
             configured: Some(wanted),
@@ -225,13 +227,22 @@ async fn status(
         }
     })
     .await?;
-    if let Some(item) = &written {
-        let to = item.field_str("System.State").unwrap_or_default();
-        applied.changes.push(format!(
-            "{}: state {} (Sentry issue {status})",
-            on(link),
-            moved(link.sync.ado_state.as_deref(), to)
-        ));
+    match &written {
+        Some(item) => {
+            let to = item.field_str("System.State").unwrap_or_default();
+            applied.changes.push(format!(
+                "{}: state {} (Sentry issue {status})",
+                on(link),
+                moved(link.sync.ado_state.as_deref(), to)
+            ));
+        }
+        None if has_target => applied.extend(Applied::unchanged(format!(
+            "the work item's state already counts as {status}"
+        ))),
+        None => applied.extend(Applied::unchanged(format!(
+            "no state of {} stands for {status}",
+            link.work_item_type
+        ))),
     }
     Ok(applied)
 }
@@ -343,7 +354,7 @@ async fn assigned(
     .await?;
     Ok(match written {
         Some(_) => Applied::change(format!("{}: assigned to {ado_email}", on(link))),
-        None => Applied::nothing(),
+        None => Applied::unchanged(format!("the work item is assigned to {ado_email} already")),
     })
 }
 
@@ -390,7 +401,7 @@ async fn unassign(
     .await?;
     Ok(match written {
         Some(_) => Applied::change(format!("{}: unassigned", on(link))),
-        None => Applied::nothing(),
+        None => Applied::unchanged("the work item is unassigned already"),
     })
 }
 
