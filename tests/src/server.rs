@@ -55,7 +55,6 @@ impl Linked {
         }
     }
 
-    /// The linked work item's comments in the fake Azure DevOps that are not deleted.
     /// A person (Jamal, with his own PAT) applies JSON Patch `ops` to the linked work item.
     pub async fn edit_as_person(&self, ops: serde_json::Value) {
         let person = crate::fake_ado::PERSON_IDENTITY_ID;
@@ -63,6 +62,7 @@ impl Linked {
         edited.expect("the person's edit was accepted");
     }
 
+    /// The linked work item's comments in the fake Azure DevOps that are not deleted.
     pub fn ado_comments(&self) -> Vec<crate::fake_ado::FakeComment> {
         self.server.ado.state(|s| {
             s.work_items[&self.work_item]

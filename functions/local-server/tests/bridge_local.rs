@@ -259,7 +259,7 @@ async fn the_log_says_what_each_step_changed() {
         if !running.logged("event applied", &["Azure DevOps comment"]).is_empty() {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
     let all = running.output.lock().unwrap().join("\n");

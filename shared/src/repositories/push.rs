@@ -165,8 +165,21 @@ impl Noting<'_> {
             posted_at: 0,
             version: 0,
         };
+        let noted = format!(
+            "Sentry issue {short_id}: commit {} noted as fixing it",
+            commit.commit_id
+        );
         if let Some(existing) = self.app.store.claim_fix_comment(&mut claim).await? {
             if existing.posted {
+                // By an earlier run of this event (whose line said nothing), or by another push.
+                if existing.claimed_by == self.event_id {
+                    applied.changes.push(noted);
+                } else {
+                    applied.extend(Applied::unchanged(format!(
+                        "commit {} is noted on {short_id} already",
+                        commit.commit_id
+                    )));
+                }
                 return Ok(());
             }
             if existing.claimed_by != self.event_id {
@@ -182,7 +195,9 @@ impl Noting<'_> {
                 .iter()
                 .any(|c| c.data["text"].as_str().is_some_and(|t| t.contains(&commit.commit_id)))
             {
-                return self.mark_posted(&mut claim).await;
+                self.mark_posted(&mut claim).await?;
+                applied.changes.push(noted);
+                return Ok(());
             }
         }
         let text = fix_comment(self.repository, commit, message, self.branch.as_deref());
@@ -200,10 +215,7 @@ impl Noting<'_> {
             }
         }
         self.mark_posted(&mut claim).await?;
-        applied.changes.push(format!(
-            "Sentry issue {short_id}: commit {} noted as fixing it",
-            commit.commit_id
-        ));
+        applied.changes.push(noted);
         Ok(())
     }
 

@@ -125,27 +125,36 @@ async fn post_comment(
         return Ok(false);
     };
     let integration_id = &link.integration_id;
-    if let Some(id) = comment.id
-        && app
+    let recorded = match comment.id {
+        Some(id) => app
             .store
             .comment_link_by_ado(integration_id, delivery.work_item_id, id)
             .await
-            .map_err(store_failure)?
-            .is_some()
-    {
-        return Ok(false);
-    }
+            .map_err(store_failure)?,
+        None => None,
+    };
+    // The pair is recorded once per Azure DevOps comment: for the first linked issue it reached.
+    // Another issue linked to the same work item has no record of its own, so it looks on the
+    // issue before posting (a redelivery, or a retry whose answer was lost, finds it there).
+    let mirrored_elsewhere = match &recorded {
+        Some(pair) if pair.sentry_issue_id == link.sentry_issue_id => return Ok(false),
+        Some(_) => true,
+        None => false,
+    };
     let text = comment_text(
         &comment.author_name,
         &comment.text,
         link.work_item_url.as_deref(),
         comment.id,
     );
-    let existing = if event.may_have_run_before() {
+    let existing = if mirrored_elsewhere || event.may_have_run_before() {
         posted_comment(connection, link, &text).await?
     } else {
         None
     };
+    if mirrored_elsewhere && existing.is_some() {
+        return Ok(false);
+    }
     let sentry_comment_id = match existing {
         Some(id) => id,
         None => match connection.sentry.add_comment(&link.sentry_issue_id, &text).await {
@@ -158,7 +167,7 @@ async fn post_comment(
             Err(error) => return Err(Failure::from(error)),
         },
     };
-    if let Some(ado_comment_id) = comment.id {
+    if let Some(ado_comment_id) = comment.id.filter(|_| !mirrored_elsewhere) {
         let mut pair = CommentLink {
             integration_id: integration_id.clone(),
             sentry_issue_id: link.sentry_issue_id.clone(),
@@ -259,9 +268,10 @@ async fn apply(
             .add_comment(&issue, &note)
             .await
             .map_err(Failure::from)?;
-        applied
-            .changes
-            .push(format!("{on}: noted the work item's {}", delivery.event_type));
+        applied.changes.push(format!(
+            "{on}: noted that the work item was {}",
+            recycle_bin_move(delivery)
+        ));
         link.sync.work_item_deleted = delivery.event_type == "workitem.deleted";
     }
     Ok(applied)
@@ -286,6 +296,14 @@ impl Seen {
             recycle_bin_at: is_recycle_bin_notice(delivery).then_some(event.received_at),
         }
     }
+}
+
+/// `deleted` or `restored`, for a recycle-bin notice's change line.
+fn recycle_bin_move(delivery: &AdoDelivery) -> &str {
+    delivery
+        .event_type
+        .strip_prefix("workitem.")
+        .unwrap_or(&delivery.event_type)
 }
 
 fn is_recycle_bin_notice(delivery: &AdoDelivery) -> bool {

@@ -186,6 +186,8 @@ async fn status(
         _ => None,
     };
     let mut written = None;
+    // The state the write replaced (read just before it), for the log.
+    let replaced = std::sync::Mutex::new(None::<String>);
     let target = target_state(status, configured, &states);
     let has_target = target.is_some();
     if let Some(target) = target {
@@ -208,6 +210,7 @@ async fn status(
             |item| item.field_str("System.State").map(str::to_string),
             |item| {
                 let current = item.field_str("System.State").unwrap_or_default();
+                *replaced.lock().unwrap_or_else(|p| p.into_inner()) = Some(current.to_string());
                 (!already_there(status, current, &states))
                     .then(|| vec![patch::replace("/fields/System.State", name.clone())])
             },
@@ -230,10 +233,11 @@ async fn status(
     match &written {
         Some(item) => {
             let to = item.field_str("System.State").unwrap_or_default();
+            let from = replaced.into_inner().unwrap_or_else(|p| p.into_inner());
             applied.changes.push(format!(
-                "{}: state {} (Sentry issue {status})",
+                "{}: state {} (Sentry status {status})",
                 on(link),
-                moved(link.sync.ado_state.as_deref(), to)
+                moved(from.as_deref(), to)
             ));
         }
         None if has_target => applied.extend(Applied::unchanged(format!(
@@ -368,7 +372,7 @@ async fn unassign(
 ) -> Result<Applied, Failure> {
     let received_at = arrival.received_at;
     if link.sync.ado_assignee.is_none() && link.sync.sentry_assignee.is_none() {
-        return Ok(Applied::nothing());
+        return Ok(Applied::unchanged("the work item is unassigned already"));
     }
     if let Some(note) = outdated_in_sentry(connection, change).await? {
         return Ok(Applied::note(note));
@@ -459,10 +463,10 @@ fn sentry_comment_pair(link: &Link, comment_id: &str, ado_comment_id: u64) -> Co
 }
 
 /// Leaves the marker that keeps a deleted Sentry comment from being mirrored later.
-async fn remember_deleted(app: &App, link: &Link, comment_id: &str) -> Result<Applied, Failure> {
+async fn remember_deleted(app: &App, link: &Link, comment_id: &str) -> Result<(), Failure> {
     let mut marker = sentry_comment_pair(link, comment_id, 0);
     match app.store.mark_comment_deleted(&mut marker).await {
-        Ok(()) | Err(StoreError::Conflict) => Ok(Applied::nothing()),
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
         Err(error) => Err(store_failure(error)),
     }
 }
@@ -499,7 +503,9 @@ async fn comment(
         (_, Some(pair)) if pair.deleted => Ok(Applied::note(format!(
             "comment {comment_id} was deleted in Sentry; nothing synced"
         ))),
-        (CommentAction::Created, Some(_)) => Ok(Applied::nothing()),
+        (CommentAction::Created, Some(_)) => Ok(Applied::unchanged(format!(
+            "Sentry comment {comment_id} is mirrored already"
+        ))),
         (CommentAction::Created | CommentAction::Updated, None) => {
             mirror_new_comment(app, connection, event, link, comment_id, &body).await
         }
@@ -525,24 +531,35 @@ async fn comment(
             "comment {comment_id} came from Azure DevOps; its Sentry edit is not synced back"
         ))),
         (CommentAction::Deleted, Some(pair)) if pair.origin == CommentOrigin::Sentry => {
-            match connection
+            let applied = match connection
                 .ado
                 .delete_comment(&link.project, pair.work_item_id, pair.ado_comment_id)
                 .await
             {
-                Ok(()) | Err(AdoError::NotFound { .. }) => {}
+                Ok(()) => Applied::change(format!(
+                    "{}: comment {} deleted with Sentry comment {comment_id}",
+                    on(link),
+                    pair.ado_comment_id
+                )),
+                Err(AdoError::NotFound { .. }) => Applied::unchanged(format!(
+                    "comment {} was gone from the work item already",
+                    pair.ado_comment_id
+                )),
                 Err(error) => return Err(Failure::from(error)),
-            }
+            };
             store.delete_comment_link(&pair).await.map_err(store_failure)?;
             remember_deleted(app, link, comment_id).await?;
-            Ok(Applied::change(format!(
-                "{}: comment {} deleted with Sentry comment {comment_id}",
-                on(link),
-                pair.ado_comment_id
+            Ok(applied)
+        }
+        (CommentAction::Deleted, Some(_)) => Ok(Applied::unchanged(format!(
+            "Sentry comment {comment_id} came from Azure DevOps; it stays there"
+        ))),
+        (CommentAction::Deleted, None) => {
+            remember_deleted(app, link, comment_id).await?;
+            Ok(Applied::unchanged(format!(
+                "Sentry comment {comment_id} was never mirrored; remembered so it never is"
             )))
         }
-        (CommentAction::Deleted, Some(_)) => Ok(Applied::nothing()),
-        (CommentAction::Deleted, None) => remember_deleted(app, link, comment_id).await,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -30,9 +30,16 @@ pub struct AwsCall {
 #[derive(Default)]
 pub struct CallLog {
     calls: Mutex<VecDeque<AwsCall>>,
+    latency: Mutex<Duration>,
 }
 
 impl CallLog {
+    /// Every answer from now on waits `latency` more, as a network would: calls made at once then
+    /// overlap however busy the machine is, and calls made one after another cannot.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.latency.lock().unwrap_or_else(|p| p.into_inner()) = latency;
+    }
+
     pub fn calls(&self) -> Vec<AwsCall> {
         self.lock().iter().cloned().collect()
     }
@@ -113,6 +120,8 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         }
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     };
+    let latency = *proxy.log.latency.lock().unwrap_or_else(|p| p.into_inner());
+    tokio::time::sleep(latency).await;
     proxy.log.record(AwsCall {
         operation,
         started,

@@ -175,7 +175,7 @@ impl AwsLocal {
             .unwrap_or_else(|| format!("http://{address}"));
         let logs = options.data_dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-        create_table(&options).await?;
+        let table_existed = create_table(&options).await?;
         create_admin_token(&options).await?;
 
         let (shutdown, stopping) = watch::channel(false);
@@ -199,8 +199,19 @@ impl AwsLocal {
         }
         let log_file = logs.join("aws-local.log");
         let worker = functions[topology::SYNC_WORKER.name].clone();
+        // Over a table that outlived an earlier run (a redeploy, a kept moto), the mapping goes on
+        // from now, as a deployed mapping keeps its place; what was written meanwhile is the
+        // schedule's. Over a new table it reads from the start, as the template says.
+        let trigger = if table_existed {
+            topology::StreamTrigger {
+                starting_position: "LATEST",
+                ..topology::INBOX_INSERTS
+            }
+        } else {
+            topology::INBOX_INSERTS
+        };
         let stream = StreamMapping::new(
-            topology::INBOX_INSERTS,
+            trigger,
             StreamsApi::new(&options.moto_endpoint),
             &options.table_name,
             worker.clone(),
@@ -356,12 +367,14 @@ async fn moto_sdk(options: &Options) -> aws_config::SdkConfig {
 }
 
 /// The table as the template declares it, in moto (an existing one is used as it is).
-async fn create_table(options: &Options) -> Result<(), String> {
+/// Creates the table; `true` if it existed already.
+async fn create_table(options: &Options) -> Result<bool, String> {
     let client = aws_sdk_dynamodb::Client::new(&moto_sdk(options).await);
     match shared::store::DynamoTable::create_table(&client, &options.table_name).await {
-        Ok(()) => Ok(()),
-        // A moto that outlived an earlier run (`MOTO_ENDPOINT`): its table and records are kept.
-        Err(error) if error.to_string().contains("ResourceInUseException") => Ok(()),
+        Ok(()) => Ok(false),
+        // A moto that outlived an earlier run (`MOTO_ENDPOINT`), or a redeploy: its table and
+        // records are kept.
+        Err(error) if error.to_string().contains("ResourceInUseException") => Ok(true),
         Err(error) => Err(format!("cannot create table {}: {error}", options.table_name)),
     }
 }

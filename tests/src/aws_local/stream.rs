@@ -1,5 +1,6 @@
 //! The event source mapping from the table's stream to `sync-worker`, as Lambda runs it for the
-//! template's `InboxInserts` event: records read in order per shard from `TRIM_HORIZON`, the
+//! template's `InboxInserts` event: records read in order per shard from the trigger's starting
+//! position (`TRIM_HORIZON` on a new table, `LATEST` over one an earlier run left), the
 //! filter applied, batches of up to `BatchSize` gathered for up to `MaximumBatchingWindow`, one
 //! batch in flight per shard, and on failure:
 //! - a `batchItemFailures` answer: the batch is retried from its lowest failed sequence number

@@ -186,13 +186,13 @@ impl FakeSentry {
         self.inner.lock().unwrap().external_issues.clone()
     }
 
-    /// The next `count` requests get 503.
     /// The next `count` requests to a path containing `path_contains` are carried out, but their
     /// answers are lost (502).
     pub fn lose_next_answers(&self, path_contains: &str, count: u32) {
         self.inner.lock().unwrap().lost_answers = Some((path_contains.to_string(), count));
     }
 
+    /// The next `count` requests get 503.
     pub fn fail_next(&self, count: u32) {
         self.inner.lock().unwrap().failures = count;
     }

@@ -266,6 +266,51 @@ async fn a_comment_appears_once_even_when_delivered_three_times() {
     assert!(link.is_some(), "the comment pair is recorded");
 }
 
+/// Two Sentry issues linked to one work item (the issue-link's "link" to an existing work item):
+/// a person's comment on it reaches both issues, once each, however often it is delivered.
+#[tokio::test]
+async fn a_work_item_comment_reaches_every_linked_issue_once() {
+    let setup = setup().await;
+    let store = &setup.server.app.store;
+    let mut second = store.get_link(&setup.integration_id, ISSUE).await.unwrap().unwrap();
+    second.sentry_issue_id = "78".into();
+    second.version = 0;
+    store.activate_link(&mut second, clock::now_ms()).await.unwrap();
+    setup.server.sentry.add_issue("78");
+
+    let sentry = &setup.server.sentry;
+    setup
+        .server
+        .ado
+        .comment_as(JAMAL, setup.work_item, "<p>Seen on prod too</p>")
+        .await
+        .unwrap();
+    eventually("the comment on both issues", || {
+        sentry.issue(ISSUE).comments.len() == 1 && sentry.issue("78").comments.len() == 1
+    })
+    .await;
+    let ado = &setup.server.ado;
+    let delivery = ado.delivery_where(|d| d.event_type == "workitem.commented").unwrap();
+    for _ in 0..2 {
+        ado.redeliver(&delivery, &delivery.payload).await;
+    }
+    settled(&setup).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for issue in [ISSUE, "78"] {
+        let comments = sentry.issue(issue).comments;
+        assert_eq!(comments.len(), 1, "issue {issue}: {comments:?}");
+        assert!(comments[0].1.contains("Seen on prod too"), "{comments:?}");
+    }
+    assert!(setup.events(EventStatus::Failed).await.is_empty());
+    assert!(setup.events(EventStatus::Dead).await.is_empty());
+    let posts_to_78 = sentry
+        .calls()
+        .iter()
+        .filter(|c| c.method == reqwest::Method::POST && c.path.contains("/issues/78/comments"))
+        .count();
+    assert_eq!(posts_to_78, 1, "each redelivery looked on the issue first");
+}
+
 /// A person's comment that merely quotes the bridge's attribution is theirs, and is mirrored:
 /// only a comment whose first line is the attribution is one the bridge posted.
 #[tokio::test]
