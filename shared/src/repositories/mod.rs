@@ -183,8 +183,7 @@ pub struct Registration {
     /// `<project>/<name>`, or the repository id.
     pub repository: String,
     pub sentry_name: Option<String>,
-    #[serde(default)]
-    pub sentry_projects: Vec<String>,
+    pub sentry_projects: Option<Vec<String>>,
 }
 
 /// Sentry's limit on a commit's repository name.
@@ -220,13 +219,15 @@ fn webhook_url(app: &App, integration_id: &str) -> String {
 }
 
 /// `POST /integrations/{id}/repositories`: the record first (a registration that dies after it is
-/// finished by the next, or by reconciliation), then the push subscription.
+/// finished by the next, or by reconciliation), then the push subscription. Registering a
+/// registered repository again changes its `sentry_name` and `sentry_projects` to what the body
+/// gives (the fields it leaves out stay) and makes nothing new.
 async fn register(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Registration>,
 ) -> Result<Response, ApiError> {
-    check_projects("sentry_projects", &body.sentry_projects)?;
+    check_projects("sentry_projects", body.sentry_projects.as_deref().unwrap_or_default())?;
     let opened = open(&app, &id).await?;
     let all = opened.connection.ado.repositories().await?;
     let found = find(&all, &body.repository).ok_or_else(|| {
@@ -236,9 +237,9 @@ async fn register(
             body.repository, opened.integration.azure_devops.organization
         ))
     })?;
-    let sentry_name = body
-        .sentry_name
-        .map(|n| n.trim().to_string())
+    let given_name = body.sentry_name.map(|n| n.trim().to_string());
+    let sentry_name = given_name
+        .clone()
         .unwrap_or_else(|| format!("{}/{}", found.project.name, found.name));
     if sentry_name.is_empty() || sentry_name.chars().count() > MAX_SENTRY_NAME {
         return Err(ApiError::invalid(format!(
@@ -246,7 +247,27 @@ async fn register(
         )));
     }
     let url = webhook_url(&app, &id);
-    if let Some(mut existing) = app.store.get_repository(&id, &found.id).await? {
+    if let Some(existing) = app.store.get_repository(&id, &found.id).await? {
+        let mut existing = update_repository_with(&app, &existing, |current| {
+            let before = (current.sentry_name.clone(), current.sentry_projects.clone());
+            if let Some(name) = &given_name {
+                current.sentry_name = name.clone();
+            }
+            if let Some(projects) = &body.sentry_projects {
+                // A project added now has its releases looked at from now on (not every release
+                // since the repository was registered, which were never this repository's).
+                let now = clock::rfc3339(clock::now_ms());
+                for added in projects.iter().filter(|p| !current.sentry_projects.contains(p)) {
+                    current
+                        .releases_seen
+                        .entry(added.clone())
+                        .or_insert_with(|| now.clone());
+                }
+                current.sentry_projects = projects.clone();
+            }
+            (current.sentry_name.clone(), current.sentry_projects.clone()) != before
+        })
+        .await?;
         if existing.push_subscription_id.is_none() {
             finish_subscribing(&app, &opened, &mut existing, &url).await?;
         }
@@ -262,7 +283,7 @@ async fn register(
         url: web_url(found),
         default_branch: branch_name(&found.default_branch),
         sentry_name,
-        sentry_projects: body.sentry_projects,
+        sentry_projects: body.sentry_projects.unwrap_or_default(),
         push_subscription_id: None,
         heads: Default::default(),
         head_pushes: Default::default(),

@@ -131,6 +131,25 @@ async fn a_registered_repository_has_a_push_subscription_until_it_is_removed() {
     assert_eq!(again, registered);
     assert_eq!(setup.push_subscriptions().len(), 1);
 
+    // Again with other Sentry projects and name: those change, nothing else does, nothing is made.
+    let changed = json!({"repository": "fabrikam-fiber/FABRIKAM-WEB", "sentry_name": "acme/web", "sentry_projects": ["backend", "frontend"]});
+    let (status, updated) = setup.post("/repositories", changed.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(
+        (updated["sentry_name"].as_str(), &updated["sentry_projects"]),
+        (Some("acme/web"), &json!(["backend", "frontend"]))
+    );
+    assert_eq!(updated["push_subscription_id"], registered["push_subscription_id"]);
+    assert_eq!(setup.push_subscriptions().len(), 1);
+    let (_, shown) = setup
+        .call(Method::GET, &format!("/repositories/{WEB_REPOSITORY_ID}"), None)
+        .await;
+    assert_eq!(shown, updated, "kept");
+    let (status, back) = setup
+        .post("/repositories", json!({"repository": WEB_REPOSITORY_ID, "sentry_name": "Fabrikam-Fiber/fabrikam-web", "sentry_projects": ["backend"]}))
+        .await;
+    assert_eq!((status, &back), (StatusCode::OK, &registered));
+
     let (status, refused) = setup
         .post("/repositories", json!({"repository": "Fabrikam-Fiber/nope"}))
         .await;
@@ -323,6 +342,32 @@ async fn a_release_needs_projects() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(setup.server.sentry.release("1.0.0").unwrap().projects, vec!["web"]);
+}
+
+/// A Sentry project added to a registered repository (registering it again) has its releases
+/// looked at from then on: one made before belongs to no repository of the bridge and is left.
+#[tokio::test]
+async fn a_sentry_project_added_later_counts_its_releases_from_then_on() {
+    let setup = setup().await;
+    setup.register_web().await;
+    let before = format!("frontend@{:0>40}", 5);
+    setup.server.sentry.add_release(&before, &["frontend"]);
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let both = json!({"repository": WEB_REPOSITORY_ID, "sentry_projects": ["backend", "frontend"]});
+    let (status, updated) = setup.post("/repositories", both).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let after = format!("frontend@{:0>40}", 4);
+    setup.server.sentry.add_release(&after, &["frontend"]);
+
+    let (status, report) = setup.call(Method::POST, "/reconcile", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["releases"], json!({"checked": 1, "commits_set": 1}), "{report}");
+    assert!(!setup.server.sentry.release(&after).unwrap().commits.is_empty());
+    assert!(
+        setup.server.sentry.release(&before).unwrap().commits.is_empty(),
+        "made before it was added"
+    );
 }
 
 #[tokio::test]
