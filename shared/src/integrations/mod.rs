@@ -6,6 +6,7 @@ mod events;
 pub mod request;
 mod rotate;
 mod sentry_check;
+pub mod subscriptions_lease;
 mod sync_check;
 mod user_mappings;
 pub mod validate;

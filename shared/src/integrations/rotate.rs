@@ -5,13 +5,14 @@
 //! replaced to carry the new secret (the repositories' push subscriptions too). A rotation stopped half way (Azure DevOps down, say) is on
 //! record as unfinished: the next rotation puts the same new secret on every subscription instead
 //! of making another (which would end the old one's grace for subscriptions still using it).
+//! It holds the subscriptions lease throughout ([`super::subscriptions_lease`]).
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use super::{WEBHOOK_SECRET_BYTES, load, webhook_url};
+use super::{WEBHOOK_SECRET_BYTES, load, subscriptions_lease, webhook_url};
 use crate::App;
 use crate::azure_devops::{self, AdoError, WORK_ITEM_EVENTS, subscription_request};
 use crate::clock;
@@ -19,7 +20,15 @@ use crate::error::ApiError;
 use crate::secrets::{Secret, SecretStore};
 
 pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
-    let mut integration = load(&app, &id).await?;
+    load(&app, &id).await?;
+    let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
+    let rotated = rotate_holding(&app, &id).await;
+    subscriptions_lease::release(&app, lease).await;
+    rotated
+}
+
+async fn rotate_holding(app: &App, id: &str) -> Result<axum::Json<Value>, ApiError> {
+    let mut integration = load(app, id).await?;
     let mut secrets = app.integration_secrets(&integration).await?;
     let now = clock::now_ms();
     if !integration.azure_devops.rotation_unfinished {
@@ -34,7 +43,7 @@ pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
     app.store.update_integration(&mut integration).await?;
 
     let client = azure_devops::client_for(app.http.clone(), &integration, &secrets)?;
-    let url = webhook_url(&app, &id);
+    let url = webhook_url(app, id);
     let mut subscriptions = integration.azure_devops.subscriptions.clone();
     for event in WORK_ITEM_EVENTS {
         let request = subscription_request(event, &url, secrets.webhook_secret.expose(), json!({}));
@@ -49,13 +58,13 @@ pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
         subscriptions.insert(event.to_string(), made.id);
     }
     // The repositories' push subscriptions carry the same secret.
-    let mut repositories = app.store.list_repositories(&id).await?;
+    let mut repositories = app.store.list_repositories(id).await?;
     let before = repositories.clone();
     crate::repositories::push_subscriptions::replace_all(&client, &mut repositories, &url, &secrets.webhook_secret)
         .await?;
     for (repository, old) in repositories.iter().zip(&before) {
         let made = repository.push_subscription_id.clone();
-        crate::repositories::update_repository_with(&app, old, |r| {
+        crate::repositories::update_repository_with(app, old, |r| {
             let remade = made != old.push_subscription_id;
             if remade {
                 r.push_subscription_id = made.clone();

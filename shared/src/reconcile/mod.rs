@@ -197,42 +197,7 @@ async fn run(
         secrets: secrets.clone(),
         connection: connection.clone(),
     };
-    let mut recorded = integration.azure_devops.subscriptions.clone();
-    match connection.ado.subscriptions().await {
-        Ok(all) => {
-            report.calls.azure_devops += 1;
-            match subscriptions::check(
-                &connection.ado,
-                &all,
-                &mut recorded,
-                &webhook_url,
-                &secrets.webhook_secret,
-            )
-            .await
-            {
-                Ok((checked, calls)) => {
-                    report.subscriptions = checked;
-                    report.calls.azure_devops += calls;
-                }
-                // Noted, and the links are still reconciled (a credential that may not manage
-                // service hooks must not stop drift repair).
-                Err(error) => report.subscriptions_error = Some(ado_failed(error)),
-            }
-            match crate::repositories::watch::check_push_subscriptions(app, &opened, &all, &webhook_url).await {
-                Ok((checked, calls)) => {
-                    report.subscriptions.add(checked);
-                    report.calls.azure_devops += calls;
-                }
-                Err(error) => report.subscriptions_error = Some(error),
-            }
-        }
-        Err(error) => report.subscriptions_error = Some(ado_failed(error)),
-    }
-    if recorded != integration.azure_devops.subscriptions {
-        record_subscriptions(app, &integration.id, recorded)
-            .await
-            .map_err(|e| format!("store: {e}"))?;
-    }
+    check_subscriptions(app, &integration.id, &webhook_url, report).await;
     // New Sentry releases named after a commit get their commits (noted, not fatal: the links
     // are reconciled all the same).
     match crate::repositories::watch::check_releases(app, &opened, budget, &mut report.calls).await {
@@ -323,6 +288,97 @@ async fn run(
         after: None,
         sweep_after,
     })
+}
+
+/// The subscriptions step, holding the subscriptions lease
+/// ([`crate::integrations::subscriptions_lease`]): skipped, and said in the report, while a
+/// rotation or a repository registration holds it (the next pass checks them).
+async fn check_subscriptions(app: &App, integration_id: &str, webhook_url: &str, report: &mut Report) {
+    use crate::integrations::subscriptions_lease;
+    let lease = match subscriptions_lease::try_hold(app, integration_id).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            report.subscriptions_error = Some(
+                "not checked: a rotation or a repository registration is changing them; the next pass checks them"
+                    .into(),
+            );
+            return;
+        }
+        Err(error) => {
+            report.subscriptions_error = Some(format!("store: {error}"));
+            return;
+        }
+    };
+    if let Err(error) = check_subscriptions_holding(app, integration_id, webhook_url, report).await {
+        report.subscriptions_error = Some(error);
+    }
+    subscriptions_lease::release(app, lease).await;
+}
+
+/// Reads the integration and its webhook secret again under the lease (a rotation that finished
+/// since the pass began is seen), then checks and repairs the work item and push subscriptions.
+async fn check_subscriptions_holding(
+    app: &App,
+    integration_id: &str,
+    webhook_url: &str,
+    report: &mut Report,
+) -> Result<(), String> {
+    let integration = app
+        .store
+        .get_integration(integration_id)
+        .await
+        .map_err(|e| format!("store: {e}"))?
+        .ok_or("the integration was deleted")?;
+    let secrets = app
+        .integration_secrets(&integration)
+        .await
+        .map_err(|e| format!("secrets: {e}"))?;
+    let connection = app
+        .connections
+        .get(&app.http, &integration, &secrets)
+        .map_err(|e| format!("Azure DevOps: {e}"))?;
+    let opened = crate::repositories::Opened {
+        integration: integration.clone(),
+        secrets: secrets.clone(),
+        connection: connection.clone(),
+    };
+    let mut recorded = integration.azure_devops.subscriptions.clone();
+    match connection.ado.subscriptions().await {
+        Ok(all) => {
+            report.calls.azure_devops += 1;
+            match subscriptions::check(
+                &connection.ado,
+                &all,
+                &mut recorded,
+                webhook_url,
+                &secrets.webhook_secret,
+            )
+            .await
+            {
+                Ok((checked, calls)) => {
+                    report.subscriptions = checked;
+                    report.calls.azure_devops += calls;
+                }
+                // Noted, and the links are still reconciled (a credential that may not manage
+                // service hooks must not stop drift repair).
+                Err(error) => report.subscriptions_error = Some(format!("Azure DevOps: {error}")),
+            }
+            match crate::repositories::watch::check_push_subscriptions(app, &opened, &all, webhook_url).await {
+                Ok((checked, calls)) => {
+                    report.subscriptions.add(checked);
+                    report.calls.azure_devops += calls;
+                }
+                Err(error) => report.subscriptions_error = Some(error),
+            }
+        }
+        Err(error) => report.subscriptions_error = Some(format!("Azure DevOps: {error}")),
+    }
+    if recorded != integration.azure_devops.subscriptions {
+        record_subscriptions(app, &integration.id, recorded)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Saves repaired subscription ids on the integration (read again: a PATCH may have moved it on).

@@ -29,6 +29,7 @@ use crate::clock;
 use crate::connections::Connection;
 use crate::error::ApiError;
 use crate::http::{JsonBody, Routes, require_admin};
+use crate::integrations::subscriptions_lease;
 use crate::records::{Integration, IntegrationState, Repository};
 use crate::secrets::IntegrationSecrets;
 use crate::store::StoreError;
@@ -269,7 +270,7 @@ async fn register(
         })
         .await?;
         if existing.push_subscription_id.is_none() {
-            finish_subscribing(&app, &opened, &mut existing, &url).await?;
+            finish_subscribing(&app, &mut existing, &url).await?;
         }
         return Ok((StatusCode::OK, axum::Json(view(&existing))).into_response());
     }
@@ -301,19 +302,24 @@ async fn register(
         }
         Err(error) => return Err(error.into()),
     }
-    finish_subscribing(&app, &opened, &mut repository, &url).await?;
+    finish_subscribing(&app, &mut repository, &url).await?;
     tracing::info!(integration = %id, repository = %repository.id, name = %repository.sentry_name, "repository registered");
     Ok((StatusCode::CREATED, axum::Json(view(&repository))).into_response())
 }
 
 /// Makes the push subscription and records it on the repository — unless another registration
 /// (or reconciliation) recorded one meanwhile: then this one is deleted again and theirs stays.
-async fn finish_subscribing(
-    app: &App,
-    opened: &Opened,
-    repository: &mut Repository,
-    url: &str,
-) -> Result<(), ApiError> {
+/// Holds the subscriptions lease, and reads the webhook secret after taking it (a rotation
+/// finished just before is seen; one started meanwhile waits).
+async fn finish_subscribing(app: &App, repository: &mut Repository, url: &str) -> Result<(), ApiError> {
+    let lease = subscriptions_lease::hold_for_request(app, &repository.integration_id).await?;
+    let subscribed = subscribe_holding(app, repository, url).await;
+    subscriptions_lease::release(app, lease).await;
+    subscribed
+}
+
+async fn subscribe_holding(app: &App, repository: &mut Repository, url: &str) -> Result<(), ApiError> {
+    let opened = open(app, &repository.integration_id).await?;
     let ado = &opened.connection.ado;
     let subscription = push_subscriptions::subscribe(ado, repository, url, &opened.secrets.webhook_secret).await?;
     let mut retries = crate::retry::ConflictRetries::new();

@@ -221,6 +221,57 @@ async fn reconciliation_remakes_a_disabled_push_subscription_and_rotation_re_key
     );
 }
 
+/// A rotation, a registration and a reconciliation change the integration's subscriptions one at
+/// a time: a rotation asked for while a registration is making its push subscription is refused
+/// (`409`, try again), never run beside it — run beside it, the new subscription would keep the
+/// old secret and fail once its grace ended. A reconciliation pass meanwhile skips the step and
+/// says so.
+#[tokio::test]
+async fn subscriptions_are_changed_one_at_a_time() {
+    use bridge_tests::fake_ado::{Fault, FaultKind};
+    let setup = setup().await;
+    setup.server.ado.inject(Fault {
+        path_contains: "/_apis/hooks/subscriptions".into(),
+        method: Some(Method::POST),
+        kind: FaultKind::Slow(std::time::Duration::from_secs(1)),
+        times: 1,
+        after: 0,
+    });
+    let web = json!({"repository": "Fabrikam-Fiber/fabrikam-web", "sentry_projects": ["backend"]});
+    let (registered, (rotation, report)) = tokio::join!(setup.post("/repositories", web), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let rotation = setup.call(Method::POST, "/rotate-webhook-secret", None).await;
+        let (_, report) = setup.call(Method::POST, "/reconcile", None).await;
+        (rotation, report)
+    });
+    assert_eq!(registered.0, StatusCode::CREATED, "{}", registered.1);
+    assert_eq!(rotation.0, StatusCode::CONFLICT, "{}", rotation.1);
+    assert!(
+        rotation.1["error"]["message"].as_str().unwrap().contains("try again"),
+        "{}",
+        rotation.1
+    );
+    assert!(
+        report["subscriptions_error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not checked"),
+        "{report}"
+    );
+
+    // Asked again, the rotation runs, and every subscription carries the new secret.
+    let (status, _) = setup.call(Method::POST, "/rotate-webhook-secret", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let secret_of =
+        |id: &str| setup.server.ado.subscription_raw(id).unwrap()["consumerInputs"]["basicAuthPassword"].clone();
+    let push = secret_of(registered.1["push_subscription_id"].as_str().unwrap());
+    for subscription in setup.server.ado.subscriptions() {
+        assert_eq!(secret_of(subscription["id"].as_str().unwrap()), push, "{subscription}");
+    }
+    let (_, report) = setup.call(Method::POST, "/reconcile", None).await;
+    assert!(report.get("subscriptions_error").is_none(), "{report}");
+}
+
 #[tokio::test]
 async fn a_500_commit_range_arrives_whole_with_its_files_and_full_messages() {
     let setup = setup().await;
