@@ -18,6 +18,7 @@ pub mod functions;
 pub mod http;
 pub mod intake;
 pub mod integrations;
+pub mod lease;
 pub mod local;
 pub mod logging;
 pub mod metrics;

@@ -7,7 +7,6 @@
 //! subscriptions, and reads the secret after taking it.
 
 use crate::App;
-use crate::clock;
 use crate::error::ApiError;
 use crate::store::{Lease, StoreError};
 
@@ -20,9 +19,7 @@ fn name(integration_id: &str) -> String {
 
 /// Takes the lease; `None` while another holds it.
 pub async fn try_hold(app: &App, integration_id: &str) -> Result<Option<Lease>, StoreError> {
-    app.store
-        .try_lease(&name(integration_id), LEASE_SECS, clock::now_ms())
-        .await
+    crate::lease::hold_waiting(app, &name(integration_id), LEASE_SECS, std::time::Duration::ZERO).await
 }
 
 /// Takes the lease for an admin request, or answers `409` naming why.
@@ -35,9 +32,4 @@ pub async fn hold_for_request(app: &App, integration_id: &str) -> Result<Lease, 
     })
 }
 
-/// Gives the lease back; one that cannot be released expires by itself.
-pub async fn release(app: &App, lease: Lease) {
-    if let Err(error) = app.store.release_lease(&lease).await {
-        tracing::warn!(%error, "subscriptions lease not released; it expires by itself");
-    }
-}
+pub use crate::lease::release;

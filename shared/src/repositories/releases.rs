@@ -60,8 +60,16 @@ pub fn check_version(version: &str) -> Result<(), String> {
     }
 }
 
-/// Sets the commits of `request.version`; returns what it got. `repository` is the record as
-/// read; the one saved (with the new `last_release`) is returned too.
+/// How long a release waits for another release of the same repository to finish.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Longer than setting one release's commits takes; a holder that died frees it by expiry.
+const RELEASE_LEASE_SECS: i64 = 300;
+
+/// Sets the commits of `request.version`; returns what it got and the repository as saved (with
+/// the new `last_release`). One release of a repository at a time (the release route and
+/// reconciliation alike): a range without `previous_commit` starts at the last release's head,
+/// which two at once would both read before either saved — overlapping ranges. The repository
+/// is read again once the lease is held.
 pub async fn set_commits(
     app: &App,
     opened: &Opened,
@@ -69,6 +77,29 @@ pub async fn set_commits(
     request: &ReleaseRequest,
 ) -> Result<(ReleaseOutcome, Repository), ApiError> {
     check_version(&request.version).map_err(ApiError::invalid)?;
+    let name = format!("release#{}#{}", repository.integration_id, repository.id);
+    let lease = crate::lease::hold_waiting(app, &name, RELEASE_LEASE_SECS, RELEASE_WAIT)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(format!(
+                "another release of repository {} is having its commits set; try again",
+                repository.sentry_name
+            ))
+        })?;
+    let set = match load_repository(app, &repository.integration_id, &repository.id).await {
+        Ok(current) => set_commits_holding(app, opened, &current, request).await,
+        Err(error) => Err(error),
+    };
+    crate::lease::release(app, lease).await;
+    set
+}
+
+async fn set_commits_holding(
+    app: &App,
+    opened: &Opened,
+    repository: &Repository,
+    request: &ReleaseRequest,
+) -> Result<(ReleaseOutcome, Repository), ApiError> {
     let projects = request
         .projects
         .clone()

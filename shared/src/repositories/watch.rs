@@ -211,7 +211,10 @@ async fn give_commits(
             calls.sentry += outcome.calls.sentry;
             Ok(Given::Set(Box::new(saved)))
         }
-        Err(error) if error.status.is_server_error() => Err(error.message),
+        // A side down, or another release of the repository being set: the next pass.
+        Err(error) if error.status.is_server_error() || error.status == axum::http::StatusCode::CONFLICT => {
+            Err(error.message)
+        }
         Err(error) => Ok(Given::Refused(error.message)),
     }
 }

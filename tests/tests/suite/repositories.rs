@@ -377,6 +377,46 @@ async fn a_release_without_previous_commit_starts_where_the_last_one_ended() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// Two pipelines set releases of one repository at once, neither giving `previous_commit`: the
+/// second waits for the first and starts where it ended — no commit lands in both.
+#[tokio::test]
+async fn releases_of_one_repository_at_once_do_not_overlap() {
+    use bridge_tests::fake_ado::{Fault, FaultKind};
+    let setup = setup().await;
+    setup.register_web().await;
+    let commits: Vec<FakeCommit> = (1..=25).rev().map(FakeCommit::varied).collect();
+    setup.server.ado.add_commits(WEB_REPOSITORY_ID, "main", commits);
+    let older = FakeCommit::varied(20).sha;
+    setup.server.ado.inject(Fault {
+        path_contains: older.clone(),
+        method: None,
+        kind: FaultKind::Slow(std::time::Duration::from_millis(800)),
+        times: 1,
+        after: 0,
+    });
+    let (first, second) = tokio::join!(setup.release(json!({"version": "1.0.0", "commit": older})), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        setup.release(json!({"version": "1.1.0", "commit": "main"})).await
+    });
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    assert_eq!(second.0, StatusCode::OK, "{}", second.1);
+    assert_eq!(second.1["base"], json!(older), "{}", second.1);
+    let ids = |version: &str| -> Vec<String> {
+        let release = setup.server.sentry.release(version).unwrap();
+        release
+            .commits
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (in_first, in_second) = (ids("1.0.0"), ids("1.1.0"));
+    assert_eq!((in_first.len(), in_second.len()), (20, 5));
+    assert!(
+        in_second.iter().all(|id| !in_first.contains(id)),
+        "{in_first:?} {in_second:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_release_needs_projects() {
     let setup = setup().await;
