@@ -179,12 +179,23 @@ async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axu
     Ok(axum::Json(view(&app, &integration)))
 }
 
+/// `PATCH /integrations/{id}`. Holds the subscriptions lease: it writes the whole secret back, and
+/// beside a rotation it could put back the webhook secret the rotation just replaced.
 async fn update(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<PatchIntegration>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let mut integration = load(&app, &id).await?;
+    load(&app, &id).await?;
+    let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
+    let updated = update_holding(&app, &id, patch).await;
+    subscriptions_lease::release(&app, lease).await;
+    updated
+}
+
+async fn update_holding(app: &Arc<App>, id: &str, patch: PatchIntegration) -> Result<axum::Json<Value>, ApiError> {
+    let app = app.clone();
+    let mut integration = load(&app, id).await?;
     if let Some(expected) = patch.version
         && expected != integration.version
     {

@@ -259,10 +259,7 @@ async fn register(
                 // since the repository was registered, which were never this repository's).
                 let now = clock::rfc3339(clock::now_ms());
                 for added in projects.iter().filter(|p| !current.sentry_projects.contains(p)) {
-                    current
-                        .releases_seen
-                        .entry(added.clone())
-                        .or_insert_with(|| now.clone());
+                    current.releases_seen.insert(added.clone(), now.clone());
                 }
                 current.sentry_projects = projects.clone();
             }

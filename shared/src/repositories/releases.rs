@@ -60,8 +60,8 @@ pub fn check_version(version: &str) -> Result<(), String> {
     }
 }
 
-/// How long a release waits for another release of the same repository to finish.
-const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long the release route waits for another release of the same repository to finish.
+pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Longer than setting one release's commits takes; a holder that died frees it by expiry.
 const RELEASE_LEASE_SECS: i64 = 300;
 
@@ -69,16 +69,17 @@ const RELEASE_LEASE_SECS: i64 = 300;
 /// the new `last_release`). One release of a repository at a time (the release route and
 /// reconciliation alike): a range without `previous_commit` starts at the last release's head,
 /// which two at once would both read before either saved — overlapping ranges. The repository
-/// is read again once the lease is held.
+/// is read again once the lease is held; another holding it is waited for up to `wait`, then `409`.
 pub async fn set_commits(
     app: &App,
     opened: &Opened,
     repository: &Repository,
     request: &ReleaseRequest,
+    wait: std::time::Duration,
 ) -> Result<(ReleaseOutcome, Repository), ApiError> {
     check_version(&request.version).map_err(ApiError::invalid)?;
     let name = format!("release#{}#{}", repository.integration_id, repository.id);
-    let lease = crate::lease::hold_waiting(app, &name, RELEASE_LEASE_SECS, RELEASE_WAIT)
+    let lease = crate::lease::hold_waiting(app, &name, RELEASE_LEASE_SECS, wait)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(format!(
@@ -194,6 +195,6 @@ pub async fn set_commits_route(
     check_version(&request.version).map_err(ApiError::invalid)?;
     let opened = open(&app, &id).await?;
     let repository = load_repository(&app, &id, &repo_id).await?;
-    let (outcome, _) = set_commits(&app, &opened, &repository, &request).await?;
+    let (outcome, _) = set_commits(&app, &opened, &repository, &request, RELEASE_WAIT).await?;
     Ok(axum::Json(serde_json::json!(outcome)))
 }

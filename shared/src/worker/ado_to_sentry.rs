@@ -138,6 +138,8 @@ async fn post_comment(
     // issue before posting (a redelivery, or a retry whose answer was lost, finds it there).
     let mirrored_elsewhere = match &recorded {
         Some(pair) if pair.sentry_issue_id == link.sentry_issue_id => return Ok(false),
+        // A Sentry comment the bridge put on the work item: not carried on to other issues.
+        Some(pair) if pair.origin == CommentOrigin::Sentry => return Ok(false),
         Some(_) => true,
         None => false,
     };

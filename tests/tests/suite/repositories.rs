@@ -270,6 +270,34 @@ async fn subscriptions_are_changed_one_at_a_time() {
     }
     let (_, report) = setup.call(Method::POST, "/reconcile", None).await;
     assert!(report.get("subscriptions_error").is_none(), "{report}");
+
+    // An edit of the integration writes its secrets back: it waits its turn too.
+    let store = &setup.server.app.store;
+    let now = shared::clock::now_ms();
+    let held = store
+        .try_lease(&format!("subscriptions#{}", setup.id), 60, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _) = setup
+        .server
+        .call(
+            Method::PATCH,
+            &format!("/integrations/{}", setup.id),
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    store.release_lease(&held).await.unwrap();
+    let (status, _) = setup
+        .server
+        .call(
+            Method::PATCH,
+            &format!("/integrations/{}", setup.id),
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -414,6 +442,40 @@ async fn releases_of_one_repository_at_once_do_not_overlap() {
     assert!(
         in_second.iter().all(|id| !in_first.contains(id)),
         "{in_first:?} {in_second:?}"
+    );
+
+    // Reconciliation meeting a release being set does not wait (its pass has a time budget): the
+    // sha-named release is left for the next pass, not refused for good.
+    let store = &setup.server.app.store;
+    let name = format!("release#{}#{WEB_REPOSITORY_ID}", setup.id);
+    let held = store
+        .try_lease(&name, 60, shared::clock::now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    setup
+        .server
+        .ado
+        .add_commits(WEB_REPOSITORY_ID, "main", vec![FakeCommit::varied(26)]);
+    let named = format!("backend@{}", FakeCommit::varied(26).sha);
+    setup.server.sentry.add_release(&named, &["backend"]);
+    let started = std::time::Instant::now();
+    let (_, report) = setup.call(Method::POST, "/reconcile", None).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "it did not wait");
+    assert!(
+        report["releases_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another release"),
+        "{report}"
+    );
+    store.release_lease(&held).await.unwrap();
+    let (_, report) = setup.call(Method::POST, "/reconcile", None).await;
+    assert_eq!(report["releases"]["commits_set"], 1, "{report}");
+    assert_eq!(
+        setup.server.sentry.release(&named).unwrap().commits.len(),
+        1,
+        "just the one after 1.1.0"
     );
 }
 
