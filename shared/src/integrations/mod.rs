@@ -245,7 +245,17 @@ async fn update_holding(app: &Arc<App>, id: &str, patch: PatchIntegration) -> Re
 /// again finishes a delete that stopped half way (and answers 204 once nothing is left).
 async fn remove(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     match app.store.get_integration(&id).await? {
-        Some(integration) => tear_down(&app, &integration).await?,
+        // Not beside a rotation, which would put back the secret this deletes.
+        Some(_) => {
+            let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
+            let torn_down = match app.store.get_integration(&id).await {
+                Ok(Some(integration)) => tear_down(&app, &integration).await,
+                Ok(None) => Ok(()),
+                Err(error) => Err(error.into()),
+            };
+            subscriptions_lease::release(&app, lease).await;
+            torn_down?
+        }
         None => match app.store.deleted_integration(&id).await? {
             Some(secret_ref) => finish_tearing_down(&app, &id, &secret_ref).await?,
             None => return Err(ApiError::not_found(format!("no integration {id}"))),

@@ -22,9 +22,13 @@ pub async fn try_hold(app: &App, integration_id: &str) -> Result<Option<Lease>, 
     crate::lease::hold_waiting(app, &name(integration_id), LEASE_SECS, std::time::Duration::ZERO).await
 }
 
-/// Takes the lease for an admin request, or answers `409` naming why.
+/// How long an admin request waits for the lease (a rotation or a registration takes a second or two).
+const REQUEST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes the lease for an admin request, waiting a few seconds for it, or answers `409` naming why.
 pub async fn hold_for_request(app: &App, integration_id: &str) -> Result<Lease, ApiError> {
-    try_hold(app, integration_id).await?.ok_or_else(|| {
+    let held = crate::lease::hold_waiting(app, &name(integration_id), LEASE_SECS, REQUEST_WAIT).await?;
+    held.ok_or_else(|| {
         ApiError::conflict(format!(
             "integration {integration_id}'s service-hook subscriptions are being changed (a rotation, a \
              repository registration or a reconciliation); try again in a few seconds"

@@ -348,17 +348,25 @@ async fn remove(
     State(app): State<Arc<App>>,
     Path((id, repo_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let opened = open(&app, &id).await?;
-    let repository = load_repository(&app, &id, &repo_id).await?;
+    // Not beside a rotation, which would make the subscription again for a record it listed.
+    let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
+    let removed = remove_holding(&app, &id, &repo_id).await;
+    subscriptions_lease::release(&app, lease).await;
+    removed
+}
+
+async fn remove_holding(app: &App, id: &str, repo_id: &str) -> Result<StatusCode, ApiError> {
+    let opened = open(app, id).await?;
+    let repository = load_repository(app, id, repo_id).await?;
     if let Some(subscription) = &repository.push_subscription_id {
         opened.connection.ado.delete_subscription(subscription).await?;
     }
-    for mapping in app.store.list_code_mappings(&id).await? {
+    for mapping in app.store.list_code_mappings(id).await? {
         if mapping.repository == repository.id {
-            app.store.delete_code_mapping(&id, &mapping.id).await?;
+            app.store.delete_code_mapping(id, &mapping.id).await?;
         }
     }
-    app.store.delete_repository(&id, &repo_id).await?;
+    app.store.delete_repository(id, repo_id).await?;
     tracing::info!(integration = %id, repository = %repo_id, "repository removed");
     Ok(StatusCode::NO_CONTENT)
 }
