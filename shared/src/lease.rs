@@ -28,6 +28,13 @@ pub async fn hold_waiting(app: &App, name: &str, ttl_secs: i64, wait: Duration) 
 /// Gives `lease` back; one that cannot be released expires by itself.
 pub async fn release(app: &App, lease: Lease) {
     if let Err(error) = app.store.release_lease(&lease).await {
-        tracing::warn!(%error, "lease not released; it expires by itself");
+        tracing::warn!(lease = %lease.name, %error, "lease not released; it expires by itself");
     }
+}
+
+/// Runs `work` holding `lease`, and gives it back whatever `work` returned.
+pub async fn holding<T>(app: &App, lease: Lease, work: impl std::future::Future<Output = T>) -> T {
+    let outcome = work.await;
+    release(app, lease).await;
+    outcome
 }

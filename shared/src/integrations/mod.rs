@@ -188,9 +188,7 @@ async fn update(
 ) -> Result<axum::Json<Value>, ApiError> {
     load(&app, &id).await?;
     let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
-    let updated = update_holding(&app, &id, patch).await;
-    subscriptions_lease::release(&app, lease).await;
-    updated
+    subscriptions_lease::holding(&app, lease, update_holding(&app, &id, patch)).await
 }
 
 async fn update_holding(app: &Arc<App>, id: &str, patch: PatchIntegration) -> Result<axum::Json<Value>, ApiError> {
@@ -248,13 +246,13 @@ async fn remove(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<S
         // Not beside a rotation, which would put back the secret this deletes.
         Some(_) => {
             let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
-            let torn_down = match app.store.get_integration(&id).await {
-                Ok(Some(integration)) => tear_down(&app, &integration).await,
-                Ok(None) => Ok(()),
-                Err(error) => Err(error.into()),
+            let torn_down = async {
+                match app.store.get_integration(&id).await? {
+                    Some(integration) => tear_down(&app, &integration).await,
+                    None => Ok(()),
+                }
             };
-            subscriptions_lease::release(&app, lease).await;
-            torn_down?
+            subscriptions_lease::holding(&app, lease, torn_down).await?
         }
         None => match app.store.deleted_integration(&id).await? {
             Some(secret_ref) => finish_tearing_down(&app, &id, &secret_ref).await?,

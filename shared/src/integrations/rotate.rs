@@ -22,9 +22,7 @@ use crate::secrets::{Secret, SecretStore};
 pub async fn rotate(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
     load(&app, &id).await?;
     let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
-    let rotated = rotate_holding(&app, &id).await;
-    subscriptions_lease::release(&app, lease).await;
-    rotated
+    subscriptions_lease::holding(&app, lease, rotate_holding(&app, &id)).await
 }
 
 async fn rotate_holding(app: &App, id: &str) -> Result<axum::Json<Value>, ApiError> {

@@ -36,4 +36,4 @@ pub async fn hold_for_request(app: &App, integration_id: &str) -> Result<Lease, 
     })
 }
 
-pub use crate::lease::release;
+pub use crate::lease::{holding, release};

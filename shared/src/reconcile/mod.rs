@@ -98,10 +98,8 @@ pub async fn pass(app: &App, integration: &Integration, budget: Budget) -> Optio
         Err(_) => None,
     };
     let report = pass_holding(app, integration, budget).await;
-    if let Some(lease) = lease
-        && let Err(error) = app.store.release_lease(&lease).await
-    {
-        tracing::warn!(integration = %integration.id, %error, "reconciliation lease not released; it expires by itself");
+    if let Some(lease) = lease {
+        crate::lease::release(app, lease).await;
     }
     Some(report)
 }
@@ -309,10 +307,10 @@ async fn check_subscriptions(app: &App, integration_id: &str, webhook_url: &str,
             return;
         }
     };
-    if let Err(error) = check_subscriptions_holding(app, integration_id, webhook_url, report).await {
+    let checked = check_subscriptions_holding(app, integration_id, webhook_url, report);
+    if let Err(error) = subscriptions_lease::holding(app, lease, checked).await {
         report.subscriptions_error = Some(error);
     }
-    subscriptions_lease::release(app, lease).await;
 }
 
 /// Reads the integration and its webhook secret again under the lease (a rotation that finished

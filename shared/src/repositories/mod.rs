@@ -310,9 +310,7 @@ async fn register(
 /// finished just before is seen; one started meanwhile waits).
 async fn finish_subscribing(app: &App, repository: &mut Repository, url: &str) -> Result<(), ApiError> {
     let lease = subscriptions_lease::hold_for_request(app, &repository.integration_id).await?;
-    let subscribed = subscribe_holding(app, repository, url).await;
-    subscriptions_lease::release(app, lease).await;
-    subscribed
+    subscriptions_lease::holding(app, lease, subscribe_holding(app, repository, url)).await
 }
 
 async fn subscribe_holding(app: &App, repository: &mut Repository, url: &str) -> Result<(), ApiError> {
@@ -350,9 +348,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     // Not beside a rotation, which would make the subscription again for a record it listed.
     let lease = subscriptions_lease::hold_for_request(&app, &id).await?;
-    let removed = remove_holding(&app, &id, &repo_id).await;
-    subscriptions_lease::release(&app, lease).await;
-    removed
+    subscriptions_lease::holding(&app, lease, remove_holding(&app, &id, &repo_id)).await
 }
 
 async fn remove_holding(app: &App, id: &str, repo_id: &str) -> Result<StatusCode, ApiError> {

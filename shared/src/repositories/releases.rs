@@ -87,12 +87,11 @@ pub async fn set_commits(
                 repository.sentry_name
             ))
         })?;
-    let set = match load_repository(app, &repository.integration_id, &repository.id).await {
-        Ok(current) => set_commits_holding(app, opened, &current, request).await,
-        Err(error) => Err(error),
+    let set = async {
+        let current = load_repository(app, &repository.integration_id, &repository.id).await?;
+        set_commits_holding(app, opened, &current, request).await
     };
-    crate::lease::release(app, lease).await;
-    set
+    crate::lease::holding(app, lease, set).await
 }
 
 async fn set_commits_holding(
